@@ -1,0 +1,127 @@
+// include/trackstore/snapshot.h
+//
+// A Snapshot is a read-only, memory-mapped view of one snapshot file
+// (doc/snapshot_format.md). Opening it does not parse or copy the tracks:
+// a reader touches only the pages it reads.
+//
+// A Snapshot is immutable once opened: const methods may be called from many
+// threads without locking. Views returned by a Snapshot must not outlive it.
+// The file must not be modified in place while mapped (writers replace it by
+// rename, which is safe: the old inode stays mapped until closed).
+//
+//   Result<Snapshot> snap = Snapshot::Open("library.snap");
+//   if (!snap.ok()) { std::cerr << snap.status().ToString(); return; }
+//   for (TrackView t : *snap) use(t.id(), t.name());
+//   if (auto t = snap->Find("4711")) use(t->artist());
+#ifndef TRACKSTORE_SNAPSHOT_H_
+#define TRACKSTORE_SNAPSHOT_H_
+
+#include <cstdint>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "trackstore/result.h"
+#include "trackstore/status.h"
+#include "trackstore/track.h"
+
+namespace trackstore {
+
+// One string field of every track, for scans that read a single field.
+class StringColumnView {
+ public:
+  explicit StringColumnView(const internal::StringColumnRef* col, uint64_t count)
+      : col_(col), count_(count) {}
+  uint64_t size() const { return count_; }
+  // The value of track i; "" for a null value (see is_null).
+  std::string_view operator[](uint64_t i) const { return internal::StringAt(*col_, i); }
+  bool is_null(uint64_t i) const {
+    return col_->present != nullptr && !internal::BitSet(col_->present, i);
+  }
+
+ private:
+  const internal::StringColumnRef* col_;
+  uint64_t count_;
+};
+
+class Snapshot {
+ public:
+  // Opens and fully verifies `path`: the fixed header, the FlatBuffers
+  // Verifier, the layout (offsets monotonic and in bounds, index slots in
+  // range) and the XXH3-128 content hash. Cost: one pass over the file.
+  // Errors: NotFound, NotASnapshot, VersionUnsupported, Truncated,
+  // HashMismatch, StructureInvalid, IOError; each names the file.
+  static Result<Snapshot> Open(const std::string& path);
+
+  // Opens `path` checking only what costs O(1) whatever the size: the fixed
+  // header and its checksum, the FlatBuffers Verifier over the fixed set of
+  // column tables and vector bounds, and the vector lengths. For a file that
+  // was already verified, e.g. by the process that published it.
+  // Reads stay inside the mapping even if the file is damaged (a damaged
+  // value reads as ""), but content is not checked: call Verify() to know.
+  static Result<Snapshot> OpenTrusted(const std::string& path);
+
+  Snapshot(Snapshot&&) noexcept;
+  Snapshot& operator=(Snapshot&&) noexcept;
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+  ~Snapshot();  // unmaps; every view from this Snapshot becomes invalid
+
+  // Re-runs the full verification of Open (layout and content hash).
+  Status Verify() const;
+
+  // Number of tracks.
+  uint64_t size() const;
+  bool empty() const { return size() == 0; }
+
+  // Track `i` in library order. REQUIRES: i < size().
+  TrackView operator[](uint64_t i) const { return TrackView(columns(), i); }
+
+  // The track whose id equals `id` byte for byte, through the hash index
+  // stored in the file (no index is built at open). O(1) expected.
+  std::optional<TrackView> Find(std::string_view id) const;
+
+  // One field of every track. REQUIRES: a string field (kId .. kAlbumArtist)
+  // or kExtras.
+  StringColumnView column(Field field) const;
+
+  // XXH3-128 of the payload as 32 lowercase hex digits (SPEC.md section 3).
+  const std::string& content_hash() const;
+  const std::string& path() const;
+  uint64_t file_size() const;
+  uint32_t format_version() const;
+
+  class Iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = TrackView;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = TrackView;
+    Iterator() = default;
+    Iterator(const internal::Columns* c, uint64_t i) : c_(c), i_(i) {}
+    TrackView operator*() const { return TrackView(c_, i_); }
+    Iterator& operator++() { ++i_; return *this; }
+    Iterator operator++(int) { Iterator t = *this; ++i_; return t; }
+    bool operator==(const Iterator& o) const { return i_ == o.i_; }
+
+   private:
+    const internal::Columns* c_ = nullptr;
+    uint64_t i_ = 0;
+  };
+  Iterator begin() const { return Iterator(columns(), 0); }
+  Iterator end() const { return Iterator(columns(), size()); }
+
+ private:
+  struct Rep;
+  explicit Snapshot(std::unique_ptr<Rep> rep);
+  const internal::Columns* columns() const;
+
+  std::unique_ptr<Rep> rep_;
+};
+
+}  // namespace trackstore
+
+#endif  // TRACKSTORE_SNAPSHOT_H_

@@ -1,0 +1,91 @@
+// include/trackstore/snapshot_writer.h
+//
+// Writes tracks, in the order given, to a snapshot file atomically: a
+// temporary file in the same directory, written and fsync'ed, renamed over
+// the target, then the directory fsync'ed. A reader sees the old file or the
+// new one, never a part; a failed write leaves the old file untouched and no
+// temporary file behind.
+//
+// The same tracks in the same order always give the same bytes and the same
+// content hash.
+//
+// A SnapshotWriter keeps its column buffers between calls, so a process that
+// writes snapshots repeatedly does not pay for fresh memory each time. It is
+// not thread-safe: use one per thread.
+#ifndef TRACKSTORE_SNAPSHOT_WRITER_H_
+#define TRACKSTORE_SNAPSHOT_WRITER_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "trackstore/result.h"
+#include "trackstore/track.h"
+
+namespace trackstore {
+
+class Env;
+
+// What to do with a track whose id was already seen in the same input.
+enum class DuplicatePolicy {
+  kReject,     // InvalidArgument naming the ids and positions (default)
+  kKeepFirst,  // keep the first occurrence, drop the later ones
+  kKeepLast,   // keep the position of the first, the content of the last
+};
+
+struct WriteOptions {
+  // Duplicate ids in the input. Default: reject.
+  DuplicatePolicy duplicates = DuplicatePolicy::kReject;
+  // Drop tracks whose id is "" instead of failing. Default: false (an empty
+  // id is an InvalidArgument naming its positions).
+  bool drop_empty_ids = false;
+  // fsync the file and its directory before returning. If false, a machine
+  // crash (not a process crash) may lose the newest snapshot. Default: true.
+  bool sync = true;
+  // Check that every string is valid UTF-8 and that ids and names hold no
+  // NUL byte; the FlatBuffers Verifier checks neither. Default: true.
+  bool validate_utf8 = true;
+  // Filesystem access; tests pass a fault-injecting Env. Default: Env::Default().
+  Env* env = nullptr;
+};
+
+struct WriteResult {
+  std::string content_hash;  // XXH3-128 of the payload, 32 lowercase hex digits
+  uint64_t track_count = 0;
+  uint64_t file_size = 0;
+  uint64_t duplicates_dropped = 0;  // only with a keep policy
+  uint64_t empty_ids_dropped = 0;   // only with drop_empty_ids
+};
+
+class SnapshotWriter {
+ public:
+  SnapshotWriter();
+  ~SnapshotWriter();
+  SnapshotWriter(const SnapshotWriter&) = delete;
+  SnapshotWriter& operator=(const SnapshotWriter&) = delete;
+
+  // Writes `tracks` to `path` atomically.
+  // Errors: InvalidArgument (empty or duplicate ids, invalid UTF-8, NUL in an
+  // id or name), NotSupported (payload over the 2 GiB FlatBuffers limit),
+  // IOError / ResourceExhausted / NotFound from the filesystem.
+  Result<WriteResult> Write(const std::string& path, std::span<const TrackRecord> tracks,
+                            const WriteOptions& options = {});
+
+  // Encodes `tracks` into `out` (the complete file image) without touching
+  // the filesystem. Same checks and errors as Write.
+  Result<WriteResult> Encode(std::span<const TrackRecord> tracks, std::string* out,
+                             const WriteOptions& options = {});
+
+ private:
+  struct Rep;
+  std::unique_ptr<Rep> rep_;
+};
+
+// Convenience: a one-off SnapshotWriter.
+Result<WriteResult> WriteSnapshot(const std::string& path, std::span<const TrackRecord> tracks,
+                                  const WriteOptions& options = {});
+
+}  // namespace trackstore
+
+#endif  // TRACKSTORE_SNAPSHOT_WRITER_H_

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every system package trackstore needs to build, test and benchmark
+# on Debian 12. Idempotent; run as root (or with sudo available).
+set -euo pipefail
+
+packages=(
+  build-essential pkg-config meson ninja-build clang-format
+  libflatbuffers-dev flatbuffers-compiler   # schema compiler + runtime (2.0.8)
+  libxxhash-dev                             # XXH3 content hashes
+  libboost-dev                              # Boost.Interprocess (header-only)
+  libgtest-dev libgmock-dev                 # tests
+  libbenchmark-dev                          # benchmarks
+  libcli11-dev                              # CLI argument parsing
+  libsimdjson-dev nlohmann-json3-dev        # JSON import (simdjson DOM) / export
+  zlib1g-dev                                # .json.gz import
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
