@@ -11,8 +11,10 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 #include "trackstore/status.h"
+#include "trackstore/track.h"
 
 // Evaluates expr once and prints the Status when it is not OK.
 MATCHER(IsOk, "") {
@@ -55,6 +57,38 @@ inline std::string ReadFileBytes(const std::string& path) {
 inline void WriteFileBytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// A small varied track: every optional field is absent, empty or set
+// depending on `i`, so a few hundred of them cover every combination.
+inline TrackRecord MakeTrack(uint64_t i) {
+  TrackRecord t;
+  t.id = std::to_string(1000 + i);
+  t.name = "Song " + std::to_string(i) + (i % 7 == 0 ? " \u00e9t\u00e9 \u65e5\u672c" : "");
+  t.artist = i % 5 == 0 ? "" : "Artist " + std::to_string(i / 10);
+  t.album = "Album " + std::to_string(i / 12);
+  for (int f = kRequiredStringFieldCount; f < kStringFieldCount; ++f) {
+    switch ((i + static_cast<uint64_t>(f)) % 3) {
+      case 0:
+        break;  // absent
+      case 1:
+        t.SetStringField(f, std::string());
+        break;  // empty
+      default:
+        t.SetStringField(f, "v" + std::to_string(f) + "-" + std::to_string(i));
+        break;
+    }
+  }
+  if (i % 2 == 0) t.original_pos = static_cast<int64_t>(i) - 3;
+  if (i % 4 == 0) t.extras_json = "{\"rating\":" + std::to_string(i % 100) + "}";
+  return t;
+}
+
+inline std::vector<TrackRecord> MakeTracks(uint64_t count) {
+  std::vector<TrackRecord> tracks;
+  tracks.reserve(count);
+  for (uint64_t i = 0; i < count; ++i) tracks.push_back(MakeTrack(i));
+  return tracks;
 }
 
 }  // namespace trackstore::testing

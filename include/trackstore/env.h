@@ -40,6 +40,14 @@ class Env {
   static Env* Default();
 };
 
+// Publishes `path` atomically: writes the pieces to a temporary file in the
+// same directory, fdatasyncs it (when `sync`), renames it over `path` and
+// fsyncs the directory. Readers see the old file or the new one, never a
+// part. On failure the temporary file is removed and `path` is untouched.
+// `env` may be null for Env::Default().
+Status WriteFileAtomically(Env* env, const std::string& path, std::span<const ConstBytes> pieces,
+                           bool sync = true);
+
 // Maps an errno value to a Status naming `path` (ENOENT → NotFound,
 // ENOSPC/EDQUOT/EFBIG → ResourceExhausted, else IOError).
 Status PosixError(const std::string& path, int err);

@@ -16,6 +16,7 @@
 #ifndef TRACKSTORE_SNAPSHOT_H_
 #define TRACKSTORE_SNAPSHOT_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <iterator>
 #include <memory>
@@ -63,6 +64,14 @@ class Snapshot {
   // value reads as ""), but content is not checked: call Verify() to know.
   static Result<Snapshot> OpenTrusted(const std::string& path);
 
+  // A Snapshot over `size` bytes at `data`: a complete snapshot file image
+  // held elsewhere, such as in shared memory. Nothing is copied; `data` must
+  // be 8-byte aligned and stay valid and unchanged while the Snapshot lives.
+  // With `verify`, the checks of Open, else those of OpenTrusted. `name`
+  // stands for the bytes in error messages.
+  static Result<Snapshot> FromBuffer(const void* data, size_t size, std::string_view name,
+                                     bool verify = true);
+
   Snapshot(Snapshot&&) noexcept;
   Snapshot& operator=(Snapshot&&) noexcept;
   Snapshot(const Snapshot&) = delete;
@@ -103,8 +112,15 @@ class Snapshot {
     Iterator() = default;
     Iterator(const internal::Columns* c, uint64_t i) : c_(c), i_(i) {}
     TrackView operator*() const { return TrackView(c_, i_); }
-    Iterator& operator++() { ++i_; return *this; }
-    Iterator operator++(int) { Iterator t = *this; ++i_; return t; }
+    Iterator& operator++() {
+      ++i_;
+      return *this;
+    }
+    Iterator operator++(int) {
+      Iterator t = *this;
+      ++i_;
+      return t;
+    }
     bool operator==(const Iterator& o) const { return i_ == o.i_; }
 
    private:
@@ -117,6 +133,8 @@ class Snapshot {
  private:
   struct Rep;
   explicit Snapshot(std::unique_ptr<Rep> rep);
+  static Result<Snapshot> OpenFile(const std::string& path, bool verify);
+  static Result<Snapshot> Make(std::unique_ptr<Rep> rep, bool verify);
   const internal::Columns* columns() const;
 
   std::unique_ptr<Rep> rep_;

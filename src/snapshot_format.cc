@@ -1,0 +1,274 @@
+#include "snapshot_format.h"
+
+#include <sys/mman.h>
+#include <xxh_x86dispatch.h>  // redirects XXH3_* to the AVX2 dispatch entry points
+
+#include <bit>
+#include <cstring>
+
+#include "flatbuffers/flatbuffers.h"
+#include "track_generated.h"
+
+namespace trackstore::format {
+
+static_assert(std::endian::native == std::endian::little,
+              "the file format is little-endian; a big-endian port must byte-swap");
+
+namespace {
+
+template <typename T>
+void Put(uint8_t* out, size_t at, T value) {
+  std::memcpy(out + at, &value, sizeof(T));
+}
+template <typename T>
+T Get(const uint8_t* in, size_t at) {
+  T value;
+  std::memcpy(&value, in + at, sizeof(T));
+  return value;
+}
+
+constexpr size_t kChecksumOffset = 56;
+
+}  // namespace
+
+void EncodeHeader(const Header& h, uint8_t out[kHeaderSize]) {
+  std::memset(out, 0, kHeaderSize);
+  std::memcpy(out, kMagic, sizeof(kMagic));
+  Put<uint16_t>(out, 4, h.format_version);
+  Put<uint16_t>(out, 6, static_cast<uint16_t>(kHeaderSize));
+  Put<uint32_t>(out, 8, h.chunk_count);
+  Put<uint32_t>(out, 12, 0);  // flags
+  Put<uint64_t>(out, 16, h.payload_offset);
+  Put<uint64_t>(out, 24, h.payload_size);
+  Put<uint64_t>(out, 32, h.track_count);
+  std::memcpy(out + 40, h.content_hash.data(), h.content_hash.size());
+  Put<uint64_t>(out, kChecksumOffset, XXH3_64bits(out, kChecksumOffset));
+}
+
+Status DecodeHeader(std::string_view name, std::span<const uint8_t> file, Header* h) {
+  const uint8_t* p = file.data();
+  if (file.empty()) return Status::NotASnapshot(name, "empty file");
+  if (file.size() < sizeof(kMagic) || std::memcmp(p, kMagic, sizeof(kMagic)) != 0) {
+    return Status::NotASnapshot(name, "no trackstore magic at offset 0");
+  }
+  if (file.size() < kHeaderSize) {
+    return Status::Truncated(name, "file has " + std::to_string(file.size()) +
+                                       " bytes, shorter than the " + std::to_string(kHeaderSize) +
+                                       "-byte header");
+  }
+  h->format_version = Get<uint16_t>(p, 4);
+  if (h->format_version != kFormatVersion) {
+    return Status::VersionUnsupported(name, "format version " + std::to_string(h->format_version) +
+                                                ", this build reads " +
+                                                std::to_string(kFormatVersion));
+  }
+  if (Get<uint64_t>(p, kChecksumOffset) != XXH3_64bits(p, kChecksumOffset)) {
+    return Status::StructureInvalid(name, "header checksum mismatch (damaged header)");
+  }
+  h->chunk_count = Get<uint32_t>(p, 8);
+  h->payload_offset = Get<uint64_t>(p, 16);
+  h->payload_size = Get<uint64_t>(p, 24);
+  h->track_count = Get<uint64_t>(p, 32);
+  std::memcpy(h->content_hash.data(), p + 40, h->content_hash.size());
+  if (Get<uint16_t>(p, 6) != kHeaderSize || h->payload_offset != kHeaderSize) {
+    return Status::StructureInvalid(name, "unexpected header or payload offset");
+  }
+  if (h->chunk_count != 1) {
+    return Status::NotSupported(
+        name, std::to_string(h->chunk_count) + " payload chunks; this build reads one");
+  }
+  const uint64_t have = file.size() - kHeaderSize;
+  if (h->payload_size > have) {
+    return Status::Truncated(name, "header says " + std::to_string(kHeaderSize + h->payload_size) +
+                                       " bytes, file has " + std::to_string(file.size()));
+  }
+  if (h->payload_size < have) {
+    return Status::StructureInvalid(
+        name, std::to_string(have - h->payload_size) + " trailing bytes after the payload");
+  }
+  return Status::OK();
+}
+
+std::array<uint8_t, 16> HashPayload(std::span<const uint8_t> payload) {
+  XXH128_canonical_t canonical;
+  XXH128_canonicalFromHash(&canonical, XXH3_128bits(payload.data(), payload.size()));
+  std::array<uint8_t, 16> out;
+  std::memcpy(out.data(), canonical.digest, out.size());
+  return out;
+}
+
+std::string HashToHex(const std::array<uint8_t, 16>& hash) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex(32, '0');
+  for (size_t i = 0; i < hash.size(); ++i) {
+    hex[2 * i] = kDigits[hash[i] >> 4];
+    hex[2 * i + 1] = kDigits[hash[i] & 15];
+  }
+  return hex;
+}
+
+uint64_t HashId(std::string_view id) { return XXH3_64bits(id.data(), id.size()); }
+
+uint64_t IndexSizeFor(uint64_t track_count) {
+  // Load factor between 1/4 and 1/2: short probe runs, always an empty slot.
+  return std::bit_ceil(std::max<uint64_t>(2 * track_count, 2));
+}
+
+namespace {
+
+// Big builder buffers come from mmap with transparent huge pages: first
+// touch of fresh 4 KiB pages costs 12-19 µs each on this VM (DESIGN.md),
+// so a 300 MB payload would spend most of its time in page faults.
+class LargeBufferAllocator final : public flatbuffers::Allocator {
+ public:
+  uint8_t* allocate(size_t size) override {
+    if (size < kLarge) return new uint8_t[size];
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    (void)::madvise(p, size, MADV_HUGEPAGE);
+    return static_cast<uint8_t*>(p);
+  }
+  void deallocate(uint8_t* p, size_t size) override {
+    if (size < kLarge) {
+      delete[] p;
+    } else {
+      ::munmap(p, size);
+    }
+  }
+
+ private:
+  static constexpr size_t kLarge = size_t{2} << 20;
+};
+
+struct ColumnVectors {
+  flatbuffers::uoffset_t offsets = 0, bytes = 0, present = 0;
+};
+
+}  // namespace
+
+struct PayloadBuilder::Rep {
+  LargeBufferAllocator allocator;
+  std::unique_ptr<flatbuffers::FlatBufferBuilder> fbb;
+  size_t capacity = 0;
+
+  PayloadShape shape;
+  std::array<ColumnVectors, kStringColumnCount> columns;
+  flatbuffers::uoffset_t pos_values = 0, pos_present = 0, index = 0;
+  PayloadOut out;
+  uint64_t* index_slots = nullptr;
+  uint64_t index_size = 0;
+
+  // Address of the elements of a vector created earlier, valid until the
+  // builder grows (it does not, while filling: Start sized it).
+  template <typename T>
+  T* Data(flatbuffers::uoffset_t vec) {
+    uint8_t* end = fbb->GetCurrentBufferPointer() + fbb->GetSize();
+    return reinterpret_cast<T*>(end - vec + sizeof(flatbuffers::uoffset_t));
+  }
+  flatbuffers::uoffset_t Vector(size_t count, size_t elem_size) {
+    uint8_t* unused;
+    return fbb->CreateUninitializedVector(count, elem_size, &unused);
+  }
+};
+
+PayloadBuilder::PayloadBuilder() : rep_(std::make_unique<Rep>()) {}
+PayloadBuilder::~PayloadBuilder() = default;
+
+Status PayloadBuilder::Start(const PayloadShape& shape, PayloadOut* out) {
+  Rep& r = *rep_;
+  const uint64_t n = shape.track_count;
+  const uint64_t bitmap = BitmapBytes(n);
+  r.shape = shape;
+  r.index_size = IndexSizeFor(n);
+
+  // Every vector costs at most its elements, a length prefix and 7 bytes of
+  // alignment; tables and vtables fit in the fixed slack.
+  uint64_t estimate = 4096 + 3 * 16 * kStringColumnCount;
+  for (int c = 0; c < kStringColumnCount; ++c) {
+    estimate += (n + 1) * 4 + shape.column_bytes[c] + (ColumnHasPresence(c) ? bitmap : 0);
+  }
+  estimate += n * 8 + bitmap + r.index_size * 8;
+  if (n >= 0xffffffffULL || estimate >= FLATBUFFERS_MAX_BUFFER_SIZE) {
+    return Status::NotSupported("snapshot", "payload of about " + std::to_string(estimate) +
+                                                " bytes exceeds the 2 GiB FlatBuffers limit");
+  }
+  if (!r.fbb || r.capacity < estimate) {
+    r.fbb.reset();  // free the old buffer before taking a bigger one
+    r.capacity = estimate + estimate / 8;
+    r.fbb = std::make_unique<flatbuffers::FlatBufferBuilder>(r.capacity, &r.allocator, false);
+  } else {
+    r.fbb->Clear();
+  }
+
+  // A fixed creation order keeps the bytes deterministic.
+  for (int c = 0; c < kStringColumnCount; ++c) {
+    r.columns[c].offsets = r.Vector(n + 1, sizeof(uint32_t));
+    r.columns[c].bytes = r.Vector(shape.column_bytes[c], 1);
+    r.columns[c].present = ColumnHasPresence(c) ? r.Vector(bitmap, 1) : 0;
+  }
+  r.pos_values = r.Vector(n, sizeof(int64_t));
+  r.pos_present = r.Vector(bitmap, 1);
+  r.index = r.Vector(r.index_size, sizeof(uint64_t));
+
+  for (int c = 0; c < kStringColumnCount; ++c) {
+    StringColumnOut& col = r.out.strings[c];
+    col.offsets = r.Data<uint32_t>(r.columns[c].offsets);
+    col.offsets[0] = 0;
+    col.bytes = r.Data<char>(r.columns[c].bytes);
+    col.present = r.columns[c].present ? r.Data<uint8_t>(r.columns[c].present) : nullptr;
+    if (col.present) std::memset(col.present, 0, bitmap);
+  }
+  r.out.pos_values = r.Data<int64_t>(r.pos_values);
+  r.out.pos_present = r.Data<uint8_t>(r.pos_present);
+  std::memset(r.out.pos_present, 0, bitmap);
+  r.index_slots = r.Data<uint64_t>(r.index);
+  std::memset(r.index_slots, 0, r.index_size * sizeof(uint64_t));
+  *out = r.out;
+  return Status::OK();
+}
+
+std::span<const uint8_t> PayloadBuilder::Finish(std::vector<DuplicateId>* duplicates) {
+  Rep& r = *rep_;
+  const uint64_t n = r.shape.track_count;
+  const StringColumnOut& ids = r.out.strings[static_cast<int>(Field::kId)];
+  const uint64_t mask = r.index_size - 1;
+  for (uint64_t i = 0; i < n; ++i) {
+    const std::string_view id(ids.bytes + ids.offsets[i], ids.offsets[i + 1] - ids.offsets[i]);
+    const uint64_t h = HashId(id);
+    uint64_t pos = h & mask;
+    bool duplicate = false;
+    for (uint64_t slot; (slot = r.index_slots[pos]) != 0; pos = (pos + 1) & mask) {
+      if ((slot >> 32) != (h >> 32)) continue;
+      const uint64_t other = (slot & 0xffffffff) - 1;
+      if (id == std::string_view(ids.bytes + ids.offsets[other],
+                                 ids.offsets[other + 1] - ids.offsets[other])) {
+        duplicates->push_back({other, i});
+        duplicate = true;
+        break;
+      }
+    }
+    if (!duplicate) r.index_slots[pos] = IndexSlot(h, i);
+  }
+
+  namespace fb = trackstore::fb;
+  flatbuffers::FlatBufferBuilder& fbb = *r.fbb;
+  std::array<flatbuffers::Offset<fb::StringColumn>, kStringColumnCount> tables;
+  for (int c = 0; c < kStringColumnCount; ++c) {
+    const ColumnVectors& v = r.columns[c];
+    tables[c] =
+        fb::CreateStringColumn(fbb, flatbuffers::Offset<flatbuffers::Vector<uint32_t>>(v.offsets),
+                               flatbuffers::Offset<flatbuffers::Vector<uint8_t>>(v.bytes),
+                               flatbuffers::Offset<flatbuffers::Vector<uint8_t>>(v.present));
+  }
+  const auto pos =
+      fb::CreateIntColumn(fbb, flatbuffers::Offset<flatbuffers::Vector<int64_t>>(r.pos_values),
+                          flatbuffers::Offset<flatbuffers::Vector<uint8_t>>(r.pos_present));
+  const auto root = fb::CreateSnapshot(
+      fbb, n, tables[0], tables[1], tables[2], tables[3], tables[4], tables[5], tables[6],
+      tables[7], tables[8], tables[9], tables[10], tables[11], tables[12], tables[13], tables[14],
+      pos, tables[kExtrasColumn], flatbuffers::Offset<flatbuffers::Vector<uint64_t>>(r.index));
+  fbb.Finish(root, kFileIdentifier);
+  return {fbb.GetBufferPointer(), fbb.GetSize()};
+}
+
+}  // namespace trackstore::format

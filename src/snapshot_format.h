@@ -1,0 +1,119 @@
+// src/snapshot_format.h (internal)
+//
+// The byte layout of a snapshot file (doc/snapshot_format.md) and the one
+// piece of code that lays out a payload. Both the writer (from records) and
+// the merge (from byte ranges of other snapshots) fill the same
+// PayloadBuilder, which is why equal tracks in equal order always give equal
+// bytes and an equal content hash, whichever way they were produced.
+#ifndef TRACKSTORE_SRC_SNAPSHOT_FORMAT_H_
+#define TRACKSTORE_SRC_SNAPSHOT_FORMAT_H_
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "trackstore/status.h"
+#include "trackstore/track.h"
+
+namespace trackstore::format {
+
+// Persisted. Do not change existing values.
+inline constexpr char kMagic[4] = {'T', 'S', 'N', 'P'};
+inline constexpr uint16_t kFormatVersion = 1;
+inline constexpr uint32_t kHeaderSize = 64;
+inline constexpr char kFileIdentifier[] = "TRK1";  // FlatBuffers file_identifier
+
+// The fixed header at offset 0 (little-endian):
+//   0  magic "TSNP"            4  u16 format version     6  u16 header size
+//   8  u32 chunk count (1)    12  u32 flags (0)          16  u64 payload offset
+//  24  u64 payload length     32  u64 track count        40  u8[16] XXH3-128 of
+//  the payload (canonical, big-endian)                   56  u64 XXH3-64 of bytes 0..55
+// Magic and version stay at offsets 0 and 4 in every future version, so a
+// reader can always tell "not ours" from "ours, other version".
+struct Header {
+  uint16_t format_version = kFormatVersion;
+  uint32_t chunk_count = 1;
+  uint64_t payload_offset = kHeaderSize;
+  uint64_t payload_size = 0;
+  uint64_t track_count = 0;
+  std::array<uint8_t, 16> content_hash{};
+};
+
+void EncodeHeader(const Header& header, uint8_t out[kHeaderSize]);
+// Checks magic, version, header checksum and that the payload lies exactly in
+// `file` (Truncated when the file is shorter than the header says).
+Status DecodeHeader(std::string_view name, std::span<const uint8_t> file, Header* header);
+
+// XXH3-128 of the payload, canonical byte order.
+std::array<uint8_t, 16> HashPayload(std::span<const uint8_t> payload);
+std::string HashToHex(const std::array<uint8_t, 16>& hash);
+
+// The hash index: open addressing, power-of-two size, at most half full.
+// A slot is 0 when empty, else (HashId(id) >> 32) << 32 | (track index + 1);
+// probing is linear from HashId(id) & (size - 1).
+uint64_t HashId(std::string_view id);
+uint64_t IndexSizeFor(uint64_t track_count);
+inline uint64_t IndexSlot(uint64_t id_hash, uint64_t track) {
+  return (id_hash & 0xffffffff00000000ULL) | (track + 1);
+}
+
+// Column c of the payload: the 15 string fields in Field order, then extras.
+inline constexpr int kStringColumnCount = kStringFieldCount + 1;
+inline constexpr int kExtrasColumn = kStringFieldCount;
+inline bool ColumnHasPresence(int c) { return c >= kRequiredStringFieldCount && c < kExtrasColumn; }
+inline uint64_t BitmapBytes(uint64_t count) { return (count + 7) / 8; }
+
+// What a payload will hold, known before any byte is written, so that every
+// vector is allocated once and filled in place.
+struct PayloadShape {
+  uint64_t track_count = 0;
+  std::array<uint64_t, kStringColumnCount> column_bytes{};
+};
+
+// Where to write. Offsets have track_count + 1 entries; offsets[0] is 0.
+// Bitmaps arrive zeroed.
+struct StringColumnOut {
+  uint32_t* offsets = nullptr;
+  char* bytes = nullptr;
+  uint8_t* present = nullptr;  // null for required fields and extras
+};
+struct PayloadOut {
+  std::array<StringColumnOut, kStringColumnCount> strings;
+  int64_t* pos_values = nullptr;
+  uint8_t* pos_present = nullptr;
+};
+
+// Two tracks with the same id, by position in the payload.
+struct DuplicateId {
+  uint64_t first;
+  uint64_t second;
+};
+
+class PayloadBuilder {
+ public:
+  PayloadBuilder();
+  ~PayloadBuilder();
+  PayloadBuilder(const PayloadBuilder&) = delete;
+  PayloadBuilder& operator=(const PayloadBuilder&) = delete;
+
+  // Allocates every vector of a payload of `shape`, uninitialised except for
+  // zeroed bitmaps and offsets[0]. NotSupported past the 2 GiB FlatBuffers limit.
+  Status Start(const PayloadShape& shape, PayloadOut* out);
+
+  // Builds the id index from the filled id column and the tables, and returns
+  // the finished payload (valid until the next Start). Appends every pair of
+  // equal ids to `duplicates`; the payload is then not a valid snapshot.
+  std::span<const uint8_t> Finish(std::vector<DuplicateId>* duplicates);
+
+ private:
+  struct Rep;
+  std::unique_ptr<Rep> rep_;
+};
+
+}  // namespace trackstore::format
+
+#endif  // TRACKSTORE_SRC_SNAPSHOT_FORMAT_H_
