@@ -1,0 +1,53 @@
+// include/trackstore/diff.h
+//
+// The difference between two snapshots A (older) and B (newer), as SPEC.md
+// section 8 says: new = ids only in B, removed = ids only in A, updated =
+// ids in both whose content differs, each sorted by id byte-wise. Each
+// updated id lists the fields that changed.
+//
+// Every track carries a hash of its content, so an unchanged track costs a
+// hash compare, not a field compare; when A and B share their order (B came
+// from a merge into A), no lookup is needed either.
+#ifndef TRACKSTORE_DIFF_H_
+#define TRACKSTORE_DIFF_H_
+
+#include <string>
+#include <vector>
+
+#include "trackstore/snapshot.h"
+#include "trackstore/track.h"
+
+namespace trackstore {
+
+enum class ChangeRule {
+  // Any field, extras included, counts; null and "" differ.
+  kAllFields,
+  // The reference application's rule: only genre, year and track_status;
+  // genre and year count when the new value is non-empty and differs (null
+  // and "" are the same, clearing a value is not a change); track_status
+  // counts only when both values are non-empty and differ.
+  kReference,
+};
+
+struct DiffOptions {
+  // Which differences make a common id "updated". Default: every field.
+  ChangeRule rule = ChangeRule::kAllFields;
+};
+
+struct UpdatedTrack {
+  std::string id;
+  std::vector<Field> changed;  // in Field order; by the rule in force
+};
+
+struct SnapshotDiff {
+  std::vector<std::string> added;    // SPEC's "new"
+  std::vector<UpdatedTrack> updated;
+  std::vector<std::string> removed;
+  bool empty() const { return added.empty() && updated.empty() && removed.empty(); }
+};
+
+SnapshotDiff Diff(const Snapshot& a, const Snapshot& b, const DiffOptions& options = {});
+
+}  // namespace trackstore
+
+#endif  // TRACKSTORE_DIFF_H_
