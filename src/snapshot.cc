@@ -53,8 +53,6 @@ struct Snapshot::Rep {
   std::string hash_hex;
   std::span<const uint8_t> payload;
   internal::Columns columns;
-  const uint64_t* index = nullptr;
-  uint64_t index_size = 0;
 
   ~Rep() {
     if (mapped) ::munmap(const_cast<uint8_t*>(data), size);
@@ -116,10 +114,14 @@ Status Snapshot::Rep::CheckHeaderAndLayout() {
     return Corrupt("column 'original_pos' does not match the track count");
   }
   columns.original_pos = {pos->values()->data(), pos->present()->data()};
-  index = root->id_index()->data();
-  index_size = root->id_index()->size();
-  if (index_size != format::IndexSizeFor(n)) {
-    return Corrupt("id index has " + std::to_string(index_size) + " slots, expected " +
+  if (root->track_hash()->size() != n) {
+    return Corrupt("column 'track_hash' does not match the track count");
+  }
+  columns.track_hashes = root->track_hash()->data();
+  columns.id_index = root->id_index()->data();
+  columns.id_index_size = root->id_index()->size();
+  if (columns.id_index_size != format::IndexSizeFor(n)) {
+    return Corrupt("id index has " + std::to_string(columns.id_index_size) + " slots, expected " +
                    std::to_string(format::IndexSizeFor(n)));
   }
   return Status::OK();
@@ -142,8 +144,8 @@ Status Snapshot::Rep::CheckContent() const {
   }
   if (!OffsetsConsistent(columns.extras, n)) return Corrupt("offsets of 'extras' not monotonic");
   uint64_t used = 0, out_of_range = 0;
-  for (uint64_t i = 0; i < index_size; ++i) {
-    const uint64_t track = index[i] & 0xffffffff;
+  for (uint64_t i = 0; i < columns.id_index_size; ++i) {
+    const uint64_t track = columns.id_index[i] & 0xffffffff;
     used += track != 0;
     out_of_range |= track > n;
   }
@@ -236,13 +238,13 @@ StringColumnView Snapshot::column(Field field) const {
 std::optional<TrackView> Snapshot::Find(std::string_view id) const {
   const Rep& r = *rep_;
   const uint64_t h = format::HashId(id);
-  const uint64_t mask = r.index_size - 1;
+  const uint64_t mask = r.columns.id_index_size - 1;
   const internal::StringColumnRef& ids = r.columns.strings[static_cast<int>(Field::kId)];
   // Bounded by the table size so that a damaged index (OpenTrusted) cannot
   // loop forever; a verified index always has an empty slot.
   uint64_t pos = h & mask;
-  for (uint64_t probes = 0; probes < r.index_size; ++probes, pos = (pos + 1) & mask) {
-    const uint64_t slot = r.index[pos];
+  for (uint64_t probes = 0; probes < r.columns.id_index_size; ++probes, pos = (pos + 1) & mask) {
+    const uint64_t slot = r.columns.id_index[pos];
     if (slot == 0) break;
     if ((slot >> 32) != (h >> 32)) continue;
     const uint64_t track = (slot & 0xffffffff) - 1;

@@ -8,6 +8,7 @@
 
 #include "flatbuffers/flatbuffers.h"
 #include "track_generated.h"
+#include "trackstore/env.h"
 
 namespace trackstore::format {
 
@@ -153,7 +154,7 @@ struct PayloadBuilder::Rep {
 
   PayloadShape shape;
   std::array<ColumnVectors, kStringColumnCount> columns;
-  flatbuffers::uoffset_t pos_values = 0, pos_present = 0, index = 0;
+  flatbuffers::uoffset_t pos_values = 0, pos_present = 0, index = 0, track_hashes = 0;
   PayloadOut out;
   uint64_t* index_slots = nullptr;
   uint64_t index_size = 0;
@@ -187,7 +188,7 @@ Status PayloadBuilder::Start(const PayloadShape& shape, PayloadOut* out) {
   for (int c = 0; c < kStringColumnCount; ++c) {
     estimate += (n + 1) * 4 + shape.column_bytes[c] + (ColumnHasPresence(c) ? bitmap : 0);
   }
-  estimate += n * 8 + bitmap + r.index_size * 8;
+  estimate += n * 8 + bitmap + r.index_size * 8 + n * 8;
   if (n >= 0xffffffffULL || estimate >= FLATBUFFERS_MAX_BUFFER_SIZE) {
     return Status::NotSupported("snapshot", "payload of about " + std::to_string(estimate) +
                                                 " bytes exceeds the 2 GiB FlatBuffers limit");
@@ -209,6 +210,7 @@ Status PayloadBuilder::Start(const PayloadShape& shape, PayloadOut* out) {
   r.pos_values = r.Vector(n, sizeof(int64_t));
   r.pos_present = r.Vector(bitmap, 1);
   r.index = r.Vector(r.index_size, sizeof(uint64_t));
+  r.track_hashes = r.Vector(n, sizeof(uint64_t));
 
   for (int c = 0; c < kStringColumnCount; ++c) {
     StringColumnOut& col = r.out.strings[c];
@@ -221,18 +223,25 @@ Status PayloadBuilder::Start(const PayloadShape& shape, PayloadOut* out) {
   r.out.pos_values = r.Data<int64_t>(r.pos_values);
   r.out.pos_present = r.Data<uint8_t>(r.pos_present);
   std::memset(r.out.pos_present, 0, bitmap);
+  r.out.track_hashes = r.Data<uint64_t>(r.track_hashes);
   r.index_slots = r.Data<uint64_t>(r.index);
   std::memset(r.index_slots, 0, r.index_size * sizeof(uint64_t));
   *out = r.out;
   return Status::OK();
 }
 
-std::span<const uint8_t> PayloadBuilder::Finish(std::vector<DuplicateId>* duplicates) {
+std::span<const uint8_t> PayloadBuilder::Finish(std::vector<DuplicateId>* duplicates,
+                                                const IndexPrefix& prefix) {
   Rep& r = *rep_;
   const uint64_t n = r.shape.track_count;
   const StringColumnOut& ids = r.out.strings[static_cast<int>(Field::kId)];
   const uint64_t mask = r.index_size - 1;
-  for (uint64_t i = 0; i < n; ++i) {
+  uint64_t first = 0;
+  if (prefix.slots != nullptr && prefix.size == r.index_size && prefix.tracks <= n) {
+    std::memcpy(r.index_slots, prefix.slots, r.index_size * sizeof(uint64_t));
+    first = prefix.tracks;
+  }
+  for (uint64_t i = first; i < n; ++i) {
     const std::string_view id(ids.bytes + ids.offsets[i], ids.offsets[i + 1] - ids.offsets[i]);
     const uint64_t h = HashId(id);
     uint64_t pos = h & mask;
@@ -266,9 +275,37 @@ std::span<const uint8_t> PayloadBuilder::Finish(std::vector<DuplicateId>* duplic
   const auto root = fb::CreateSnapshot(
       fbb, n, tables[0], tables[1], tables[2], tables[3], tables[4], tables[5], tables[6],
       tables[7], tables[8], tables[9], tables[10], tables[11], tables[12], tables[13], tables[14],
-      pos, tables[kExtrasColumn], flatbuffers::Offset<flatbuffers::Vector<uint64_t>>(r.index));
+      pos, tables[kExtrasColumn], flatbuffers::Offset<flatbuffers::Vector<uint64_t>>(r.index),
+      flatbuffers::Offset<flatbuffers::Vector<uint64_t>>(r.track_hashes));
   fbb.Finish(root, kFileIdentifier);
   return {fbb.GetBufferPointer(), fbb.GetSize()};
+}
+
+SealedPayload Seal(std::span<const uint8_t> payload, uint64_t track_count, WriteResult* result) {
+  SealedPayload sealed;
+  sealed.payload = payload;
+  sealed.header.payload_size = payload.size();
+  sealed.header.track_count = track_count;
+  sealed.header.content_hash = HashPayload(payload);
+  result->content_hash = HashToHex(sealed.header.content_hash);
+  result->track_count = track_count;
+  result->file_size = kHeaderSize + payload.size();
+  return sealed;
+}
+
+void CopyToString(const SealedPayload& sealed, std::string* out) {
+  out->resize(kHeaderSize + sealed.payload.size());
+  EncodeHeader(sealed.header, reinterpret_cast<uint8_t*>(out->data()));
+  std::memcpy(out->data() + kHeaderSize, sealed.payload.data(), sealed.payload.size());
+}
+
+Status WriteToFile(const SealedPayload& sealed, const std::string& path,
+                   const WriteOptions& options) {
+  uint8_t header[kHeaderSize];
+  EncodeHeader(sealed.header, header);
+  const ConstBytes pieces[] = {{header, sizeof(header)},
+                               {sealed.payload.data(), sealed.payload.size()}};
+  return WriteFileAtomically(options.env, path, pieces, options.sync);
 }
 
 }  // namespace trackstore::format

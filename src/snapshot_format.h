@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "trackstore/snapshot_writer.h"
 #include "trackstore/status.h"
 #include "trackstore/track.h"
 
@@ -85,12 +86,22 @@ struct PayloadOut {
   std::array<StringColumnOut, kStringColumnCount> strings;
   int64_t* pos_values = nullptr;
   uint8_t* pos_present = nullptr;
+  uint64_t* track_hashes = nullptr;  // one per track, see track_hash.h
 };
 
 // Two tracks with the same id, by position in the payload.
 struct DuplicateId {
   uint64_t first;
   uint64_t second;
+};
+
+// A hash index already built for the first `tracks` tracks of a payload
+// (a merge's base): when its size fits, Finish copies it and inserts only the
+// tracks after them, which gives the same slots as inserting all in order.
+struct IndexPrefix {
+  const uint64_t* slots = nullptr;
+  uint64_t size = 0;
+  uint64_t tracks = 0;
 };
 
 class PayloadBuilder {
@@ -107,12 +118,27 @@ class PayloadBuilder {
   // Builds the id index from the filled id column and the tables, and returns
   // the finished payload (valid until the next Start). Appends every pair of
   // equal ids to `duplicates`; the payload is then not a valid snapshot.
-  std::span<const uint8_t> Finish(std::vector<DuplicateId>* duplicates);
+  std::span<const uint8_t> Finish(std::vector<DuplicateId>* duplicates,
+                                  const IndexPrefix& prefix = {});
 
  private:
   struct Rep;
   std::unique_ptr<Rep> rep_;
 };
+
+// A finished payload and its header: what Seal produces and the output
+// helpers write.
+struct SealedPayload {
+  Header header;
+  std::span<const uint8_t> payload;
+};
+// Hashes `payload` and fills the header and `result` (hash, count, size).
+SealedPayload Seal(std::span<const uint8_t> payload, uint64_t track_count, WriteResult* result);
+// The complete file image into `out`.
+void CopyToString(const SealedPayload& sealed, std::string* out);
+// The file, published atomically (options.env, options.sync).
+Status WriteToFile(const SealedPayload& sealed, const std::string& path,
+                   const WriteOptions& options);
 
 }  // namespace trackstore::format
 

@@ -9,6 +9,7 @@
 
 #include "snapshot_format.h"
 #include "track_fields.h"
+#include "track_hash.h"
 #include "trackstore/env.h"
 
 namespace trackstore {
@@ -78,6 +79,7 @@ void Fill(const Input& in, const PayloadOut& out) {
     append(format::kExtrasColumn, i, t.extras_json);
     if (t.original_pos) out.pos_present[i >> 3] |= bit;
     out.pos_values[i] = t.original_pos.value_or(0);
+    out.track_hashes[i] = internal::TrackHash(t);
   }
 }
 
@@ -142,7 +144,7 @@ struct SnapshotWriter::Rep {
   std::string name;  // the output path, or "snapshot" for Encode
 
   Status Build(std::span<const TrackRecord> tracks, const WriteOptions& options,
-               std::span<const uint8_t>* payload, format::Header* header, WriteResult* result);
+               format::SealedPayload* sealed, WriteResult* result);
   Status ApplyEmptyIdPolicy(Input* in, const WriteOptions& options, WriteResult* result);
   Status ApplyDuplicatePolicy(Input* in, const WriteOptions& options, WriteResult* result);
 };
@@ -206,10 +208,10 @@ Status SnapshotWriter::Rep::ApplyDuplicatePolicy(Input* in, const WriteOptions& 
 }
 
 Status SnapshotWriter::Rep::Build(std::span<const TrackRecord> tracks, const WriteOptions& options,
-                                  std::span<const uint8_t>* payload, format::Header* header,
-                                  WriteResult* result) try {
+                                  format::SealedPayload* sealed, WriteResult* result) try {
   *result = WriteResult{};
   Input in{tracks, nullptr};
+  std::span<const uint8_t> payload;
   Status s = ApplyEmptyIdPolicy(&in, options, result);
   if (!s.ok()) return s;
   // At most two rounds: the second runs only when the first found duplicate
@@ -224,18 +226,13 @@ Status SnapshotWriter::Rep::Build(std::span<const TrackRecord> tracks, const Wri
       if (!s.ok()) return s;
     }
     duplicates.clear();
-    *payload = builder.Finish(&duplicates);
+    payload = builder.Finish(&duplicates);
     if (duplicates.empty()) break;
     if (round > 0) return Status::InvalidArgument(name, "duplicate ids remain after dedupe");
     s = ApplyDuplicatePolicy(&in, options, result);
     if (!s.ok()) return s;
   }
-  header->payload_size = payload->size();
-  header->track_count = in.size();
-  header->content_hash = format::HashPayload(*payload);
-  result->content_hash = format::HashToHex(header->content_hash);
-  result->track_count = in.size();
-  result->file_size = format::kHeaderSize + payload->size();
+  *sealed = format::Seal(payload, in.size(), result);  // sets hash, count and size only
   return Status::OK();
 } catch (const std::bad_alloc&) {
   return Status::ResourceExhausted(name, "out of memory while encoding");
@@ -246,32 +243,23 @@ SnapshotWriter::~SnapshotWriter() = default;
 
 Result<WriteResult> SnapshotWriter::Encode(std::span<const TrackRecord> tracks, std::string* out,
                                            const WriteOptions& options) {
-  std::span<const uint8_t> payload;
-  format::Header header;
+  format::SealedPayload sealed;
   WriteResult result;
   rep_->name = "snapshot";
-  Status s = rep_->Build(tracks, options, &payload, &header, &result);
+  Status s = rep_->Build(tracks, options, &sealed, &result);
   if (!s.ok()) return s;
-  out->resize(format::kHeaderSize + payload.size());
-  format::EncodeHeader(header, reinterpret_cast<uint8_t*>(out->data()));
-  std::memcpy(out->data() + format::kHeaderSize, payload.data(), payload.size());
+  format::CopyToString(sealed, out);
   return result;
 }
 
 Result<WriteResult> SnapshotWriter::Write(const std::string& path,
                                           std::span<const TrackRecord> tracks,
                                           const WriteOptions& options) {
-  std::span<const uint8_t> payload;
-  format::Header header;
+  format::SealedPayload sealed;
   WriteResult result;
   rep_->name = path;
-  Status s = rep_->Build(tracks, options, &payload, &header, &result);
-  if (!s.ok()) return s;
-  uint8_t header_bytes[format::kHeaderSize];
-  format::EncodeHeader(header, header_bytes);
-  const ConstBytes pieces[] = {{header_bytes, sizeof(header_bytes)},
-                               {payload.data(), payload.size()}};
-  s = WriteFileAtomically(options.env, path, pieces, options.sync);
+  Status s = rep_->Build(tracks, options, &sealed, &result);
+  if (s.ok()) s = format::WriteToFile(sealed, path, options);
   if (!s.ok()) return s;
   return result;
 }

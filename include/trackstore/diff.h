@@ -40,7 +40,7 @@ struct UpdatedTrack {
 };
 
 struct SnapshotDiff {
-  std::vector<std::string> added;    // SPEC's "new"
+  std::vector<std::string> added;  // SPEC's "new"
   std::vector<UpdatedTrack> updated;
   std::vector<std::string> removed;
   bool empty() const { return added.empty() && updated.empty() && removed.empty(); }

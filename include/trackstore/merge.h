@@ -33,11 +33,11 @@
 namespace trackstore {
 
 struct MergeStats {
-  WriteResult written;       // hash, track count and size of the result
-  uint64_t carried = 0;      // existing tracks copied unchanged
-  uint64_t replaced = 0;     // existing tracks replaced by an update
-  uint64_t appended = 0;     // new ids appended
-  uint64_t superseded = 0;   // updates dropped because a later one had the same id
+  WriteResult written;      // hash, track count and size of the result
+  uint64_t carried = 0;     // existing tracks copied unchanged
+  uint64_t replaced = 0;    // existing tracks replaced by an update
+  uint64_t appended = 0;    // new ids appended
+  uint64_t superseded = 0;  // updates dropped because a later one had the same id
 };
 
 class Merger {

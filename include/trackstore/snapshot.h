@@ -131,6 +131,7 @@ class Snapshot {
   Iterator end() const { return Iterator(columns(), size()); }
 
  private:
+  friend struct internal::SnapshotAccess;
   struct Rep;
   explicit Snapshot(std::unique_ptr<Rep> rep);
   static Result<Snapshot> OpenFile(const std::string& path, bool verify);

@@ -39,7 +39,7 @@ enum class Field : uint8_t {
   kOriginalPos,  // optional integer
   kExtras,       // optional JSON object text of the unknown fields
 };
-inline constexpr int kStringFieldCount = 15;      // kId .. kAlbumArtist
+inline constexpr int kStringFieldCount = 15;         // kId .. kAlbumArtist
 inline constexpr int kRequiredStringFieldCount = 4;  // kId .. kAlbum
 inline constexpr int kFieldCount = 17;
 
@@ -95,7 +95,11 @@ struct Columns {
   std::array<StringColumnRef, kStringFieldCount> strings;
   IntColumnRef original_pos;
   StringColumnRef extras;
+  const uint64_t* track_hashes = nullptr;  // count entries
+  const uint64_t* id_index = nullptr;      // id_index_size slots
+  uint64_t id_index_size = 0;
 };
+struct SnapshotAccess;  // src/ reaches a Snapshot's columns through this
 
 inline bool BitSet(const uint8_t* bitmap, uint64_t i) { return (bitmap[i >> 3] >> (i & 7)) & 1; }
 
@@ -105,7 +109,8 @@ inline bool BitSet(const uint8_t* bitmap, uint64_t i) { return (bitmap[i >> 3] >
 inline std::string_view StringAt(const StringColumnRef& c, uint64_t i) {
   const uint32_t begin = c.offsets[i];
   const uint32_t end = c.offsets[i + 1];
-  if (end < begin || end > c.bytes_size) [[unlikely]] return {};
+  if (end < begin || end > c.bytes_size) [[unlikely]]
+    return {};
   return std::string_view(c.bytes + begin, end - begin);
 }
 inline std::optional<std::string_view> OptionalStringAt(const StringColumnRef& c, uint64_t i) {
@@ -144,6 +149,11 @@ class TrackView {
   }
   // The JSON object text of the unknown fields, or "" when there are none.
   std::string_view extras_json() const { return internal::StringAt(c_->extras, i_); }
+
+  // A 64-bit hash of every field of this track (XXH3-based), stored in the
+  // snapshot. Equal tracks have equal hashes, in any snapshot; a diff uses
+  // it to skip unchanged tracks.
+  uint64_t content_hash() const { return c_->track_hashes[i_]; }
 
   // String field `i` (0 .. kStringFieldCount-1); nullopt when absent.
   std::optional<std::string_view> string_field(int i) const {

@@ -1,0 +1,138 @@
+// include/trackstore/cache_manager.h
+//
+// CacheManager is what an application calls to get its track list cheaply
+// (SPEC.md section 7): from the in-memory TrackCache when a validated entry
+// is there, else from the snapshot when the SnapshotService says it is
+// valid, and to publish a new snapshot with its metadata and delta state
+// after a scan.
+//
+//   MemoryTrackCache cache;
+//   SnapshotService service(options);
+//   CacheManager manager(&cache, &service);
+//   if (auto tracks = manager.GetCachedTracks(kAllTracksKey)) return *tracks;
+//   if (std::optional<Snapshot> snap = manager.LoadSnapshot()) ... // zero-copy views
+//   ... full or delta scan ...
+//   Status s = manager.UpdateSnapshot(tracks, {.processed_ids = ids,
+//                                              .library_mtime_override = mtime_before_fetch});
+//
+// The manager holds no state of its own beyond its pointers: thread-safety
+// is that of the TrackCache (thread-safe) and the SnapshotService (one
+// writer at a time), so calls that write must not run concurrently.
+#ifndef TRACKSTORE_CACHE_MANAGER_H_
+#define TRACKSTORE_CACHE_MANAGER_H_
+
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "trackstore/clock.h"
+#include "trackstore/snapshot.h"
+#include "trackstore/snapshot_service.h"
+#include "trackstore/status.h"
+#include "trackstore/track.h"
+#include "trackstore/track_cache.h"
+
+namespace trackstore {
+
+enum class LogLevel { kDebug, kInfo, kWarning, kError };
+
+// Where the manager's log lines go; the application provides it. Each line
+// is one message without a trailing newline. Called from the thread that
+// called the manager.
+struct LogSink {
+  std::function<void(LogLevel, std::string_view)> write;
+
+  // Writes "trackstore: warning: <message>" lines to stderr for messages at
+  // `min_level` or above.
+  static LogSink Stderr(LogLevel min_level = LogLevel::kWarning);
+};
+
+// Whether `track` may be handed out from a cache: a non-empty id, valid
+// UTF-8 in every string field and in extras, no NUL byte in the id or
+// name, and extras either empty or a JSON object. Errors: InvalidArgument
+// naming the first bad field.
+Status ValidateTrack(const TrackRecord& track);
+
+// Per-call inputs of UpdateSnapshot and Merge.
+struct SnapshotUpdate {
+  // Ids of the tracks processed by this run, for the delta state. Empty
+  // ids are dropped. Must stay valid during the call.
+  std::span<const std::string> processed_ids;
+  // The library mtime to record instead of reading the library file now.
+  // Take it before fetching the tracks: a track added during the fetch then
+  // still shows as a change next time. Unset: read the file.
+  std::optional<Micros> library_mtime_override;
+};
+
+class CacheManager {
+ public:
+  // `cache` may be null: every GetCachedTracks is then a miss. `service`
+  // may be null: no snapshots. Neither is owned; both must outlive the
+  // manager. A `log` without a write
+  // function means LogSink::Stderr().
+  CacheManager(TrackCache* cache, SnapshotService* service, LogSink log = {});
+
+  // True when a snapshot service is configured and enabled.
+  bool CanUseSnapshot() const;
+
+  // The snapshot, fully verified, when SnapshotService::CheckValidity says
+  // it is valid; nullopt when there is no service, no snapshot, or it is
+  // invalid or corrupt. A log line says which (a warning for a corrupt
+  // snapshot or one its metadata does not describe, info otherwise), and
+  // `why`, when not null, receives the verdict. A valid snapshot with no
+  // tracks is an empty Snapshot, not nullopt. Like the reference, this does
+  // not look at enabled(): ask CanUseSnapshot() first.
+  std::optional<Snapshot> LoadSnapshot(Validity* why = nullptr);
+
+  // LoadSnapshot's tracks as owning records: for callers that want a copy.
+  std::optional<std::vector<TrackRecord>> LoadSnapshotRecords(Validity* why = nullptr);
+
+  // The tracks cached under `key`, all checked with ValidateTrack. A miss
+  // is nullopt. If any track is invalid, a warning names the key, the first
+  // bad index and the problem, and the result is nullopt: no partial
+  // results. An empty list is a hit.
+  std::optional<std::vector<TrackRecord>> GetCachedTracks(std::string_view key);
+
+  // Publishes `tracks` as the new snapshot (SPEC.md section 7). When there
+  // is no service or it is disabled, does nothing and returns OK.
+  // Otherwise, in this order:
+  //   1. everything that can fail without writing: the library mtime (the
+  //      override, or read from the file), the processed ids' UTF-8, the
+  //      previous metadata's last force-scan time;
+  //   2. the snapshot;
+  //   3. the metadata: last full scan = now, the library mtime, the track
+  //      count and hash, the last force-scan time kept;
+  //   4. if deltas are enabled, the delta state: the stored one (or a fresh
+  //      one) with last run = now and the processed ids added.
+  // A failure in step 1 writes nothing. A failure in 3 after 2 leaves a
+  // snapshot its metadata does not describe, which reads as invalid.
+  // Errors: those of the steps, unchanged (NotFound for a missing library
+  // file, InvalidArgument for bad tracks or ids, file errors).
+  Status UpdateSnapshot(std::span<const TrackRecord> tracks, const SnapshotUpdate& update = {});
+
+  // The same, with the new snapshot made by merging `updates` into `base`
+  // (merge.h, SPEC.md section 2): tracks carried over from `base` are
+  // copied as bytes. `base` is typically LoadSnapshot()'s result and stays
+  // valid.
+  Status Merge(const Snapshot& base, std::span<const TrackRecord> updates,
+               const SnapshotUpdate& update = {});
+
+ private:
+  struct Prepared;
+  Result<Prepared> Prepare(const SnapshotUpdate& update) const;
+  template <typename WriteFn>
+  Status Publish(const SnapshotUpdate& update, WriteFn write_snapshot);
+  Status SaveMetadataAndDelta(const Prepared& p, const WriteResult& written);
+  void Log(LogLevel level, const std::string& message) const;
+
+  TrackCache* cache_;
+  SnapshotService* service_;
+  LogSink log_;
+};
+
+}  // namespace trackstore
+
+#endif  // TRACKSTORE_CACHE_MANAGER_H_

@@ -1,0 +1,24 @@
+// src/track_hash.h (internal)
+//
+// The per-track content hash stored in every snapshot's track_hash column.
+// Persisted: changing it changes every snapshot's bytes.
+//
+// The hash chains XXH3-64 over the fields in Field order, each seeded with
+// the running value plus the field number, so that moving a value to
+// another field changes it. An absent value hashes as the single byte 0xFF,
+// which no valid UTF-8 value can be, so absent and "" differ.
+#ifndef TRACKSTORE_SRC_TRACK_HASH_H_
+#define TRACKSTORE_SRC_TRACK_HASH_H_
+
+#include <cstdint>
+
+#include "trackstore/track.h"
+
+namespace trackstore::internal {
+
+uint64_t TrackHash(const TrackRecord& track);
+uint64_t TrackHash(const TrackView& track);
+
+}  // namespace trackstore::internal
+
+#endif  // TRACKSTORE_SRC_TRACK_HASH_H_
