@@ -154,10 +154,12 @@ void SetBit(uint8_t* bitmap, uint64_t i, bool value) {
 
 struct Merger::Rep {
   format::PayloadBuilder builder;
+  format::SealedPayload sealed;  // the last build, for EncodeView
   std::vector<format::DuplicateId> duplicates;
 
   Result<MergeStats> Run(std::string_view name, const Snapshot& base, const Updates& updates,
-                         const WriteOptions& options, const std::string* path, std::string* out);
+                         const WriteOptions& options, const std::string* path, std::string* out,
+                         EncodedView* view = nullptr);
   Status Build(std::string_view name, const Snapshot& base, const Updates& updates,
                const WriteOptions& options, format::SealedPayload* sealed, MergeStats* stats);
   Status Shape(std::string_view name, const Columns& base, const Updates& updates, const Plan& plan,
@@ -291,13 +293,13 @@ Merger::~Merger() = default;
 
 Result<MergeStats> Merger::Rep::Run(std::string_view name, const Snapshot& base,
                                     const Updates& updates, const WriteOptions& options,
-                                    const std::string* path, std::string* out) {
-  format::SealedPayload sealed;
+                                    const std::string* path, std::string* out, EncodedView* view) {
   MergeStats stats;
   Status s = Build(name, base, updates, options, &sealed, &stats);
   if (s.ok() && path != nullptr) s = format::WriteToFile(sealed, *path, options);
   if (!s.ok()) return s;
   if (out != nullptr) format::CopyToString(sealed, out);
+  if (view != nullptr) *view = sealed.View();
   return stats;
 }
 
@@ -321,6 +323,11 @@ Result<MergeStats> Merger::Encode(const Snapshot& base, const Snapshot& updates,
                                   const WriteOptions& options) {
   return rep_->Run("merge", base, Updates(&internal::SnapshotAccess::Of(updates)), options, nullptr,
                    out);
+}
+
+Result<MergeStats> Merger::EncodeView(const Snapshot& base, std::span<const TrackRecord> updates,
+                                      EncodedView* view, const WriteOptions& options) {
+  return rep_->Run("merge", base, Updates(updates), options, nullptr, nullptr, view);
 }
 
 }  // namespace trackstore

@@ -290,20 +290,19 @@ SealedPayload Seal(std::span<const uint8_t> payload, uint64_t track_count, Write
   result->content_hash = HashToHex(sealed.header.content_hash);
   result->track_count = track_count;
   result->file_size = kHeaderSize + payload.size();
+  EncodeHeader(sealed.header, sealed.header_bytes);
   return sealed;
 }
 
 void CopyToString(const SealedPayload& sealed, std::string* out) {
   out->resize(kHeaderSize + sealed.payload.size());
-  EncodeHeader(sealed.header, reinterpret_cast<uint8_t*>(out->data()));
+  std::memcpy(out->data(), sealed.header_bytes, kHeaderSize);
   std::memcpy(out->data() + kHeaderSize, sealed.payload.data(), sealed.payload.size());
 }
 
 Status WriteToFile(const SealedPayload& sealed, const std::string& path,
                    const WriteOptions& options) {
-  uint8_t header[kHeaderSize];
-  EncodeHeader(sealed.header, header);
-  const ConstBytes pieces[] = {{header, sizeof(header)},
+  const ConstBytes pieces[] = {{sealed.header_bytes, kHeaderSize},
                                {sealed.payload.data(), sealed.payload.size()}};
   return WriteFileAtomically(options.env, path, pieces, options.sync);
 }

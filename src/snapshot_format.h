@@ -131,6 +131,8 @@ class PayloadBuilder {
 struct SealedPayload {
   Header header;
   std::span<const uint8_t> payload;
+  uint8_t header_bytes[kHeaderSize];  // the encoded header, filled by Seal
+  EncodedView View() const { return {{header_bytes, kHeaderSize}, payload}; }
 };
 // Hashes `payload` and fills the header and `result` (hash, count, size).
 SealedPayload Seal(std::span<const uint8_t> payload, uint64_t track_count, WriteResult* result);

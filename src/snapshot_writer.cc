@@ -135,6 +135,7 @@ std::string ListPositions(const Input& in, const std::vector<uint64_t>& position
 
 struct SnapshotWriter::Rep {
   format::PayloadBuilder builder;
+  format::SealedPayload sealed;  // the last build, for EncodeView
   std::vector<const TrackRecord*> selection;
   std::vector<const TrackRecord*> next_selection;
   std::vector<format::DuplicateId> duplicates;
@@ -249,6 +250,16 @@ Result<WriteResult> SnapshotWriter::Encode(std::span<const TrackRecord> tracks, 
   Status s = rep_->Build(tracks, options, &sealed, &result);
   if (!s.ok()) return s;
   format::CopyToString(sealed, out);
+  return result;
+}
+
+Result<WriteResult> SnapshotWriter::EncodeView(std::span<const TrackRecord> tracks,
+                                               EncodedView* view, const WriteOptions& options) {
+  WriteResult result;
+  rep_->name = "snapshot";
+  Status s = rep_->Build(tracks, options, &rep_->sealed, &result);
+  if (!s.ok()) return s;
+  *view = rep_->sealed.View();
   return result;
 }
 

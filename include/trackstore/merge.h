@@ -63,6 +63,10 @@ class Merger {
                             std::string* out, const WriteOptions& options = {});
   Result<MergeStats> Encode(const Snapshot& base, const Snapshot& updates, std::string* out,
                             const WriteOptions& options = {});
+  // Without the copy into a string: `view` points into this Merger's
+  // buffers until its next call.
+  Result<MergeStats> EncodeView(const Snapshot& base, std::span<const TrackRecord> updates,
+                                EncodedView* view, const WriteOptions& options = {});
 
  private:
   struct Rep;

@@ -15,6 +15,7 @@
 #ifndef TRACKSTORE_SNAPSHOT_WRITER_H_
 #define TRACKSTORE_SNAPSHOT_WRITER_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -50,6 +51,15 @@ struct WriteOptions {
   Env* env = nullptr;
 };
 
+// A complete snapshot file image as two pieces, header then payload, held
+// by the SnapshotWriter or Merger that produced it and valid until its next
+// call. Lets a caller place the bytes (a file, shared memory) with one copy.
+struct EncodedView {
+  std::span<const uint8_t> header;
+  std::span<const uint8_t> payload;
+  uint64_t size() const { return header.size() + payload.size(); }
+};
+
 struct WriteResult {
   std::string content_hash;  // XXH3-128 of the payload, 32 lowercase hex digits
   uint64_t track_count = 0;
@@ -76,6 +86,10 @@ class SnapshotWriter {
   // the filesystem. Same checks and errors as Write.
   Result<WriteResult> Encode(std::span<const TrackRecord> tracks, std::string* out,
                              const WriteOptions& options = {});
+  // The same without the copy into a string: `view` points into this
+  // writer's buffers until its next call.
+  Result<WriteResult> EncodeView(std::span<const TrackRecord> tracks, EncodedView* view,
+                                 const WriteOptions& options = {});
 
  private:
   struct Rep;
