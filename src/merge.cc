@@ -1,16 +1,12 @@
 #include "trackstore/merge.h"
 
-#include <simdjson.h>
-
 #include <algorithm>
 #include <cstring>
 #include <new>
-#include <unordered_map>
 #include <vector>
 
 #include "snapshot_access.h"
 #include "snapshot_format.h"
-#include "track_hash.h"
 
 namespace trackstore {
 
@@ -21,39 +17,29 @@ using format::kStringColumnCount;
 using internal::Columns;
 using internal::StringColumnRef;
 
-// The updates, from records or from the tracks of another snapshot, seen
-// one value at a time. Column c is a string field, or kExtrasColumn.
+// The updates as the columns of a snapshot, read one value at a time.
+// Column c is a string field, or kExtrasColumn. Update records are first
+// encoded into a snapshot (row by row, at the writer's speed), so that every
+// later pass reads columns sequentially instead of visiting each record once
+// per column.
 class Updates {
  public:
-  explicit Updates(std::span<const TrackRecord> records) : records_(records) {}
-  explicit Updates(const Columns* columns) : columns_(columns) {}
+  explicit Updates(const Columns& columns) : c_(columns) {}
 
-  uint64_t size() const { return columns_ ? columns_->count : records_.size(); }
-  std::string_view id(uint64_t j) const { return *value(0, j); }
-
+  uint64_t size() const { return c_.count; }
+  std::string_view id(uint64_t j) const { return internal::StringAt(c_.strings[0], j); }
   std::optional<std::string_view> value(int c, uint64_t j) const {
-    if (columns_ != nullptr) {
-      return c == kExtrasColumn ? internal::StringAt(columns_->extras, j)
-                                : internal::OptionalStringAt(columns_->strings[c], j);
-    }
-    if (c == kExtrasColumn) return records_[j].extras_json;
-    const std::string* s = records_[j].StringField(c);
-    return s ? std::optional<std::string_view>(*s) : std::nullopt;
+    return c == kExtrasColumn ? internal::StringAt(c_.extras, j)
+                              : internal::OptionalStringAt(c_.strings[c], j);
   }
   std::optional<int64_t> pos(uint64_t j) const {
-    if (columns_ == nullptr) return records_[j].original_pos;
-    const internal::IntColumnRef& col = columns_->original_pos;
+    const internal::IntColumnRef& col = c_.original_pos;
     return internal::BitSet(col.present, j) ? std::optional<int64_t>(col.values[j]) : std::nullopt;
   }
-  uint64_t hash(uint64_t j) const {
-    return columns_ ? columns_->track_hashes[j] : internal::TrackHash(records_[j]);
-  }
-  bool from_records() const { return columns_ == nullptr; }
-  const TrackRecord& record(uint64_t j) const { return records_[j]; }
+  uint64_t hash(uint64_t j) const { return c_.track_hashes[j]; }
 
  private:
-  std::span<const TrackRecord> records_;
-  const Columns* columns_ = nullptr;
+  const Columns& c_;
 };
 
 // Which output track comes from where. Output track i < base count is base
@@ -61,66 +47,18 @@ class Updates {
 struct Plan {
   std::vector<std::pair<uint64_t, uint64_t>> replaced;  // (base index, update), by base index
   std::vector<uint64_t> appended;                       // update indices, in output order
-  uint64_t superseded = 0;
 };
 
-Status CheckUpdateRecord(std::string_view name, const TrackRecord& t, uint64_t j,
-                         bool validate_strings) {
-  const std::string where = "update " + std::to_string(j);
-  if (t.id.empty()) return Status::InvalidArgument(name, where + " has an empty id");
-  if (!validate_strings) return Status::OK();
-  for (int c = 0; c < kStringFieldCount; ++c) {
-    const std::string* s = t.StringField(c);
-    if (s == nullptr) continue;
-    if (!simdjson::validate_utf8(s->data(), s->size())) {
-      return Status::InvalidArgument(name, where + ": field '" +
-                                               std::string(FieldName(static_cast<Field>(c))) +
-                                               "' is not valid UTF-8");
-    }
-    if (c <= static_cast<int>(Field::kName) && s->find('\0') != std::string::npos) {
-      return Status::InvalidArgument(name, where + ": field '" +
-                                               std::string(FieldName(static_cast<Field>(c))) +
-                                               "' contains a NUL byte");
-    }
-  }
-  if (!simdjson::validate_utf8(t.extras_json.data(), t.extras_json.size())) {
-    return Status::InvalidArgument(name, where + ": extras are not valid UTF-8");
-  }
-  return Status::OK();
-}
-
-// Finds the last appearance of every update id, in order of first
-// appearance, and where each goes.
-Status MakePlan(std::string_view name, const Snapshot& base, const Updates& updates,
-                bool validate_strings, Plan* plan) {
-  std::unordered_map<std::string_view, uint64_t> last;
-  std::vector<uint64_t> first_seen;
-  last.reserve(updates.size());
+// Where each update goes. The ids of an updates snapshot are unique.
+void MakePlan(const Snapshot& base, const Updates& updates, Plan* plan) {
   for (uint64_t j = 0; j < updates.size(); ++j) {
-    // An updates snapshot was checked by its writer; records are checked here.
-    if (updates.from_records()) {
-      Status s = CheckUpdateRecord(name, updates.record(j), j, validate_strings);
-      if (!s.ok()) return s;
-    }
-    auto [it, inserted] = last.try_emplace(updates.id(j), j);
-    if (inserted) {
-      first_seen.push_back(j);
-    } else {
-      it->second = j;
-      ++plan->superseded;
-    }
-  }
-  for (uint64_t first : first_seen) {
-    const std::string_view id = updates.id(first);
-    const uint64_t j = last[id];
-    if (std::optional<TrackView> t = base.Find(id)) {
+    if (std::optional<TrackView> t = base.Find(updates.id(j))) {
       plan->replaced.emplace_back(t->index(), j);
     } else {
       plan->appended.push_back(j);
     }
   }
   std::sort(plan->replaced.begin(), plan->replaced.end());
-  return Status::OK();
 }
 
 // Visits the output of one string column as runs of carried base tracks
@@ -152,16 +90,28 @@ void SetBit(uint8_t* bitmap, uint64_t i, bool value) {
 
 }  // namespace
 
+// Where the merged file goes: any of a path, a string, a view.
+struct Output {
+  const std::string* path = nullptr;
+  std::string* bytes = nullptr;
+  EncodedView* view = nullptr;
+};
+
 struct Merger::Rep {
   format::PayloadBuilder builder;
   format::SealedPayload sealed;  // the last build, for EncodeView
+  SnapshotWriter update_writer;  // encodes update records
+  std::string update_bytes;
   std::vector<format::DuplicateId> duplicates;
 
-  Result<MergeStats> Run(std::string_view name, const Snapshot& base, const Updates& updates,
-                         const WriteOptions& options, const std::string* path, std::string* out,
-                         EncodedView* view = nullptr);
+  Result<MergeStats> MergeRecords(std::string_view name, const Snapshot& base,
+                                  std::span<const TrackRecord> updates, const WriteOptions& options,
+                                  const Output& output);
+  Result<MergeStats> MergeSnapshot(std::string_view name, const Snapshot& base,
+                                   const Snapshot& updates, const WriteOptions& options,
+                                   const Output& output);
   Status Build(std::string_view name, const Snapshot& base, const Updates& updates,
-               const WriteOptions& options, format::SealedPayload* sealed, MergeStats* stats);
+               MergeStats* stats);
   Status Shape(std::string_view name, const Columns& base, const Updates& updates, const Plan& plan,
                format::PayloadShape* shape);
   void FillStrings(const Columns& base, const Updates& updates, const Plan& plan,
@@ -257,14 +207,12 @@ void Merger::Rep::FillFixed(const Columns& base, const Updates& updates, const P
 }
 
 Status Merger::Rep::Build(std::string_view name, const Snapshot& base_snapshot,
-                          const Updates& updates, const WriteOptions& options,
-                          format::SealedPayload* sealed, MergeStats* stats) try {
+                          const Updates& updates, MergeStats* stats) try {
   const Columns& base = internal::SnapshotAccess::Of(base_snapshot);
   Plan plan;
-  Status s = MakePlan(name, base_snapshot, updates, options.validate_utf8, &plan);
-  if (!s.ok()) return s;
+  MakePlan(base_snapshot, updates, &plan);
   format::PayloadShape shape;
-  s = Shape(name, base, updates, plan, &shape);
+  Status s = Shape(name, base, updates, plan, &shape);
   if (!s.ok()) return s;
   format::PayloadOut out;
   s = builder.Start(shape, &out);
@@ -277,12 +225,10 @@ Status Merger::Rep::Build(std::string_view name, const Snapshot& base_snapshot,
   if (!duplicates.empty()) {
     return Status::StructureInvalid(name, "base snapshot holds duplicate ids");
   }
-  *stats = MergeStats{};
-  *sealed = format::Seal(payload, shape.track_count, &stats->written);
+  sealed = format::Seal(payload, shape.track_count, &stats->written);
   stats->replaced = plan.replaced.size();
   stats->appended = plan.appended.size();
   stats->carried = base.count - plan.replaced.size();
-  stats->superseded = plan.superseded;
   return Status::OK();
 } catch (const std::bad_alloc&) {
   return Status::ResourceExhausted(name, "out of memory while merging");
@@ -291,43 +237,64 @@ Status Merger::Rep::Build(std::string_view name, const Snapshot& base_snapshot,
 Merger::Merger() : rep_(std::make_unique<Rep>()) {}
 Merger::~Merger() = default;
 
-Result<MergeStats> Merger::Rep::Run(std::string_view name, const Snapshot& base,
-                                    const Updates& updates, const WriteOptions& options,
-                                    const std::string* path, std::string* out, EncodedView* view) {
+Result<MergeStats> Merger::Rep::MergeSnapshot(std::string_view name, const Snapshot& base,
+                                              const Snapshot& updates, const WriteOptions& options,
+                                              const Output& output) {
   MergeStats stats;
-  Status s = Build(name, base, updates, options, &sealed, &stats);
-  if (s.ok() && path != nullptr) s = format::WriteToFile(sealed, *path, options);
+  Status s = Build(name, base, Updates(internal::SnapshotAccess::Of(updates)), &stats);
+  if (s.ok() && output.path != nullptr) s = format::WriteToFile(sealed, *output.path, options);
   if (!s.ok()) return s;
-  if (out != nullptr) format::CopyToString(sealed, out);
-  if (view != nullptr) *view = sealed.View();
+  if (output.bytes != nullptr) format::CopyToString(sealed, output.bytes);
+  if (output.view != nullptr) *output.view = sealed.View();
+  return stats;
+}
+
+// Update records become a snapshot first. Keep-last dedupe gives exactly the
+// merge rule for repeated ids: the first position, the last content.
+Result<MergeStats> Merger::Rep::MergeRecords(std::string_view name, const Snapshot& base,
+                                             std::span<const TrackRecord> updates,
+                                             const WriteOptions& options, const Output& output) {
+  WriteOptions encode;
+  encode.duplicates = DuplicatePolicy::kKeepLast;
+  encode.validate_utf8 = options.validate_utf8;
+  Result<WriteResult> encoded = update_writer.Encode(updates, &update_bytes, encode);
+  if (!encoded.ok()) {
+    const Status& s = encoded.status();
+    if (!s.IsInvalidArgument()) return s;
+    const std::string detail = s.message();  // "snapshot: <detail>"
+    return Status::InvalidArgument(name, "updates: " + detail.substr(detail.find(": ") + 2));
+  }
+  Result<Snapshot> snapshot =
+      Snapshot::FromBuffer(update_bytes.data(), update_bytes.size(), "updates", false);
+  if (!snapshot.ok()) return snapshot.status();
+  Result<MergeStats> stats = MergeSnapshot(name, base, *snapshot, options, output);
+  if (stats.ok()) stats->superseded = encoded->duplicates_dropped;
   return stats;
 }
 
 Result<MergeStats> Merger::Merge(const Snapshot& base, std::span<const TrackRecord> updates,
                                  const std::string& path, const WriteOptions& options) {
-  return rep_->Run(path, base, Updates(updates), options, &path, nullptr);
+  return rep_->MergeRecords(path, base, updates, options, {.path = &path});
 }
 
 Result<MergeStats> Merger::Merge(const Snapshot& base, const Snapshot& updates,
                                  const std::string& path, const WriteOptions& options) {
-  return rep_->Run(path, base, Updates(&internal::SnapshotAccess::Of(updates)), options, &path,
-                   nullptr);
+  return rep_->MergeSnapshot(path, base, updates, options, {.path = &path});
 }
 
 Result<MergeStats> Merger::Encode(const Snapshot& base, std::span<const TrackRecord> updates,
                                   std::string* out, const WriteOptions& options) {
-  return rep_->Run("merge", base, Updates(updates), options, nullptr, out);
+  return rep_->MergeRecords("merge", base, updates, options, {.bytes = out});
 }
 
 Result<MergeStats> Merger::Encode(const Snapshot& base, const Snapshot& updates, std::string* out,
                                   const WriteOptions& options) {
-  return rep_->Run("merge", base, Updates(&internal::SnapshotAccess::Of(updates)), options, nullptr,
-                   out);
+  return rep_->MergeSnapshot("merge", base, updates, options, {.bytes = out});
 }
 
 Result<MergeStats> Merger::EncodeView(const Snapshot& base, std::span<const TrackRecord> updates,
                                       EncodedView* view, const WriteOptions& options) {
-  return rep_->Run("merge", base, Updates(updates), options, nullptr, nullptr, view);
+  return rep_->MergeRecords("merge", base, updates, options, {.view = view});
 }
 
 }  // namespace trackstore

@@ -185,12 +185,14 @@ TEST_F(MergeTest, BadUpdatesAreRejectedAndNothingIsWritten) {
   updates[1].id = "";
   Result<MergeStats> r = merger_.Merge(base, updates, out);
   ASSERT_TRUE(r.status().IsInvalidArgument()) << r.status().ToString();
-  EXPECT_THAT(r.status().ToString(), HasSubstr("update 1 has an empty id"));
+  EXPECT_THAT(r.status().ToString(),
+              HasSubstr("updates: 1 tracks have an empty id, at positions 1"));
   updates[1] = MakeTrack(4);
   updates[1].artist = "\xff\xfe";
   r = merger_.Merge(base, updates, out);
   ASSERT_TRUE(r.status().IsInvalidArgument()) << r.status().ToString();
-  EXPECT_THAT(r.status().ToString(), HasSubstr("field 'artist' is not valid UTF-8"));
+  EXPECT_THAT(r.status().ToString(),
+              HasSubstr("updates: track 1 (id '1004'): field 'artist' is not valid UTF-8"));
   EXPECT_FALSE(std::filesystem::exists(out));
 }
 
