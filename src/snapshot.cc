@@ -72,7 +72,7 @@ Status Snapshot::Rep::CheckHeaderAndLayout() {
   if (payload.size() >= FLATBUFFERS_MAX_BUFFER_SIZE) {
     return Status::NotSupported(path, "payload over the 2 GiB FlatBuffers limit");
   }
-  // The payload is a fixed set of 18 tables and 52 vectors: the Verifier's
+  // The payload is a fixed set of 18 tables and 47 vectors: the Verifier's
   // cost does not grow with the track count, and its default limits hold.
   flatbuffers::Verifier verifier(payload.data(), payload.size());
   if (!fb::VerifySnapshotBuffer(verifier)) {

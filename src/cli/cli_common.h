@@ -1,0 +1,49 @@
+// src/cli/cli_common.h: what every subcommand of the `trackstore` tool
+// shares: exit codes, timing on stderr, and error reporting.
+//
+// Exit codes: 0 success, 1 the operation failed (the Status is printed),
+// 2 usage error (reported by CLI11 before any work starts). Timings go to
+// stderr so that stdout stays clean for --json consumers.
+#ifndef TRACKSTORE_CLI_CLI_COMMON_H_
+#define TRACKSTORE_CLI_CLI_COMMON_H_
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "trackstore/status.h"
+
+namespace trackstore::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+class Stopwatch {
+ public:
+  Stopwatch() : start_(std::chrono::steady_clock::now()) {}
+  double Seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+};
+
+// "412 ms", "3.07 ms", "1.84 s": enough digits to read, no more.
+std::string FormatSeconds(double seconds);
+
+// "1 track", "3 tracks".
+std::string Tracks(uint64_t n);
+
+// "import: 100000 tracks in 412 ms" on stderr.
+void ReportTime(std::string_view command, uint64_t tracks, double seconds);
+
+// Prints "trackstore: <status>" on stderr and returns kExitFailure. With
+// `json`, also {"error": "<code name>", "message": "..."} on stdout.
+int Fail(const Status& s, bool json = false);
+
+}  // namespace trackstore::cli
+
+#endif  // TRACKSTORE_CLI_CLI_COMMON_H_
