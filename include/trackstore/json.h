@@ -8,6 +8,23 @@
 // Import validates all of the input (simdjson DOM parser) and reports the
 // first problem with the record index and field, e.g.
 //   "tracks.json: record 17: field 'year': expected a string or null, got number".
+// A syntax error carries simdjson's message (it gives no position); invalid
+// UTF-8 also gives the offset of the first bad byte.
+//
+// Import rules beyond SPEC.md section 1:
+//  - A leading UTF-8 byte order mark is skipped (RFC 8259 section 8.1 allows
+//    it). Any other BOM is invalid UTF-8.
+//  - A key repeated within one object keeps its last value, as Python's json
+//    module (and so the reference application) does; only that value is
+//    type-checked. A repeated unknown key stays at its first position.
+//  - original_pos: an integer in int64 range, null, or a string of an
+//    optional '-' and ASCII digits in int64 range ("7", "-3", "007"); no
+//    blanks, '+' or fraction. 7.0 and 1e30 are not integers.
+//  - Unknown keys, "extras" included, go to extras_json as compact JSON in
+//    input order; their keys are re-escaped and their numbers rewritten in
+//    simdjson's shortest form (1E2 -> 100.0, 2.50 -> 2.5).
+//  - Duplicate or empty ids are not checked here (see SnapshotWriter).
+//  - simdjson 3.0 takes documents below 4 GiB, nested at most 1024 deep.
 #ifndef TRACKSTORE_JSON_H_
 #define TRACKSTORE_JSON_H_
 
@@ -33,17 +50,30 @@ struct JsonImportOptions {
 Result<std::vector<TrackRecord>> ParseTracksJson(std::string_view json,
                                                  std::string_view source = "<input>");
 
-// Reads and parses a .json or .json.gz file.
+// Reads and parses a .json or .json.gz file. gzip is detected by its magic
+// bytes; concatenated gzip members are read as one stream (as gzip -d does);
+// bytes after the last member that are not a gzip member are an error.
+// Errors: NotFound / IOError from the filesystem; InvalidArgument for an
+// empty file, corrupt or truncated gzip data, or bad JSON; ResourceExhausted
+// when the data inflates past options.max_decompressed_bytes. Each names
+// `path`.
 Result<std::vector<TrackRecord>> ImportJsonFile(const std::string& path,
                                                 const JsonImportOptions& options = {});
 
 // Appends one track as a compact JSON object (fields in SPEC order, absent
-// optional fields omitted, extras last).
+// optional fields omitted, extras last). Strings are written byte for byte
+// with '"', '\\' and control characters escaped (\n, \u0001, ...).
+// extras_json must be "" or a JSON object text whose keys are not field
+// names; its members are copied as they are. Import gives back the same
+// TrackRecord for valid UTF-8 strings and canonical extras (those import
+// produces); "{}" reads back as "".
 void AppendTrackJson(const TrackView& track, std::string* out);
 void AppendTrackJson(const TrackRecord& track, std::string* out);
 
-// Writes tracks as a JSON array, one object per line, atomically
-// (temporary file, fsync, rename).
+// Writes tracks as a JSON array, one object per line ("[\n{...},\n{...}\n]\n",
+// or "[]\n"), atomically (temporary file, fsync, rename). A string that is
+// not valid UTF-8 cannot be read back as JSON: it fails with InvalidArgument
+// naming the record and field, and nothing is written.
 Status ExportJsonFile(const Snapshot& snapshot, const std::string& path);
 Status WriteJsonFile(std::span<const TrackRecord> tracks, const std::string& path);
 

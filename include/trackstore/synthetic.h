@@ -5,7 +5,8 @@
 // statuses distributed as in a personal library, some non-ASCII names, some
 // absent and some empty optional fields, a few extra fields. About 230 bytes
 // of string data per track. Deterministic: the same (count, seed) always
-// gives the same tracks, on every machine.
+// gives the same tracks, on every machine (integer arithmetic only), and
+// GenerateLibrary(n) is a prefix of GenerateLibrary(m) for n < m.
 #ifndef TRACKSTORE_SYNTHETIC_H_
 #define TRACKSTORE_SYNTHETIC_H_
 

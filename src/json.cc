@@ -1,0 +1,571 @@
+// JSON import and export (include/trackstore/json.h).
+//
+// Import uses simdjson's DOM parser, which validates the whole document
+// (structure, numbers, UTF-8, nesting depth) before any value is read, so the
+// checks here only concern the shape of each record. simdjson is used through
+// its error-code API; the entry points turn std::bad_alloc into a Status.
+#include "trackstore/json.h"
+
+#include <fcntl.h>
+#include <simdjson.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <new>
+#include <numeric>
+#include <utility>
+
+#include "trackstore/env.h"
+
+namespace trackstore {
+
+namespace {
+
+using simdjson::SIMDJSON_PADDING;
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+
+constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
+
+// ---------------------------------------------------------------- import
+
+std::string_view TypeName(element_type type) {
+  switch (type) {
+    case element_type::ARRAY:
+      return "array";
+    case element_type::OBJECT:
+      return "object";
+    case element_type::INT64:
+    case element_type::UINT64:
+    case element_type::DOUBLE:
+      return "number";
+    case element_type::STRING:
+      return "string";
+    case element_type::BOOL:
+      return "boolean";
+    case element_type::NULL_VALUE:
+      return "null";
+  }
+  return "unknown";
+}
+
+// Offset of the first byte that does not start a well-formed UTF-8 sequence
+// (Unicode Table 3-7), or s.size(). Runs only after simdjson has reported
+// UTF8_ERROR, to tell the user where; simdjson does not say.
+size_t FirstInvalidUtf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    unsigned lo = 0x80, hi = 0xBF;  // range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;  // overlong
+      if (c == 0xED) hi = 0x9F;  // surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;  // overlong
+      if (c == 0xF4) hi = 0x8F;  // above U+10FFFF
+    } else {
+      return i;
+    }
+    if (s.size() - i < len || p[i + 1] < lo || p[i + 1] > hi) return i;
+    for (size_t k = 2; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return i;
+    }
+    i += len;
+  }
+  return s.size();
+}
+
+Status RecordError(std::string_view source, size_t record, std::string_view what) {
+  std::string detail = "record " + std::to_string(record) + ": ";
+  detail.append(what);
+  return Status::InvalidArgument(source, detail);
+}
+
+Status FieldError(std::string_view source, size_t record, Field field, std::string_view what) {
+  std::string detail = "field '";
+  detail.append(FieldName(field));
+  detail.append("': ");
+  detail.append(what);
+  return RecordError(source, record, detail);
+}
+
+// "" when `v` is a valid original_pos (stored in *out, or left absent for
+// null), else what is wrong with it.
+std::string ReadOriginalPos(element v, std::optional<int64_t>* out) {
+  constexpr std::string_view kExpected = "expected an integer, a numeric string or null, got ";
+  int64_t n;
+  std::string_view s;
+  if (v.is_null()) return {};
+  if (v.get(n) == simdjson::SUCCESS) {
+    *out = n;
+    return {};
+  }
+  if (v.get(s) == simdjson::SUCCESS) {
+    // The reference application accepts "7" for 7. Only an optional '-' and
+    // ASCII digits: no blanks, no '+', no fraction.
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (!s.empty() && ec == std::errc() && end == s.data() + s.size()) {
+      *out = n;
+      return {};
+    }
+    return std::string(kExpected) + "a string that is not a decimal integer in int64 range";
+  }
+  if (v.is_number()) {
+    return std::string(kExpected) + simdjson::minify(v) + ", not an integer in int64 range";
+  }
+  return std::string(kExpected).append(TypeName(v.type()));
+}
+
+using Extra = std::pair<std::string_view, element>;
+
+// A key that occurs more than once keeps the position of its first occurrence
+// and the value of its last, as Python's json module (and so the reference
+// application) does.
+void KeepLastOfRepeatedKeys(std::vector<Extra>* extras) {
+  const size_t n = extras->size();
+  if (n < 2) return;
+  std::vector<uint32_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return (*extras)[a].first < (*extras)[b].first; });
+  std::vector<bool> drop(n, false);
+  bool any = false;
+  for (size_t i = 0, j; i < n; i = j) {
+    for (j = i + 1; j < n && (*extras)[order[j]].first == (*extras)[order[i]].first; ++j) {
+      drop[order[j]] = any = true;
+    }
+    (*extras)[order[i]].second = (*extras)[order[j - 1]].second;
+  }
+  if (!any) return;
+  size_t kept = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (!drop[i]) (*extras)[kept++] = (*extras)[i];
+  }
+  extras->resize(kept);
+}
+
+void AppendJsonString(std::string_view s, std::string* out);
+
+// The values of one record by field, found in one pass over its keys, and
+// its unknown keys in input order. Reused across records.
+struct RecordValues {
+  std::array<element, kFieldCount> value;
+  std::array<bool, kFieldCount> present{};
+  std::vector<Extra> extras;
+};
+
+Status ParseRecord(element elem, size_t index, std::string_view source, RecordValues* rv,
+                   TrackRecord* out) {
+  simdjson::dom::object obj;
+  if (elem.get(obj) != simdjson::SUCCESS) {
+    return RecordError(source, index,
+                       std::string("expected an object, got ").append(TypeName(elem.type())));
+  }
+  rv->present.fill(false);
+  rv->extras.clear();
+  for (simdjson::dom::key_value_pair kv : obj) {
+    if (std::optional<Field> f = FieldFromName(kv.key)) {
+      rv->value[static_cast<int>(*f)] = kv.value;  // a repeated key: the last wins
+      rv->present[static_cast<int>(*f)] = true;
+    } else {
+      rv->extras.emplace_back(kv.key, kv.value);
+    }
+  }
+
+  for (int i = 0; i < kStringFieldCount; ++i) {
+    const Field field = static_cast<Field>(i);
+    const bool required = i < kRequiredStringFieldCount;
+    if (!rv->present[i]) {
+      if (required) return FieldError(source, index, field, "missing");
+      continue;
+    }
+    std::string_view s;
+    if (rv->value[i].get(s) == simdjson::SUCCESS) {
+      out->SetStringField(i, std::string(s));
+    } else if (required || !rv->value[i].is_null()) {
+      std::string what = required ? "expected a string, got " : "expected a string or null, got ";
+      return FieldError(source, index, field, what.append(TypeName(rv->value[i].type())));
+    }
+  }
+
+  const int pos = static_cast<int>(Field::kOriginalPos);
+  if (rv->present[pos]) {
+    std::string what = ReadOriginalPos(rv->value[pos], &out->original_pos);
+    if (!what.empty()) return FieldError(source, index, Field::kOriginalPos, what);
+  }
+
+  if (!rv->extras.empty()) {
+    KeepLastOfRepeatedKeys(&rv->extras);
+    std::string& text = out->extras_json;
+    text.push_back('{');
+    for (const auto& [key, value] : rv->extras) {
+      if (text.size() > 1) text.push_back(',');
+      AppendJsonString(key, &text);
+      text.push_back(':');
+      text.append(simdjson::minify(value));
+    }
+    text.push_back('}');
+  }
+  return Status::OK();
+}
+
+// `json` must have SIMDJSON_PADDING readable bytes after its end.
+Result<std::vector<TrackRecord>> ParsePadded(simdjson::padded_string_view json,
+                                             std::string_view source) {
+  // A UTF-8 byte order mark is skipped: RFC 8259 section 8.1 allows a parser
+  // to ignore one, and Windows editors add it. simdjson would reject it.
+  size_t skipped = 0;
+  if (std::string_view(json).starts_with(kUtf8Bom)) {
+    skipped = kUtf8Bom.size();
+    json = simdjson::padded_string_view(json.data() + skipped, json.size() - skipped,
+                                        json.capacity() - skipped);
+  }
+
+  simdjson::dom::parser parser;
+  element root;
+  if (const simdjson::error_code err = parser.parse(json).get(root)) {
+    std::string detail = simdjson::error_message(err);
+    if (err == simdjson::UTF8_ERROR) {
+      detail += " (first invalid byte at offset " +
+                std::to_string(skipped + FirstInvalidUtf8(std::string_view(json))) + ")";
+    }
+    return Status::InvalidArgument(source, detail);
+  }
+  simdjson::dom::array records;
+  if (root.get(records) != simdjson::SUCCESS) {
+    return Status::InvalidArgument(
+        source, std::string("expected an array of track objects at the top level, got ")
+                    .append(TypeName(root.type())));
+  }
+
+  std::vector<TrackRecord> tracks;
+  tracks.reserve(records.size());  // saturates at 2^24 - 1 in simdjson 3.0: a hint only
+  RecordValues values;
+  for (element elem : records) {
+    const size_t index = tracks.size();
+    Status s = ParseRecord(elem, index, source, &values, &tracks.emplace_back());
+    if (!s.ok()) return s;
+  }
+  return tracks;
+}
+
+// Reads all of `path` into *buf, followed by SIMDJSON_PADDING spare bytes;
+// *len is the file size.
+Status ReadWholeFile(const std::string& path, std::string* buf, size_t* len) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return PosixError(path, errno);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return PosixError(path, err);
+  }
+  // The size is only a hint: read until EOF, in case the file grew. At the
+  // hinted size, read into `probe` so that a file that did not grow costs no
+  // larger buffer.
+  buf->resize(static_cast<size_t>(st.st_size) + SIMDJSON_PADDING);
+  size_t n = 0;
+  char probe[4096];
+  for (;;) {
+    const size_t room = buf->size() - SIMDJSON_PADDING - n;
+    char* dst = room > 0 ? buf->data() + n : probe;
+    const ssize_t r = ::read(fd, dst, room > 0 ? room : sizeof(probe));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      return PosixError(path, err);
+    }
+    if (r == 0) break;
+    if (dst == probe) {
+      buf->resize(buf->size() * 2 + static_cast<size_t>(r));
+      std::memcpy(buf->data() + n, probe, static_cast<size_t>(r));
+    }
+    n += static_cast<size_t>(r);
+  }
+  ::close(fd);
+  *len = n;
+  return Status::OK();
+}
+
+// Inflates every member of the gzip data `in` into *out (followed by
+// SIMDJSON_PADDING spare bytes); *len is the decompressed size. gzip(1) reads
+// concatenated members as one stream (`cat a.gz b.gz`), so do we.
+Status Gunzip(std::string_view in, const std::string& path, uint64_t limit, std::string* out,
+              size_t* len) {
+  z_stream zs{};
+  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
+    return Status::ResourceExhausted(path, "zlib: out of memory");
+  }
+  struct InflateEnd {
+    z_stream* zs;
+    ~InflateEnd() { inflateEnd(zs); }
+  } inflate_end{&zs};
+
+  // zlib counts in 32-bit uInt: feed and drain at most 1 GiB per call. The
+  // output may grow to limit + 1 bytes: one byte more proves the limit passed.
+  // *out always has SIMDJSON_PADDING bytes beyond `capacity`.
+  constexpr size_t kMaxStep = size_t{1} << 30;
+  const uint64_t max_buffer = std::min<uint64_t>(limit, out->max_size() / 2) + 1;
+  const unsigned char* next_in = reinterpret_cast<const unsigned char*>(in.data());
+  size_t in_left = in.size();
+  size_t produced = 0;
+  // First guess: the last member's trailer holds its size mod 2^32; deflate
+  // expands at most 1032-fold. One byte more, so that the end needs no growth.
+  uint64_t isize = 0;
+  for (size_t i = 1; i <= 4 && in.size() >= 18; ++i) {  // little-endian
+    isize = (isize << 8) | static_cast<unsigned char>(in[in.size() - i]);
+  }
+  const uint64_t guess = std::min<uint64_t>(isize, uint64_t{in.size()} * 1032) + 1;
+  uint64_t capacity = std::min<uint64_t>(max_buffer, std::max<uint64_t>(guess, 64 << 10));
+  out->resize(capacity + SIMDJSON_PADDING);
+  for (;;) {
+    if (zs.avail_in == 0 && in_left > 0) {
+      zs.next_in = const_cast<unsigned char*>(next_in);
+      zs.avail_in = static_cast<uInt>(std::min(in_left, kMaxStep));
+      next_in += zs.avail_in;
+      in_left -= zs.avail_in;
+    }
+    if (produced == capacity) {
+      capacity = std::min<uint64_t>(max_buffer, capacity * 2);
+      out->resize(capacity + SIMDJSON_PADDING);
+    }
+    zs.next_out = reinterpret_cast<unsigned char*>(out->data() + produced);
+    zs.avail_out = static_cast<uInt>(std::min<uint64_t>(capacity - produced, kMaxStep));
+    const uInt before = zs.avail_out;
+    const int rc = inflate(&zs, Z_NO_FLUSH);
+    produced += before - zs.avail_out;
+    if (produced > limit) {
+      return Status::ResourceExhausted(
+          path, "gzip data inflates to more than max_decompressed_bytes (" + std::to_string(limit) +
+                    " bytes)");
+    }
+    const bool input_done = zs.avail_in == 0 && in_left == 0;
+    if (rc == Z_STREAM_END) {
+      if (input_done) break;
+      inflateReset(&zs);  // another member follows
+      continue;
+    }
+    if (rc == Z_MEM_ERROR) return Status::ResourceExhausted(path, "zlib: out of memory");
+    if (rc != Z_OK && rc != Z_BUF_ERROR) {
+      return Status::InvalidArgument(
+          path, std::string("corrupt gzip data: ") + (zs.msg != nullptr ? zs.msg : "zlib error"));
+    }
+    if (input_done && zs.avail_out > 0) {
+      return Status::InvalidArgument(path, "truncated gzip data");
+    }
+  }
+  out->resize(produced + SIMDJSON_PADDING);  // shrinks: no copy
+  *len = produced;
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------- export
+
+// Writes `s` as a JSON string: '"' and '\' escaped, control characters as
+// \b \f \n \r \t or \u00XX, every other byte (UTF-8 included) as it is.
+void AppendJsonString(std::string_view s, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  size_t copied = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out->append(s.data() + copied, i - copied);
+    copied = i + 1;
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      default:
+        out->append("\\u00");
+        out->push_back(kHex[c >> 4]);
+        out->push_back(kHex[c & 15]);
+    }
+  }
+  out->append(s.data() + copied, s.size() - copied);
+  out->push_back('"');
+}
+
+// The accessors that differ between TrackRecord and TrackView, so that one
+// AppendTrack serves both.
+std::optional<std::string_view> StringValue(const TrackRecord& t, int i) {
+  const std::string* s = t.StringField(i);
+  if (s == nullptr) return std::nullopt;
+  return std::string_view(*s);
+}
+std::optional<std::string_view> StringValue(const TrackView& t, int i) { return t.string_field(i); }
+std::optional<int64_t> OriginalPos(const TrackRecord& t) { return t.original_pos; }
+std::optional<int64_t> OriginalPos(const TrackView& t) { return t.original_pos(); }
+std::string_view Extras(const TrackRecord& t) { return t.extras_json; }
+std::string_view Extras(const TrackView& t) { return t.extras_json(); }
+
+void AppendKey(Field field, std::string* out) {
+  out->push_back('"');
+  out->append(FieldName(field));
+  out->append("\":");
+}
+
+template <typename Track>
+void AppendTrack(const Track& t, std::string* out) {
+  out->push_back('{');
+  for (int i = 0; i < kStringFieldCount; ++i) {
+    std::optional<std::string_view> v = StringValue(t, i);
+    if (!v) continue;
+    if (i > 0) out->push_back(',');  // id, always present, comes first
+    AppendKey(static_cast<Field>(i), out);
+    AppendJsonString(*v, out);
+  }
+  if (std::optional<int64_t> pos = OriginalPos(t)) {
+    char digits[24];
+    const auto result = std::to_chars(digits, digits + sizeof(digits), *pos);
+    out->push_back(',');
+    AppendKey(Field::kOriginalPos, out);
+    out->append(digits, result.ptr);
+  }
+  // The members of the extras object, between its braces, follow the fields.
+  const std::string_view extras = Extras(t);
+  const size_t open = extras.find('{');
+  const size_t close = extras.rfind('}');
+  if (open != std::string_view::npos && close != std::string_view::npos && close > open) {
+    std::string_view members = extras.substr(open + 1, close - open - 1);
+    const size_t first = members.find_first_not_of(" \t\r\n");
+    if (first != std::string_view::npos) {
+      out->push_back(',');
+      out->append(members.substr(first));
+    }
+  }
+  out->push_back('}');
+}
+
+// The error for a track whose text is not UTF-8: names the first bad field.
+template <typename Track>
+Status InvalidUtf8Error(const std::string& path, uint64_t index, const Track& t) {
+  std::string where = "extras";
+  for (int i = 0; i < kStringFieldCount; ++i) {
+    std::optional<std::string_view> v = StringValue(t, i);
+    if (v && !simdjson::validate_utf8(v->data(), v->size())) {
+      where = "field '" + std::string(FieldName(static_cast<Field>(i))) + "'";
+      break;
+    }
+  }
+  return Status::InvalidArgument(path, "record " + std::to_string(index) + ": " + where +
+                                           ": invalid UTF-8, which JSON cannot hold");
+}
+
+// Writes "[\n{...},\n{...}\n]\n" (or "[]\n") from `track_at(i)`, i < count.
+// The text is built in chunks of a few MiB and written as pieces, so that
+// a large library is never copied to grow one buffer.
+template <typename TrackAt>
+Status WriteTracks(uint64_t count, const TrackAt& track_at, const std::string& path) try {
+  constexpr size_t kChunkBytes = size_t{4} << 20;
+  std::vector<std::string> chunks(1);
+  chunks.back().reserve(kChunkBytes + (kChunkBytes >> 2));
+  chunks.back().append(count == 0 ? "[]\n" : "[\n");
+  for (uint64_t i = 0; i < count; ++i) {
+    std::string* out = &chunks.back();
+    const size_t start = out->size();
+    const auto& track = track_at(i);
+    AppendTrack(track, out);
+    // Escaping leaves bytes >= 0x80 alone, so this checks the strings. A file
+    // with invalid UTF-8 would not import again: refuse to write it.
+    if (!simdjson::validate_utf8(out->data() + start, out->size() - start)) {
+      return InvalidUtf8Error(path, i, track);
+    }
+    out->append(i + 1 < count ? ",\n" : "\n]\n");
+    if (out->size() >= kChunkBytes && i + 1 < count) {
+      chunks.emplace_back().reserve(kChunkBytes + (kChunkBytes >> 2));
+    }
+  }
+  std::vector<ConstBytes> pieces;
+  pieces.reserve(chunks.size());
+  for (const std::string& c : chunks) pieces.push_back({c.data(), c.size()});
+  return WriteFileAtomically(nullptr, path, pieces, /*sync=*/true);
+} catch (const std::bad_alloc&) {
+  return Status::ResourceExhausted(path, "out of memory");
+}
+
+}  // namespace
+
+// The entry points turn std::bad_alloc, the one exception that can arise
+// here (a huge input), into a Status.
+Result<std::vector<TrackRecord>> ParseTracksJson(std::string_view json,
+                                                 std::string_view source) try {
+  const simdjson::padded_string padded(json);  // simdjson reads past the end
+  return ParsePadded(padded, source);
+} catch (const std::bad_alloc&) {
+  return Status::ResourceExhausted(source, "out of memory");
+}
+
+Result<std::vector<TrackRecord>> ImportJsonFile(const std::string& path,
+                                                const JsonImportOptions& options) try {
+  std::string raw;
+  size_t raw_len = 0;
+  Status s = ReadWholeFile(path, &raw, &raw_len);
+  if (!s.ok()) return s;
+  if (raw_len == 0) return Status::InvalidArgument(path, "empty file");
+
+  // gzip by its magic bytes, not by the name: "tracks.json" may be gzip.
+  if (raw_len >= 2 && static_cast<unsigned char>(raw[0]) == 0x1f &&
+      static_cast<unsigned char>(raw[1]) == 0x8b) {
+    std::string inflated;
+    size_t len = 0;
+    s = Gunzip(std::string_view(raw.data(), raw_len), path, options.max_decompressed_bytes,
+               &inflated, &len);
+    if (!s.ok()) return s;
+    std::string().swap(raw);  // free the compressed bytes before parsing
+    return ParsePadded(simdjson::padded_string_view(inflated.data(), len, inflated.size()), path);
+  }
+  return ParsePadded(simdjson::padded_string_view(raw.data(), raw_len, raw.size()), path);
+} catch (const std::bad_alloc&) {
+  return Status::ResourceExhausted(path, "out of memory");
+}
+
+void AppendTrackJson(const TrackView& track, std::string* out) { AppendTrack(track, out); }
+void AppendTrackJson(const TrackRecord& track, std::string* out) { AppendTrack(track, out); }
+
+Status ExportJsonFile(const Snapshot& snapshot, const std::string& path) {
+  return WriteTracks(
+      snapshot.size(), [&](uint64_t i) { return snapshot[i]; }, path);
+}
+
+Status WriteJsonFile(std::span<const TrackRecord> tracks, const std::string& path) {
+  return WriteTracks(
+      tracks.size(), [&](uint64_t i) -> const TrackRecord& { return tracks[i]; }, path);
+}
+
+}  // namespace trackstore
