@@ -12,8 +12,7 @@
 //   if (auto tracks = manager.GetCachedTracks(kAllTracksKey)) return *tracks;
 //   if (std::optional<Snapshot> snap = manager.LoadSnapshot()) ... // zero-copy views
 //   ... full or delta scan ...
-//   Status s = manager.UpdateSnapshot(tracks, {.processed_ids = ids,
-//                                              .library_mtime_override = mtime_before_fetch});
+//   Status s = manager.UpdateSnapshot(tracks, processed_ids, mtime_before_fetch);
 //
 // The manager holds no state of its own beyond its pointers: thread-safety
 // is that of the TrackCache (thread-safe) and the SnapshotService (one
@@ -56,17 +55,6 @@ struct LogSink {
 // naming the first bad field.
 Status ValidateTrack(const TrackRecord& track);
 
-// Per-call inputs of UpdateSnapshot and Merge.
-struct SnapshotUpdate {
-  // Ids of the tracks processed by this run, for the delta state. Empty
-  // ids are dropped. Must stay valid during the call.
-  std::span<const std::string> processed_ids;
-  // The library mtime to record instead of reading the library file now.
-  // Take it before fetching the tracks: a track added during the fetch then
-  // still shows as a change next time. Unset: read the file.
-  std::optional<Micros> library_mtime_override;
-};
-
 class CacheManager {
  public:
   // `cache` may be null: every GetCachedTracks is then a miss. `service`
@@ -98,10 +86,14 @@ class CacheManager {
 
   // Publishes `tracks` as the new snapshot (SPEC.md section 7). When there
   // is no service or it is disabled, does nothing and returns OK.
-  // Otherwise, in this order:
-  //   1. everything that can fail without writing: the library mtime (the
-  //      override, or read from the file), the processed ids' UTF-8, the
-  //      previous metadata's last force-scan time;
+  //   processed_ids: ids of the tracks this run processed, for the delta
+  //     state; empty ids are dropped.
+  //   library_mtime_override: the library mtime to record instead of
+  //     reading the library file now. Take it before fetching the tracks: a
+  //     track added during the fetch then still shows as a change next time.
+  // In this order:
+  //   1. everything that can fail without writing: the library mtime, the
+  //      processed ids' UTF-8, the previous metadata's last force-scan time;
   //   2. the snapshot;
   //   3. the metadata: last full scan = now, the library mtime, the track
   //      count and hash, the last force-scan time kept;
@@ -111,20 +103,25 @@ class CacheManager {
   // snapshot its metadata does not describe, which reads as invalid.
   // Errors: those of the steps, unchanged (NotFound for a missing library
   // file, InvalidArgument for bad tracks or ids, file errors).
-  Status UpdateSnapshot(std::span<const TrackRecord> tracks, const SnapshotUpdate& update = {});
+  Status UpdateSnapshot(std::span<const TrackRecord> tracks,
+                        std::span<const std::string> processed_ids = {},
+                        std::optional<Micros> library_mtime_override = std::nullopt);
 
   // The same, with the new snapshot made by merging `updates` into `base`
   // (merge.h, SPEC.md section 2): tracks carried over from `base` are
   // copied as bytes. `base` is typically LoadSnapshot()'s result and stays
   // valid.
   Status Merge(const Snapshot& base, std::span<const TrackRecord> updates,
-               const SnapshotUpdate& update = {});
+               std::span<const std::string> processed_ids = {},
+               std::optional<Micros> library_mtime_override = std::nullopt);
 
  private:
   struct Prepared;
-  Result<Prepared> Prepare(const SnapshotUpdate& update) const;
+  Result<Prepared> Prepare(std::span<const std::string> processed_ids,
+                           std::optional<Micros> library_mtime_override) const;
   template <typename WriteFn>
-  Status Publish(const SnapshotUpdate& update, WriteFn write_snapshot);
+  Status Publish(std::span<const std::string> processed_ids,
+                 std::optional<Micros> library_mtime_override, WriteFn write_snapshot);
   Status SaveMetadataAndDelta(const Prepared& p, const WriteResult& written);
   void Log(LogLevel level, const std::string& message) const;
 

@@ -90,10 +90,10 @@ struct ServiceOptions {
 // written.
 struct SnapshotMetadata {
   int64_t format_version = kMetadataFormatVersion;
-  Micros last_full_scan = 0;  // when the snapshot was last written
-  Micros library_mtime = 0;   // the library file's mtime the snapshot reflects
-  uint64_t track_count = 0;   // tracks in the snapshot
-  std::string snapshot_hash;  // the snapshot's content hash (32 hex digits)
+  Micros last_full_scan = 0;              // when the snapshot was last written
+  Micros library_mtime = 0;               // the library file's mtime the snapshot reflects
+  uint64_t track_count = 0;               // tracks in the snapshot
+  std::string snapshot_hash;              // the snapshot's content hash (32 hex digits)
   std::optional<Micros> last_force_scan;  // unset until a force scan ran
 
   bool operator==(const SnapshotMetadata&) const = default;
@@ -162,8 +162,7 @@ class SnapshotService {
   // Merges `updates` into `base` (merge.h) and writes the result as the
   // snapshot, atomically. `base` may be the current snapshot: it stays
   // mapped and valid. Does not touch metadata.
-  Result<MergeStats> SaveMergedSnapshot(const Snapshot& base,
-                                        std::span<const TrackRecord> updates);
+  Result<MergeStats> SaveMergedSnapshot(const Snapshot& base, std::span<const TrackRecord> updates);
 
   // --- metadata ---------------------------------------------------------
 

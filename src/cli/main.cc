@@ -1,0 +1,381 @@
+// src/cli/main.cc: the `trackstore` command-line tool: generate, import,
+// export, info, verify, get and lookup here; merge and diff, status and
+// update, and shm in the *_commands.cc files beside it.
+//
+// One function per subcommand. Exit codes and timing as in cli_common.h:
+// 0 success, 1 the operation failed (the Status is printed), 2 usage error
+// (reported by CLI11 before any work starts); elapsed time on stderr so
+// that stdout stays clean for --json consumers.
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cli_common.h"
+#include "merge_commands.h"
+#include "service_commands.h"
+#include "shm_commands.h"
+#include "trackstore/json.h"
+#include "trackstore/snapshot.h"
+#include "trackstore/snapshot_writer.h"
+#include "trackstore/status.h"
+#include "trackstore/synthetic.h"
+#include "trackstore/track.h"
+
+namespace trackstore {
+namespace {
+
+using Json = nlohmann::ordered_json;
+using cli::Fail;
+using cli::FormatSeconds;
+using cli::kExitOk;
+using cli::kExitUsage;
+using cli::ReportTime;
+using cli::Stopwatch;
+using cli::Tracks;
+
+// --- generate ---------------------------------------------------------------
+
+struct GenerateArgs {
+  uint64_t count = 0;
+  std::string out;
+  uint64_t seed = SyntheticOptions{}.seed;
+};
+
+int RunGenerate(const GenerateArgs& a) {
+  Stopwatch timer;
+  SyntheticOptions options;
+  options.seed = a.seed;
+  std::vector<TrackRecord> tracks = GenerateLibrary(a.count, options);
+  if (Status s = WriteJsonFile(tracks, a.out); !s.ok()) return Fail(s);
+  ReportTime("generate", tracks.size(), timer.Seconds());
+  std::cout << a.out << ": " << Tracks(tracks.size()) << " (seed " << a.seed << ")\n";
+  return kExitOk;
+}
+
+// --- import -----------------------------------------------------------------
+
+struct ImportArgs {
+  std::string in;
+  std::string out;
+  std::string dedupe = "reject";
+  bool drop_empty_ids = false;
+  bool no_sync = false;
+};
+
+DuplicatePolicy ParsePolicy(const std::string& name) {
+  if (name == "first") return DuplicatePolicy::kKeepFirst;
+  if (name == "last") return DuplicatePolicy::kKeepLast;
+  return DuplicatePolicy::kReject;  // CLI11 has already checked the name
+}
+
+// Nothing touches `out` before the snapshot is complete: the writer
+// publishes by rename, so a failed import leaves an existing file intact.
+int RunImport(const ImportArgs& a) {
+  Stopwatch timer;
+  Result<std::vector<TrackRecord>> tracks = ImportJsonFile(a.in);
+  if (!tracks.ok()) return Fail(tracks.status());
+  const double parse_seconds = timer.Seconds();
+
+  WriteOptions options;
+  options.duplicates = ParsePolicy(a.dedupe);
+  options.drop_empty_ids = a.drop_empty_ids;
+  options.sync = !a.no_sync;
+  Result<WriteResult> written = WriteSnapshot(a.out, *tracks, options);
+  if (!written.ok()) return Fail(written.status());
+
+  ReportTime("import", written->track_count, timer.Seconds());
+  std::cerr << "import: parse " << FormatSeconds(parse_seconds) << ", write "
+            << FormatSeconds(timer.Seconds() - parse_seconds) << "\n";
+  std::cout << a.out << ": " << Tracks(written->track_count) << ", " << written->file_size
+            << " bytes, hash " << written->content_hash << "\n";
+  if (written->duplicates_dropped > 0) {
+    std::cout << "duplicate ids dropped: " << written->duplicates_dropped << "\n";
+  }
+  if (written->empty_ids_dropped > 0) {
+    std::cout << "empty ids dropped: " << written->empty_ids_dropped << "\n";
+  }
+  return kExitOk;
+}
+
+// --- export -----------------------------------------------------------------
+
+struct ExportArgs {
+  std::string snap;
+  std::string out;
+};
+
+int RunExport(const ExportArgs& a) {
+  Stopwatch timer;
+  Result<Snapshot> snap = Snapshot::Open(a.snap);
+  if (!snap.ok()) return Fail(snap.status());
+  if (Status s = ExportJsonFile(*snap, a.out); !s.ok()) return Fail(s);
+  ReportTime("export", snap->size(), timer.Seconds());
+  return kExitOk;
+}
+
+// --- info / verify ----------------------------------------------------------
+
+struct SnapArgs {
+  std::string snap;
+  bool json = false;
+};
+
+double BytesPerTrack(const Snapshot& snap) {
+  return snap.empty() ? 0.0 : static_cast<double>(snap.file_size()) / snap.size();
+}
+
+int RunInfo(const SnapArgs& a) {
+  Stopwatch timer;
+  Result<Snapshot> snap = Snapshot::Open(a.snap);
+  if (!snap.ok()) return Fail(snap.status(), a.json);
+  ReportTime("info (open + verify)", snap->size(), timer.Seconds());
+  if (a.json) {
+    Json j = {{"path", snap->path()},
+              {"format_version", snap->format_version()},
+              {"track_count", snap->size()},
+              {"file_bytes", snap->file_size()},
+              {"bytes_per_track", BytesPerTrack(*snap)},
+              {"content_hash", snap->content_hash()}};
+    std::cout << j.dump(2) << "\n";
+    return kExitOk;
+  }
+  char per_track[32];
+  std::snprintf(per_track, sizeof(per_track), "%.1f", BytesPerTrack(*snap));
+  std::cout << "path:            " << snap->path() << "\n"
+            << "format version:  " << snap->format_version() << "\n"
+            << "tracks:          " << snap->size() << "\n"
+            << "file bytes:      " << snap->file_size() << "\n"
+            << "bytes per track: " << per_track << "\n"
+            << "content hash:    " << snap->content_hash() << "\n";
+  return kExitOk;
+}
+
+// Snapshot::Open runs the full verification: header, layout, content hash.
+int RunVerify(const SnapArgs& a) {
+  Stopwatch timer;
+  Result<Snapshot> snap = Snapshot::Open(a.snap);
+  if (!snap.ok()) return Fail(snap.status(), a.json);
+  ReportTime("verify", snap->size(), timer.Seconds());
+  if (a.json) {
+    Json j = {{"ok", true},
+              {"path", snap->path()},
+              {"track_count", snap->size()},
+              {"content_hash", snap->content_hash()}};
+    std::cout << j.dump() << "\n";
+  } else {
+    std::cout << "OK: " << snap->path() << ": " << Tracks(snap->size()) << ", hash "
+              << snap->content_hash() << "\n";
+  }
+  return kExitOk;
+}
+
+// --- get --------------------------------------------------------------------
+
+struct GetArgs {
+  std::string snap;
+  std::string id;
+  bool json = false;
+};
+
+// "key: value" per present field; absent optional fields are left out, so
+// an empty line value means "".
+void PrintTrack(const TrackView& t) {
+  for (int f = 0; f < kStringFieldCount; ++f) {
+    std::optional<std::string_view> value = t.string_field(f);
+    if (value) std::cout << FieldName(static_cast<Field>(f)) << ": " << *value << "\n";
+  }
+  if (std::optional<int64_t> pos = t.original_pos()) {
+    std::cout << FieldName(Field::kOriginalPos) << ": " << *pos << "\n";
+  }
+  if (!t.extras_json().empty()) {
+    std::cout << FieldName(Field::kExtras) << ": " << t.extras_json() << "\n";
+  }
+}
+
+int RunGet(const GetArgs& a) {
+  Result<Snapshot> snap = Snapshot::Open(a.snap);
+  if (!snap.ok()) return Fail(snap.status(), a.json);
+  Stopwatch timer;
+  std::optional<TrackView> track = snap->Find(a.id);
+  const double seconds = timer.Seconds();
+  if (!track) return Fail(Status::NotFound(a.id + " in " + a.snap), a.json);
+  std::cerr << "get: found at index " << track->index() << " in " << FormatSeconds(seconds) << "\n";
+  if (a.json) {
+    std::string out;
+    AppendTrackJson(*track, &out);
+    std::cout << out << "\n";
+  } else {
+    PrintTrack(*track);
+  }
+  return kExitOk;
+}
+
+// --- lookup -----------------------------------------------------------------
+
+struct LookupArgs {
+  std::string snap;
+  uint64_t count = 1000000;
+  uint64_t seed = 1;
+  bool json = false;
+};
+
+// Ids of `count` tracks picked uniformly at random (with repetition), as
+// views into the mapping, so that the timed loop does nothing but Find.
+std::vector<std::string_view> PickIds(const Snapshot& snap, uint64_t count, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<uint64_t> pick(0, snap.size() - 1);
+  std::vector<std::string_view> ids;
+  ids.reserve(count);
+  for (uint64_t i = 0; i < count; ++i) ids.push_back(snap[pick(rng)].id());
+  return ids;
+}
+
+int RunLookup(const LookupArgs& a) {
+  Result<Snapshot> snap = Snapshot::Open(a.snap);
+  if (!snap.ok()) return Fail(snap.status(), a.json);
+  if (snap->empty()) {
+    return Fail(Status::InvalidArgument(a.snap, "no tracks to look up"), a.json);
+  }
+  const std::vector<std::string_view> ids = PickIds(*snap, a.count, a.seed);
+
+  Stopwatch timer;
+  uint64_t misses = 0;
+  for (std::string_view id : ids) misses += !snap->Find(id).has_value();
+  const double seconds = timer.Seconds();
+  if (misses > 0) {
+    return Fail(Status::StructureInvalid(
+                    a.snap, std::to_string(misses) + " ids present in the snapshot were not found"),
+                a.json);
+  }
+
+  const double per_second = seconds > 0 ? a.count / seconds : 0;
+  const double ns_per_lookup = a.count > 0 ? seconds * 1e9 / a.count : 0;
+  std::cerr << "lookup: " << a.count << " lookups in " << FormatSeconds(seconds) << "\n";
+  if (a.json) {
+    Json j = {{"path", snap->path()},
+              {"track_count", snap->size()},
+              {"lookups", a.count},
+              {"seconds", seconds},
+              {"lookups_per_second", per_second},
+              {"ns_per_lookup", ns_per_lookup}};
+    std::cout << j.dump() << "\n";
+  } else {
+    char line[128];
+    std::snprintf(line, sizeof(line), "%.0f lookups/s, %.1f ns per lookup", per_second,
+                  ns_per_lookup);
+    std::cout << a.count << " random lookups over " << Tracks(snap->size()) << ": " << line << "\n";
+  }
+  return kExitOk;
+}
+
+// --- command line -----------------------------------------------------------
+
+CLI::App* AddGenerate(CLI::App& app, GenerateArgs& a) {
+  CLI::App* c = app.add_subcommand("generate", "Write a synthetic library as JSON");
+  c->add_option("N", a.count, "Number of tracks")->required();
+  c->add_option("OUT.json", a.out, "Output file")->required();
+  c->add_option("--seed", a.seed, "Generator seed")->capture_default_str();
+  return c;
+}
+
+CLI::App* AddImport(CLI::App& app, ImportArgs& a) {
+  CLI::App* c = app.add_subcommand("import", "Snapshot a JSON library (.json or .json.gz)");
+  c->add_option("IN.json", a.in, "Input: a JSON array of tracks, plain or gzip")->required();
+  c->add_option("OUT.snap", a.out, "Output snapshot (replaced atomically)")->required();
+  c->add_option("--dedupe", a.dedupe, "Duplicate ids: reject, keep first or keep last")
+      ->check(CLI::IsMember({"reject", "first", "last"}))
+      ->capture_default_str();
+  c->add_flag("--drop-empty-ids", a.drop_empty_ids, "Drop tracks with an empty id");
+  c->add_flag("--no-sync", a.no_sync, "Skip fsync (a machine crash may lose the file)");
+  return c;
+}
+
+CLI::App* AddExport(CLI::App& app, ExportArgs& a) {
+  CLI::App* c = app.add_subcommand("export", "Write a snapshot's tracks as JSON");
+  c->add_option("SNAP", a.snap, "Snapshot file")->required();
+  c->add_option("OUT.json", a.out, "Output file")->required();
+  return c;
+}
+
+CLI::App* AddSnapCommand(CLI::App& app, const char* name, const char* about, SnapArgs& a) {
+  CLI::App* c = app.add_subcommand(name, about);
+  c->add_option("SNAP", a.snap, "Snapshot file")->required();
+  c->add_flag("--json", a.json, "Print JSON");
+  return c;
+}
+
+CLI::App* AddGet(CLI::App& app, GetArgs& a) {
+  CLI::App* c = app.add_subcommand("get", "Print the track with the given id");
+  c->add_option("SNAP", a.snap, "Snapshot file")->required();
+  c->add_option("ID", a.id, "Track id (exact bytes)")->required();
+  c->add_flag("--json", a.json, "Print the track as a JSON object");
+  return c;
+}
+
+CLI::App* AddLookup(CLI::App& app, LookupArgs& a) {
+  CLI::App* c = app.add_subcommand("lookup", "Time random lookups of ids present in a snapshot");
+  c->add_option("SNAP", a.snap, "Snapshot file")->required();
+  c->add_option("--count", a.count, "Number of lookups")->capture_default_str();
+  c->add_option("--seed", a.seed, "Seed for picking ids")->capture_default_str();
+  c->add_flag("--json", a.json, "Print JSON");
+  return c;
+}
+
+struct Args {
+  GenerateArgs generate;
+  ImportArgs import;
+  ExportArgs export_;
+  SnapArgs info;
+  SnapArgs verify;
+  GetArgs get;
+  LookupArgs lookup;
+};
+
+int Main(int argc, char** argv) {
+  CLI::App app("trackstore: memory-mapped snapshots of a music library's tracks", "trackstore");
+  app.require_subcommand(1);
+  Args a;
+  const std::pair<CLI::App*, std::function<int()>> commands[] = {
+      {AddGenerate(app, a.generate), [&] { return RunGenerate(a.generate); }},
+      {AddImport(app, a.import), [&] { return RunImport(a.import); }},
+      {AddExport(app, a.export_), [&] { return RunExport(a.export_); }},
+      {AddSnapCommand(app, "info", "Show a snapshot's count, size and hash (fully verified)",
+                      a.info),
+       [&] { return RunInfo(a.info); }},
+      {AddSnapCommand(app, "verify", "Check a snapshot's structure and content hash", a.verify),
+       [&] { return RunVerify(a.verify); }},
+      {AddGet(app, a.get), [&] { return RunGet(a.get); }},
+      {AddLookup(app, a.lookup), [&] { return RunLookup(a.lookup); }},
+  };
+  // merge, diff, status, update and shm run from CLI11's callback during
+  // parse() and leave their exit code here.
+  int callback_exit = kExitOk;
+  AddMergeCommands(app, &callback_exit);
+  AddServiceCommands(app, &callback_exit);
+  AddShmCommands(app, &callback_exit);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Help exits 0; every other parse error is a usage error.
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;
+  }
+  for (const auto& [command, run] : commands) {
+    if (command->parsed()) return run();
+  }
+  return callback_exit;
+}
+
+}  // namespace
+}  // namespace trackstore
+
+int main(int argc, char** argv) { return trackstore::Main(argc, argv); }

@@ -1,0 +1,280 @@
+// src/cli/service_commands.cc: `trackstore status` and `trackstore update`.
+//
+// status reports what a SnapshotService directory holds and whether the
+// snapshot would be used, with the reason; update runs the cache manager's
+// update snapshot from a JSON library file.
+#include "service_commands.h"
+
+#include <time.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_common.h"
+#include "trackstore/cache_manager.h"
+#include "trackstore/json.h"
+#include "trackstore/snapshot_service.h"
+
+namespace trackstore {
+namespace {
+
+using cli::Fail;
+using cli::kExitOk;
+using Json = nlohmann::ordered_json;
+
+// "2024-05-01T12:00:00.250000Z"
+std::string FormatUtc(Micros t) {
+  const Micros secs = t / kMicrosPerSecond - (t % kMicrosPerSecond < 0 ? 1 : 0);
+  const Micros frac = t - secs * kMicrosPerSecond;
+  const time_t tt = static_cast<time_t>(secs);
+  tm parts{};
+  char date[32] = "?";
+  if (gmtime_r(&tt, &parts) != nullptr) strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &parts);
+  char out[64];
+  std::snprintf(out, sizeof(out), "%s.%06lldZ", date, static_cast<long long>(frac));
+  return out;
+}
+
+const char* CheckName(Validity::Check check) {
+  switch (check) {
+    case Validity::Check::kNone:
+      return "none";
+    case Validity::Check::kMetadata:
+      return "metadata";
+    case Validity::Check::kFormatVersion:
+      return "format_version";
+    case Validity::Check::kLibrary:
+      return "library";
+    case Validity::Check::kMaxAge:
+      return "max_age";
+    case Validity::Check::kSnapshotMissing:
+      return "snapshot_missing";
+    case Validity::Check::kSnapshotContent:
+      return "snapshot_content";
+  }
+  return "?";
+}
+
+// --- status -----------------------------------------------------------------
+
+struct StatusArgs {
+  std::string dir;
+  std::string library;
+  double max_age_hours = static_cast<double>(kDefaultMaxAge) / (3600.0 * kMicrosPerSecond);
+  bool json = false;
+};
+
+// Everything status reports, gathered once for both output forms.
+struct Report {
+  Result<SnapshotMetadata> metadata = Status::NotFound("metadata");
+  Validity validity;
+  Result<DeltaState> delta = Status::NotFound("delta state");
+  bool delta_due = false;
+  ForceScanDecision force_scan;
+};
+
+Report Gather(const SnapshotService& service) {
+  Report r;
+  r.metadata = service.ReadMetadata();
+  r.validity = service.CheckValidity();
+  r.delta = service.ReadDeltaState();
+  r.delta_due = r.delta.ok() && r.delta->IsDueForReset(service.Now());
+  r.force_scan = service.CheckForceScan();
+  return r;
+}
+
+Json TimeJson(std::optional<Micros> t) {
+  if (!t) return nullptr;
+  return Json{{"micros", *t}, {"utc", FormatUtc(*t)}};
+}
+
+Json ReportJson(const SnapshotService& service, const Report& r) {
+  Json j = {{"directory", service.options().directory}};
+  if (r.metadata.ok()) {
+    const SnapshotMetadata& m = *r.metadata;
+    j["metadata"] = {{"format_version", m.format_version},
+                     {"last_full_scan", TimeJson(m.last_full_scan)},
+                     {"library_mtime", TimeJson(m.library_mtime)},
+                     {"track_count", m.track_count},
+                     {"snapshot_hash", m.snapshot_hash},
+                     {"last_force_scan", TimeJson(m.last_force_scan)}};
+  } else {
+    j["metadata"] = nullptr;
+    j["metadata_error"] = r.metadata.status().message();
+  }
+  j["valid"] = r.validity.valid;
+  j["failed_check"] = CheckName(r.validity.failed);
+  j["reason"] = r.validity.reason;
+  if (r.delta.ok()) {
+    j["delta_state"] = {{"last_run", TimeJson(r.delta->last_run)},
+                        {"tracked_since", TimeJson(r.delta->tracked_since)},
+                        {"processed_ids", r.delta->processed_ids.size()},
+                        {"field_hashes", r.delta->field_hashes.size()},
+                        {"due_for_reset", r.delta_due}};
+  } else {
+    j["delta_state"] = nullptr;
+    j["delta_state_error"] = r.delta.status().message();
+  }
+  j["force_scan"] = {{"due", r.force_scan.due}, {"reason", r.force_scan.reason}};
+  if (r.force_scan.days_since_last)
+    j["force_scan"]["days_since_last"] = *r.force_scan.days_since_last;
+  return j;
+}
+
+void PrintMetadata(const Result<SnapshotMetadata>& meta) {
+  if (!meta.ok()) {
+    std::cout << "metadata:        none (" << meta.status().message() << ")\n";
+    return;
+  }
+  std::cout << "metadata:        format " << meta->format_version << ", " << meta->track_count
+            << " tracks, hash " << meta->snapshot_hash << "\n"
+            << "last full scan:  " << FormatUtc(meta->last_full_scan) << "\n"
+            << "library mtime:   " << FormatUtc(meta->library_mtime) << "\n"
+            << "last force scan: "
+            << (meta->last_force_scan ? FormatUtc(*meta->last_force_scan) : "never") << "\n";
+}
+
+void PrintDelta(const Report& r) {
+  if (!r.delta.ok()) {
+    std::cout << "delta state:     none (" << r.delta.status().message() << ")\n";
+    return;
+  }
+  const DeltaState& d = *r.delta;
+  std::cout << "delta state:     " << d.processed_ids.size() << " processed ids, "
+            << d.field_hashes.size() << " field hashes, last run " << FormatUtc(d.last_run)
+            << ", tracked since "
+            << (d.tracked_since ? FormatUtc(*d.tracked_since) : std::string("-"))
+            << (r.delta_due ? " (due for reset)" : "") << "\n";
+}
+
+void PrintReport(const SnapshotService& service, const Report& r) {
+  std::cout << "directory:       " << service.options().directory << "\n";
+  PrintMetadata(r.metadata);
+  std::cout << "validity:        " << (r.validity.valid ? "valid" : "invalid") << ": "
+            << r.validity.reason << "\n";
+  PrintDelta(r);
+  std::cout << "force scan due:  " << (r.force_scan.due ? "yes" : "no") << " ("
+            << r.force_scan.reason;
+  if (r.force_scan.days_since_last) {
+    std::cout << ", last one " << *r.force_scan.days_since_last << " days ago";
+  }
+  std::cout << ")\n";
+}
+
+int RunStatus(const StatusArgs& a) {
+  ServiceOptions options;
+  options.directory = a.dir;
+  options.library_path = a.library;
+  options.max_age = std::llround(a.max_age_hours * 3600.0 * kMicrosPerSecond);
+  SnapshotService service(options);
+  const Report report = Gather(service);
+  if (a.json) {
+    std::cout << ReportJson(service, report).dump(2) << "\n";
+  } else {
+    PrintReport(service, report);
+  }
+  return kExitOk;  // an invalid snapshot is an answer, not a failure
+}
+
+// --- update -----------------------------------------------------------------
+
+struct UpdateArgs {
+  std::string dir;
+  std::string in;
+  std::string library;
+  std::string processed_ids;
+};
+
+// A JSON array of id strings.
+Result<std::vector<std::string>> ReadIds(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(path, "cannot open");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_array()) {
+    return Status::InvalidArgument(path, "expected a JSON array of id strings");
+  }
+  std::vector<std::string> ids;
+  for (const Json& id : j) {
+    if (!id.is_string())
+      return Status::InvalidArgument(path, "expected a JSON array of id strings");
+    ids.push_back(id.get<std::string>());
+  }
+  return ids;
+}
+
+int RunUpdate(const UpdateArgs& a) {
+  std::vector<std::string> ids;
+  if (!a.processed_ids.empty()) {
+    Result<std::vector<std::string>> read = ReadIds(a.processed_ids);
+    if (!read.ok()) return Fail(read.status());
+    ids = std::move(read).value();
+  }
+  Result<std::vector<TrackRecord>> tracks = ImportJsonFile(a.in);
+  if (!tracks.ok()) return Fail(tracks.status());
+  std::error_code ec;
+  std::filesystem::create_directories(a.dir, ec);
+  if (ec) return Fail(Status::IOError(a.dir, ec.message()));
+
+  ServiceOptions options;
+  options.directory = a.dir;
+  options.library_path = a.library;
+  SnapshotService service(options);
+  CacheManager manager(/*cache=*/nullptr, &service);
+  if (Status s = manager.UpdateSnapshot(*tracks, ids); !s.ok()) return Fail(s);
+
+  Result<SnapshotMetadata> meta = service.ReadMetadata();
+  if (!meta.ok()) return Fail(meta.status());
+  std::cout << service.snapshot_path() << ": " << meta->track_count << " tracks, hash "
+            << meta->snapshot_hash << ", library mtime " << FormatUtc(meta->library_mtime) << "\n";
+  if (Result<DeltaState> delta = service.ReadDeltaState(); delta.ok()) {
+    std::cout << service.delta_state_path() << ": " << delta->processed_ids.size()
+              << " processed ids\n";
+  }
+  return kExitOk;
+}
+
+// --- registration -----------------------------------------------------------
+
+void AddStatus(CLI::App& app, int* exit_code) {
+  auto a = std::make_shared<StatusArgs>();
+  CLI::App* c = app.add_subcommand(
+      "status", "Show a service directory's metadata, validity (with the reason) and delta state");
+  c->add_option("DIR", a->dir, "Service directory")->required();
+  c->add_option("--library", a->library, "Music library file whose mtime is checked");
+  c->add_option("--max-age-hours", a->max_age_hours, "Maximum snapshot age; 0 = no limit")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  c->add_flag("--json", a->json, "Print JSON");
+  c->callback([a, exit_code] { *exit_code = RunStatus(*a); });
+}
+
+void AddUpdate(CLI::App& app, int* exit_code) {
+  auto a = std::make_shared<UpdateArgs>();
+  CLI::App* c = app.add_subcommand(
+      "update", "Publish a JSON library as the directory's snapshot, metadata and delta state");
+  c->add_option("DIR", a->dir, "Service directory (created if missing)")->required();
+  c->add_option("IN.json", a->in, "Input: a JSON array of tracks, plain or gzip")->required();
+  c->add_option("--library", a->library, "Music library file whose mtime is recorded")->required();
+  c->add_option("--processed-ids", a->processed_ids,
+                "JSON array of the track ids this run processed (delta state)");
+  c->callback([a, exit_code] { *exit_code = RunUpdate(*a); });
+}
+
+}  // namespace
+
+void AddServiceCommands(CLI::App& app, int* exit_code) {
+  AddStatus(app, exit_code);
+  AddUpdate(app, exit_code);
+}
+
+}  // namespace trackstore

@@ -1,0 +1,286 @@
+// src/cli/shm_commands.cc: `trackstore shm publish|get|stat|clear|remove`.
+//
+// Each command opens the named segment, does one thing and prints what a
+// person needs next: a missing segment says how to create it, a full one
+// how big it is and what holds it, a dead writer's leftovers what the next
+// publish will do about them. Timings go to stderr; --json output to stdout.
+#include "shm_commands.h"
+
+#include <time.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "trackstore/json.h"
+#include "trackstore/shm_cache.h"
+#include "trackstore/snapshot.h"
+
+namespace trackstore {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+
+struct ShmArgs {
+  std::string name;
+  std::string key;
+  std::string file;
+  std::string id;
+  int64_t ttl = kDefaultTtlSeconds;
+  uint64_t capacity_mb = 64;
+  uint64_t max_entries = ShmOptions{}.max_entries;
+  std::string shm_dir = ShmOptions{}.shm_dir;
+  bool json = false;
+  CLI::Option* capacity_option = nullptr;
+};
+
+int Fail(const Status& s, bool json = false, const std::string& hint = "") {
+  std::cerr << "trackstore: " << s.ToString() << "\n";
+  if (!hint.empty()) std::cerr << "hint: " << hint << "\n";
+  if (json) {
+    Json j = {{"error", Status::CodeName(s.code())}, {"message", s.message()}};
+    std::cout << j.dump() << "\n";
+  }
+  return kExitFailure;
+}
+
+std::string Iso8601(Micros t) {
+  const time_t secs = static_cast<time_t>(t / kMicrosPerSecond);
+  struct tm tm;
+  char buf[32] = "?";
+  if (gmtime_r(&secs, &tm) != nullptr) std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string MiB(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f MiB", bytes / 1048576.0);
+  return buf;
+}
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+ShmOptions OptionsFor(const ShmArgs& a, bool create) {
+  ShmOptions o;
+  o.name = a.name;
+  o.shm_dir = a.shm_dir;
+  o.create_if_missing = create;
+  o.capacity_bytes = a.capacity_mb << 20;
+  o.max_entries = a.max_entries;
+  return o;
+}
+
+// What a person reads when the segment carries a dead process's leftovers.
+void ReportLeftovers(const ShmStats& s, const std::string& name) {
+  if (s.dead_writer_pid != 0) {
+    std::cerr << "warning: a writer (pid " << s.dead_writer_pid << ") died in the middle of a "
+              << "write to " << name << "; the next publish rebuilds the segment, dropping its "
+              << "entries (readers keep what they hold)\n";
+  }
+  if (s.dead_reader_slots != 0) {
+    std::cerr << "note: " << s.dead_reader_slots << " reader slot(s) of " << name
+              << " belong to processes that died; the next publish frees them\n";
+  }
+}
+
+int RunPublish(const ShmArgs& a) {
+  Result<ShmCache> cache = ShmCache::Open(OptionsFor(a, /*create=*/true));
+  if (!cache.ok()) {
+    return Fail(cache.status(), false,
+                cache.status().IsResourceExhausted()
+                    ? "pass a smaller --capacity (MiB), or free space in " + a.shm_dir
+                    : "");
+  }
+  const ShmStats before = cache->Stats();
+  if (a.capacity_option != nullptr && a.capacity_option->count() > 0 &&
+      before.capacity > (a.capacity_mb << 20)) {
+    std::cerr << "note: " << a.name << " already exists with " << MiB(before.capacity)
+              << "; --capacity applies only when a segment is created\n";
+  }
+  const auto start = std::chrono::steady_clock::now();
+  Result<uint64_t> version = cache->PutFile(a.key, a.file, a.ttl);
+  if (!version.ok()) {
+    std::string hint;
+    if (version.status().IsResourceExhausted()) {
+      hint = "the segment holds " + MiB(before.capacity) + "; run `trackstore shm remove " +
+             a.name +
+             "` and publish again with a larger --capacity, or let readers that hold "
+             "old versions finish";
+    }
+    return Fail(version.status(), false, hint);
+  }
+  const double seconds = Seconds(start);
+  const ShmStats after = cache->Stats();
+  if (after.rebuilds > before.rebuilds || before.dead_writer_pid != 0) {
+    std::cerr << "note: rebuilt " << a.name << " first: a previous writer had died mid-write "
+              << "or the segment was damaged; its other entries were dropped\n";
+  }
+  char took[32];
+  std::snprintf(took, sizeof(took), "%.1f ms", seconds * 1e3);
+  std::cerr << "publish: " << a.file << " in " << took << "\n";
+  Result<ShmEntry> e = cache->Get(a.key);
+  const uint64_t tracks = e.ok() ? e->snapshot().size() : 0;
+  std::cout << "published " << a.key << " to " << a.name << ": " << tracks << " tracks, "
+            << (e.ok() ? e->image_size() : 0) << " bytes, version " << *version << ", ttl " << a.ttl
+            << " s\n"
+            << a.name << ": " << after.entries << (after.entries == 1 ? " entry, " : " entries, ")
+            << MiB(after.bytes_used) << " of " << MiB(after.capacity) << " used\n";
+  return kExitOk;
+}
+
+// "key: value" per present field, as `trackstore get` prints them.
+void PrintTrack(const TrackView& t) {
+  for (int f = 0; f < kStringFieldCount; ++f) {
+    if (std::optional<std::string_view> v = t.string_field(f)) {
+      std::cout << FieldName(static_cast<Field>(f)) << ": " << *v << "\n";
+    }
+  }
+  if (std::optional<int64_t> pos = t.original_pos()) {
+    std::cout << FieldName(Field::kOriginalPos) << ": " << *pos << "\n";
+  }
+  if (!t.extras_json().empty()) {
+    std::cout << FieldName(Field::kExtras) << ": " << t.extras_json() << "\n";
+  }
+}
+
+int RunGet(const ShmArgs& a) {
+  Result<ShmCache> cache = ShmCache::Open(OptionsFor(a, /*create=*/false));
+  if (!cache.ok()) return Fail(cache.status(), a.json);
+  Result<ShmEntry> e = cache->Get(a.key);
+  if (!e.ok()) return Fail(e.status(), a.json);
+  if (!a.id.empty()) {
+    std::optional<TrackView> t = e->snapshot().Find(a.id);
+    if (!t)
+      return Fail(Status::NotFound("track " + a.id, "not in " + a.name + "/" + a.key), a.json);
+    if (a.json) {
+      std::string out;
+      AppendTrackJson(*t, &out);
+      std::cout << out << "\n";
+    } else {
+      PrintTrack(*t);
+    }
+    return kExitOk;
+  }
+  if (a.json) {
+    Json j = {{"segment", a.name},
+              {"key", std::string(e->key())},
+              {"version", e->version()},
+              {"track_count", e->snapshot().size()},
+              {"bytes", e->image_size()},
+              {"content_hash", e->snapshot().content_hash()},
+              {"expires_at", Iso8601(e->expires_at())}};
+    std::cout << j.dump() << "\n";
+  } else {
+    std::cout << "key:          " << e->key() << "\n"
+              << "version:      " << e->version() << "\n"
+              << "tracks:       " << e->snapshot().size() << "\n"
+              << "bytes:        " << e->image_size() << "\n"
+              << "content hash: " << e->snapshot().content_hash() << "\n"
+              << "expires at:   " << Iso8601(e->expires_at()) << "\n";
+  }
+  return kExitOk;
+}
+
+int RunStat(const ShmArgs& a) {
+  Result<ShmCache> cache = ShmCache::Open(OptionsFor(a, /*create=*/false));
+  if (!cache.ok()) return Fail(cache.status(), a.json);
+  const ShmStats s = cache->Stats();
+  if (a.json) {
+    Json j = {{"segment", a.name},
+              {"entries", s.entries},
+              {"max_entries", s.max_entries},
+              {"bytes_used", s.bytes_used},
+              {"capacity", s.capacity},
+              {"entry_bytes", s.entry_bytes},
+              {"retired_bytes", s.retired_bytes},
+              {"live_readers", s.live_readers},
+              {"dead_reader_slots", s.dead_reader_slots},
+              {"reader_slots", s.reader_slots},
+              {"hits", s.hits},
+              {"misses", s.misses},
+              {"evictions", s.evictions},
+              {"rebuilds", s.rebuilds},
+              {"generation", s.generation},
+              {"dead_writer_pid", s.dead_writer_pid}};
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::cout << "segment:       " << a.name << " (" << a.shm_dir << "/" << a.name << ")\n"
+              << "entries:       " << s.entries << " of at most " << s.max_entries << "\n"
+              << "bytes used:    " << s.bytes_used << " of " << s.capacity << " ("
+              << MiB(s.bytes_used) << " of " << MiB(s.capacity) << ")\n"
+              << "held by readers of replaced versions: " << s.retired_bytes << " bytes\n"
+              << "live readers:  " << s.live_readers << " of " << s.reader_slots << " slots\n"
+              << "hits / misses: " << s.hits << " / " << s.misses << "\n"
+              << "evictions:     " << s.evictions << "\n"
+              << "rebuilds:      " << s.rebuilds << "\n"
+              << "generation:    " << s.generation << "\n";
+  }
+  ReportLeftovers(s, a.name);
+  return kExitOk;
+}
+
+int RunClear(const ShmArgs& a) {
+  Result<ShmCache> cache = ShmCache::Open(OptionsFor(a, /*create=*/false));
+  if (!cache.ok()) return Fail(cache.status());
+  const uint64_t entries = cache->Stats().entries;
+  if (Status s = cache->Clear(); !s.ok()) return Fail(s);
+  std::cout << "cleared " << a.name << ": " << entries << " entries removed\n";
+  return kExitOk;
+}
+
+int RunRemove(const ShmArgs& a) {
+  if (Status s = ShmCache::Remove(OptionsFor(a, false)); !s.ok()) return Fail(s);
+  std::cout << "removed " << a.name << " (processes that have it open keep their copy until "
+            << "they let go)\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddShmCommands(CLI::App& app, int* exit_code) {
+  CLI::App* shm = app.add_subcommand(
+      "shm", "Shared-memory cache: publish snapshots that many processes read at once");
+  shm->require_subcommand(1);
+  auto a = std::make_shared<ShmArgs>();  // kept alive by the callbacks below
+  auto add = [&](const char* name, const char* about, int (*run)(const ShmArgs&)) {
+    CLI::App* c = shm->add_subcommand(name, about);
+    c->add_option("NAME", a->name, "Segment name (the file /dev/shm/NAME)")->required();
+    c->add_option("--shm-dir", a->shm_dir, "Directory of the segment")->capture_default_str();
+    c->callback([a, run, exit_code] { *exit_code = run(*a); });
+    return c;
+  };
+  CLI::App* publish = add("publish", "Copy a snapshot file into the segment under KEY", RunPublish);
+  publish->add_option("KEY", a->key, "Entry key (the library-wide list: tracks_all)")->required();
+  publish->add_option("FILE.snap", a->file, "Snapshot file (verified before publishing)")
+      ->required();
+  publish->add_option("--ttl", a->ttl, "Seconds until the entry expires")->capture_default_str();
+  a->capacity_option =
+      publish->add_option("--capacity", a->capacity_mb, "Segment size in MiB, when creating it")
+          ->capture_default_str();
+  publish->add_option("--max-entries", a->max_entries, "Entry limit, when creating it")
+      ->capture_default_str();
+
+  CLI::App* get = add("get", "Show an entry, or one track of it by id", RunGet);
+  get->add_option("KEY", a->key, "Entry key")->required();
+  get->add_option("ID", a->id, "Track id (exact bytes)");
+  get->add_flag("--json", a->json, "Print JSON");
+
+  CLI::App* stat = add("stat", "Show entries, memory, readers and counters", RunStat);
+  stat->add_flag("--json", a->json, "Print JSON");
+
+  add("clear", "Remove every entry", RunClear);
+  add("remove", "Remove the segment (and its lock file when unused)", RunRemove);
+}
+
+}  // namespace trackstore

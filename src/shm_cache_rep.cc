@@ -1,0 +1,288 @@
+// ShmCache::Rep: opening a segment, reading an entry, writing one. The
+// layout is in shm_layout.h, the reader protocol in shm_segment.cc
+// (Segment::Pin), the writer's changes in shm_writer.cc, the locks in
+// shm_lock.cc.
+#include "shm_cache_rep.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace trackstore {
+
+namespace {
+
+constexpr size_t kMaxKeyBytes = 4096;
+
+Micros ExpiresAt(Micros now, int64_t ttl_seconds) {
+  if (ttl_seconds <= 0) return now;
+  if (ttl_seconds > (std::numeric_limits<Micros>::max() - now) / kMicrosPerSecond) {
+    return std::numeric_limits<Micros>::max();
+  }
+  return now + ttl_seconds * kMicrosPerSecond;
+}
+
+}  // namespace
+
+// Follows the name to a newer segment when a writer replaced this one.
+Result<SegmentPtr> ShmCache::Rep::ForRead() {
+  SegmentPtr s = Current();
+  if (s != nullptr && s->header()->replaced.load(std::memory_order_acquire) == 0) return s;
+  Result<SegmentPtr> fresh = Segment::Attach(path, options.name);
+  if (!fresh.ok()) {
+    if (!fresh.status().IsNotFound()) return fresh.status();
+    return Status::NotFound(What(), "was removed (`trackstore shm publish` creates it again)");
+  }
+  SetCurrent(*fresh);
+  return *fresh;
+}
+
+// The segment a writer may change. REQUIRES: the writer lock. Anything odd
+// is repaired by replacing the segment with an empty one (it is a cache):
+// missing, damaged, made by another build when nobody else uses it, or left
+// dirty by a writer that died mid-change. A write also checks that the name
+// still leads to our file (one stat), in case it was swapped from outside.
+Result<SegmentPtr> ShmCache::Rep::ForWrite() {
+  SegmentPtr s = Current();
+  if (s == nullptr || s->header()->replaced.load(std::memory_order_acquire) != 0 ||
+      !s->IsAt(path)) {
+    Result<SegmentPtr> a = Segment::Attach(path, options.name);
+    if (a.ok()) {
+      s = *a;
+      SetCurrent(s);
+    } else if (a.status().IsVersionUnsupported() && !lock->Alone()) {
+      return Status::VersionUnsupported(a.status().message(),
+                                        "other processes still use it: stop them, or run "
+                                        "`trackstore shm remove " +
+                                            options.name + "`");
+    } else {
+      return Rebuild(nullptr, a.status().IsNotFound() ? "" : a.status().message());
+    }
+  }
+  // We hold the lock, so a set marker is not a live writer's.
+  const int64_t dirty = s->header()->dirty_pid.load(std::memory_order_acquire);
+  if (dirty != 0) {
+    return Rebuild(s.get(), "writer pid " + std::to_string(dirty) + " died mid-write");
+  }
+  return s;
+}
+
+// Builds a new segment under a temporary name and renames it over the old
+// one. Processes that have the old one mapped keep it (and their views of
+// it) until they notice `replaced`; the memory goes when the last unmaps.
+Result<SegmentPtr> ShmCache::Rep::Rebuild(const Segment* old, const std::string& why) {
+  shm::Geometry g{options.capacity_bytes, options.max_entries, options.max_readers};
+  if (old != nullptr) {
+    const SegmentHeader& oh = *old->header();
+    g = {oh.segment_size, oh.max_entries, oh.reader_slot_count};
+  }
+  Result<SegmentPtr> fresh = Segment::Create(path, tmp_path, options.name, g);
+  if (!fresh.ok()) return fresh.status();
+  SegmentHeader& nh = *(*fresh)->header();
+  if (old != nullptr) {
+    const SegmentHeader& oh = *old->header();
+    nh.hits.store(oh.hits.load());
+    nh.misses.store(oh.misses.load());
+    nh.evictions.store(oh.evictions.load());
+    nh.rebuilds.store(oh.rebuilds.load());
+    old->header()->replaced.store(1, std::memory_order_release);
+  }
+  if (!why.empty()) nh.rebuilds.fetch_add(1);
+  SetCurrent(*fresh);
+  return *fresh;
+}
+
+Status ShmCache::Rep::Missing() const {
+  return Status::NotFound(What(), "does not exist: publish to it first (`trackstore shm publish " +
+                                      options.name + " KEY FILE.snap`)");
+}
+
+Status ShmCache::Rep::Open(bool alone) {
+  Result<SegmentPtr> a = Segment::Attach(path, options.name);
+  // A segment a writer died in is still readable (what it published is
+  // whole); the next write rebuilds it, and Stats() reports it until then.
+  if (a.ok() && (!alone || (*a)->header()->dirty_pid.load() != 0)) {
+    SetCurrent(*a);
+    return Status::OK();
+  }
+  if (!a.ok() && a.status().IsNotFound() && !options.create_if_missing) return Missing();
+  if (a.ok()) SetCurrent(*a);
+  shm::WriterLock wl(lock.get(), options.lock_timeout_ms, nullptr);
+  if (!wl.status().ok()) return wl.status();
+  Result<SegmentPtr> s = ForWrite();
+  if (!s.ok()) return s.status();
+  if (alone) {
+    // Nobody else has the segment open, so every reader slot is a dead
+    // process's: free them and everything they held.
+    Writer w(s->get());
+    w.Begin();
+    w.ReclaimRetired(/*all_slots=*/true);
+    w.End();
+  }
+  return Status::OK();
+}
+
+void ShmCache::Rep::Evict(Writer& w, SegmentHeader& h, int64_t pos) {
+  w.Retire(w.Unlink(pos), w.BumpGeneration());
+  h.evictions.fetch_add(1, std::memory_order_relaxed);
+}
+
+// Allocate, fill, link, retire the replaced version: each step leaves what
+// readers can reach whole. The crash points name the steps for the
+// kill tests; a writer killed anywhere after Begin() leaves the dirty marker.
+Result<uint64_t> ShmCache::Rep::Put(std::string_view key, uint64_t image_size,
+                                    const std::function<Status(char*)>& fill,
+                                    std::optional<int64_t> ttl) {
+  if (key.empty() || key.size() > kMaxKeyBytes) {
+    return Status::InvalidArgument(What(), "a key must have 1 to 4096 bytes");
+  }
+  const uint64_t hash = HashKey(key);
+  const uint64_t need = shm::EntryBlockBytes(key.size(), image_size);
+  const SegmentPtr hint = Current();
+  shm::WriterLock wl(lock.get(), options.lock_timeout_ms, Wanted(hint));
+  if (!wl.status().ok()) return wl.status();
+  Result<SegmentPtr> rs = ForWrite();
+  if (!rs.ok()) return rs.status();
+  const SegmentPtr s = *rs;
+  SegmentHeader& h = *s->header();
+  const uint64_t max_bytes = options.max_bytes == 0 ? h.heap_size : options.max_bytes;
+  const uint64_t max_entries = std::min(options.max_entries, h.max_entries);
+  if (need > h.max_entry_bytes || need > max_bytes) {
+    return Status::ResourceExhausted(What(),
+                                     "entry " + Quote(key) + " needs " + std::to_string(need) +
+                                         " bytes, more than the whole segment holds (" +
+                                         std::to_string(std::min(h.max_entry_bytes, max_bytes)) +
+                                         "): recreate it with a larger capacity");
+  }
+  const Micros now = options.clock();
+  Writer w(s.get());
+  w.Begin();
+  shm::CrashPoint("after_dirty");
+  w.ReclaimRetired();
+  const int64_t pos = w.Find(key, hash);
+  if (pos < 0) {
+    while (h.entries.load() + 1 > max_entries || h.entry_bytes.load() + need > max_bytes) {
+      const int64_t victim = w.PickVictim(now);
+      if (victim < 0) break;
+      Evict(w, h, victim);
+    }
+    w.MaybeCompactIndex();
+  }
+  shm::EntryHeader* e = w.Allocate(key, hash, image_size);
+  while (e == nullptr) {
+    // Replacing a key never evicts another (SPEC.md section 9).
+    const int64_t victim = pos < 0 ? w.PickVictim(now) : -1;
+    if (victim >= 0) Evict(w, h, victim);
+    w.ReclaimRetired();
+    e = w.Allocate(key, hash, image_size);
+    if (e == nullptr && victim < 0) {
+      const uint64_t free_bytes = w.FreeBytes();
+      w.End();
+      return Status::ResourceExhausted(What(), "full: entry " + Quote(key) + " needs " +
+                                                   std::to_string(need) + " bytes, " +
+                                                   std::to_string(free_bytes) + " are free and " +
+                                                   std::to_string(h.retired_bytes.load()) +
+                                                   " are held by readers of replaced versions");
+    }
+  }
+  shm::CrashPoint("after_alloc");
+  Status filled = fill(const_cast<char*>(s->EntryImage(e)));
+  if (!filled.ok()) {
+    w.FreeUnlinked(e);
+    w.End();
+    return filled;
+  }
+  shm::CrashPoint("after_data");
+  e->version = h.generation.load() + 1;
+  e->expires_at = ExpiresAt(now, ttl.value_or(options.default_ttl_seconds));
+  e->last_used.store(h.lru_clock.fetch_add(1, std::memory_order_relaxed) + 1);
+  const uint64_t replaced = w.Link(e, pos);
+  shm::CrashPoint("after_publish");
+  const uint64_t version = w.BumpGeneration();
+  w.Retire(replaced, version);
+  shm::CrashPoint("before_free");
+  w.ReclaimRetired();
+  w.End();
+  return version;
+}
+
+Result<ShmEntry> ShmCache::Rep::Get(std::string_view key) {
+  Result<SegmentPtr> rs = ForRead();
+  if (!rs.ok()) return rs.status();
+  Result<ShmEntry> e = GetFrom(*rs, key);
+  // A miss checks (one stat) that the name still leads to this segment. A
+  // writer killed between renaming a rebuilt segment into place and marking
+  // the old one replaced would otherwise leave us reading a stale one.
+  if (e.ok() || !e.status().IsNotFound() || (*rs)->IsAt(path)) return e;
+  Result<SegmentPtr> fresh = Segment::Attach(path, options.name);
+  if (!fresh.ok()) return e;
+  SetCurrent(*fresh);
+  return GetFrom(*fresh, key);
+}
+
+Result<ShmEntry> ShmCache::Rep::GetFrom(const SegmentPtr& s, std::string_view key) {
+  SegmentHeader& h = *s->header();
+  Result<uint64_t> pinned = s->Pin();
+  if (!pinned.ok()) {
+    // Every slot is taken; dead processes' slots are freed under the lock.
+    shm::WriterLock wl(lock.get(), options.lock_timeout_ms, nullptr);
+    if (wl.status().ok() && Current() == s && h.dirty_pid.load() == 0) {
+      Writer w(s.get());
+      w.Begin();
+      w.ReclaimRetired(/*all_slots=*/true);
+      w.End();
+    }
+    pinned = s->Pin();
+    if (!pinned.ok()) return pinned.status();
+  }
+  auto miss = [&](Status why, uint64_t word) {
+    s->Unpin(*pinned);
+    h.misses.fetch_add(1, std::memory_order_relaxed);
+    if (word != 0) DropIfUnchanged(s, key, HashKey(key), word);
+    return why;
+  };
+  // Acquire loads: the index and every block it links were complete before
+  // their offsets were stored (release), and stay unchanged while pinned.
+  const uint64_t hash = HashKey(key);
+  const shm::IndexBlock* index = s->IndexAt(h.index_offset.load(std::memory_order_acquire));
+  if (index == nullptr) return miss(Status::StructureInvalid(What(), "damaged index"), 0);
+  const std::atomic<uint64_t>* words = const_cast<shm::IndexBlock*>(index)->words();
+  const uint64_t mask = index->slot_count - 1;
+  for (uint64_t n = 0, p = hash & mask; n <= mask; ++n, p = (p + 1) & mask) {
+    const uint64_t word = words[p].load(std::memory_order_acquire);
+    if (word == shm::kEmpty) break;
+    if (!shm::IsLive(word) || !shm::TagMatches(word, hash)) continue;
+    shm::EntryHeader* e = s->EntryAt(shm::WordOffset(word));
+    if (e == nullptr || e->key_hash != hash || s->EntryKey(e) != key) continue;
+    if (e->expires_at <= options.clock()) {
+      return miss(Status::NotFound(What(), "entry " + Quote(key) + " expired"), word);
+    }
+    Result<Snapshot> snap =
+        Snapshot::FromBuffer(s->EntryImage(e), e->image_size,
+                             "shm:" + options.name + "/" + std::string(key), options.verify_on_get);
+    if (!snap.ok()) return miss(snap.status(), word);
+    e->last_used.store(h.lru_clock.fetch_add(1, std::memory_order_relaxed) + 1,
+                       std::memory_order_relaxed);
+    h.hits.fetch_add(1, std::memory_order_relaxed);
+    return ShmEntry(std::unique_ptr<ShmEntry::Rep>(new ShmEntry::Rep{
+        s, *pinned, std::move(snap).value(), s->EntryKey(e), e->version, e->expires_at}));
+  }
+  return miss(Status::NotFound(What(), "no entry " + Quote(key)), 0);
+}
+
+// Drops an expired or damaged entry a reader found, if it is still the one
+// linked. Only when the writer lock is free right now: a reader does not
+// wait for writers; a later get, put or RemoveExpired drops it otherwise.
+void ShmCache::Rep::DropIfUnchanged(const SegmentPtr& s, std::string_view key, uint64_t hash,
+                                    uint64_t word) {
+  shm::WriterLock wl(lock.get(), std::try_to_lock);
+  if (!wl.status().ok() || Current() != s || s->header()->dirty_pid.load() != 0) return;
+  Writer w(s.get());
+  const int64_t pos = w.Find(key, hash);
+  if (pos < 0 || w.WordAt(pos) != word) return;
+  w.Begin();
+  w.Retire(w.Unlink(pos), w.BumpGeneration());
+  w.ReclaimRetired();
+  w.End();
+}
+
+}  // namespace trackstore

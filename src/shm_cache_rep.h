@@ -1,0 +1,111 @@
+// src/shm_cache_rep.h: the insides of ShmCache and ShmEntry, shared by
+// shm_cache.cc (the public methods) and shm_cache_rep.cc (opening, reading,
+// writing).
+#ifndef TRACKSTORE_SRC_SHM_CACHE_REP_H_
+#define TRACKSTORE_SRC_SHM_CACHE_REP_H_
+
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "shm_lock.h"
+#include "shm_segment.h"
+#include "shm_writer.h"
+#include "trackstore/shm_cache.h"
+
+namespace trackstore {
+
+using shm::Segment;
+using shm::SegmentHeader;
+using shm::Writer;
+using SegmentPtr = std::shared_ptr<Segment>;
+
+inline uint64_t HashKey(std::string_view key) { return XXH3_64bits(key.data(), key.size()); }
+
+// 'key', for messages.
+inline std::string Quote(std::string_view key) {
+  std::string q(1, '\'');
+  q.append(key);
+  q.push_back('\'');
+  return q;
+}
+
+struct ShmEntry::Rep {
+  SegmentPtr seg;
+  uint64_t pinned;
+  Snapshot snapshot;
+  std::string_view key;  // in the segment
+  uint64_t version;
+  Micros expires_at;
+  ~Rep() { seg->Unpin(pinned); }
+};
+
+struct ShmCache::Rep {
+  ShmOptions options;
+  std::string path;      // <shm_dir>/<name>
+  std::string tmp_path;  // where a new segment is built before taking the name
+  std::unique_ptr<shm::LockFile> lock;
+  pid_t pid = ::getpid();
+
+  std::mutex mu;
+  SegmentPtr seg;  // guarded by mu
+
+  std::string What() const { return "shm segment " + options.name; }
+  SegmentPtr Current() {
+    std::lock_guard<std::mutex> l(mu);
+    return seg;
+  }
+  void SetCurrent(SegmentPtr s) {
+    std::lock_guard<std::mutex> l(mu);
+    seg = std::move(s);
+  }
+  // Waiting writers note the time in the current segment's header, so that
+  // a writer publishing back to back pauses to let them in (shm_lock.h).
+  static std::atomic<int64_t>* Wanted(const SegmentPtr& s) {
+    return s != nullptr ? &s->header()->lock_wanted_ns : nullptr;
+  }
+  Status CheckProcess() const {
+    if (::getpid() == pid) return Status::OK();
+    return Status::InvalidArgument(What(),
+                                   "handle opened by another process (fork): open a new one");
+  }
+
+  Result<SegmentPtr> ForRead();
+  Result<SegmentPtr> ForWrite();
+  Result<SegmentPtr> Rebuild(const Segment* old, const std::string& why);
+  Status Open(bool alone);
+  Status Missing() const;  // NotFound, saying how to create the segment
+  Result<uint64_t> Put(std::string_view key, uint64_t image_size,
+                       const std::function<Status(char*)>& fill, std::optional<int64_t> ttl);
+  Result<ShmEntry> Get(std::string_view key);
+  Result<ShmEntry> GetFrom(const SegmentPtr& s, std::string_view key);
+  void DropIfUnchanged(const SegmentPtr& s, std::string_view key, uint64_t hash, uint64_t word);
+  void Evict(Writer& w, SegmentHeader& h, int64_t pos);
+  template <typename Fn>
+  Result<uint64_t> Mutate(Fn fn);
+};
+
+// Runs fn(Writer&, Segment&) under the writer lock between Begin and End.
+template <typename Fn>
+Result<uint64_t> ShmCache::Rep::Mutate(Fn fn) {
+  const SegmentPtr hint = Current();
+  shm::WriterLock wl(lock.get(), options.lock_timeout_ms, Wanted(hint));
+  if (!wl.status().ok()) return wl.status();
+  Result<SegmentPtr> rs = ForWrite();
+  if (!rs.ok()) return rs.status();
+  Writer w(rs->get());
+  w.Begin();
+  const uint64_t n = fn(w);
+  w.ReclaimRetired();
+  w.End();
+  return n;
+}
+
+}  // namespace trackstore
+
+#endif  // TRACKSTORE_SRC_SHM_CACHE_REP_H_

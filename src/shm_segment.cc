@@ -1,0 +1,366 @@
+#include "shm_segment.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+#include <boost/version.hpp>
+
+#include <bit>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <new>
+#include <sstream>
+
+#include "shm_heap.h"
+#include "trackstore/env.h"
+
+namespace trackstore::shm {
+
+namespace {
+
+// Fields 3 (state) and 22 (starttime) of /proc/<pid>/stat. The command name
+// (field 2) may hold spaces and parentheses, so parse after the last ')'.
+bool ReadProcStat(int64_t pid, char* state, uint64_t* start_time) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return false;
+  const size_t paren = line.rfind(')');
+  if (paren == std::string::npos) return false;
+  std::istringstream fields(line.substr(paren + 1));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+    if (i == 3) *state = field.empty() ? '?' : field[0];
+    if (i == 22) {
+      *start_time = std::strtoull(field.c_str(), nullptr, 10);
+      return true;
+    }
+  }
+  return false;
+}
+
+uint64_t MakeOwner(int64_t pid, uint64_t start_time) {
+  return static_cast<uint64_t>(pid) << 32 | (start_time & 0xffffffff);
+}
+
+Status Damaged(const std::string& name, const std::string& why) {
+  return Status::StructureInvalid("shm segment " + name, why);
+}
+
+// posix_fallocate reserves every page now (Boost 1.74's ftruncate would make
+// a sparse file and SIGBUS on first touch when /dev/shm is full: RELIABILITY.md
+// Boost item 6). Its failure names the space needed and what is free.
+Status Reserve(int fd, const std::string& path, const std::string& name, uint64_t bytes) {
+  const int err = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes));
+  if (err == 0) return Status::OK();
+  if (err != ENOSPC && err != EFBIG && err != EDQUOT) return PosixError(path, err);
+  struct statvfs vfs;
+  const std::string dir = path.substr(0, path.rfind('/'));
+  std::string free_text = "?";
+  if (::statvfs(dir.c_str(), &vfs) == 0) {
+    free_text = std::to_string(uint64_t{vfs.f_bavail} * vfs.f_frsize >> 20);
+  }
+  return Status::ResourceExhausted(
+      "shm segment " + name, "cannot reserve " + std::to_string(bytes >> 20) + " MiB in " + dir +
+                                 " (" + free_text + " MiB free): " + std::strerror(err) +
+                                 "; choose a smaller capacity or free space in " + dir);
+}
+
+}  // namespace
+
+uint64_t SelfOwner() {
+  // Cached per pid: a forked child has its own pid and start time.
+  static std::atomic<uint64_t> cached{0};
+  const int64_t pid = ::getpid();
+  uint64_t owner = cached.load(std::memory_order_relaxed);
+  if (owner >> 32 == static_cast<uint64_t>(pid)) return owner;
+  char state = '?';
+  uint64_t start = 0;
+  ReadProcStat(pid, &state, &start);  // without /proc: pid alone, checked by kill()
+  owner = MakeOwner(pid, start);
+  cached.store(owner, std::memory_order_relaxed);
+  return owner;
+}
+
+bool PidAlive(int64_t pid) {
+  if (pid <= 0) return false;
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return false;
+  // A zombie (killed, not yet reaped) still answers kill() but can no longer
+  // touch memory.
+  char state = '?';
+  uint64_t start = 0;
+  if (ReadProcStat(pid, &state, &start) && (state == 'Z' || state == 'X')) return false;
+  return true;
+}
+
+bool OwnerAlive(uint64_t owner) {
+  const int64_t pid = static_cast<int64_t>(owner >> 32);
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return false;
+  char state = '?';
+  uint64_t start = 0;
+  if (!ReadProcStat(pid, &state, &start)) return true;  // in doubt: alive
+  if (state == 'Z' || state == 'X') return false;
+  return MakeOwner(pid, start) == owner;  // else the pid was reused
+}
+
+Segment::Segment(std::string name, char* base, uint64_t size, dev_t dev, ino_t ino)
+    : name_(std::move(name)), base_(base), size_(size), pid_(::getpid()), dev_(dev), ino_(ino) {}
+
+bool Segment::IsAt(const std::string& path) const {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_;
+}
+
+Segment::~Segment() {
+  // A forked child holds a copy of this object but not the slot.
+  if (slot_ != nullptr && ::getpid() == pid_) {
+    slot_->generation.store(0, std::memory_order_seq_cst);
+    slot_->owner.store(0, std::memory_order_release);
+  }
+  ::munmap(base_, size_);
+}
+
+Result<std::shared_ptr<Segment>> Segment::Attach(const std::string& path, const std::string& name) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status::NotFound("shm segment " + name, "does not exist");
+    return PosixError(path, errno);
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return PosixError(path, err);
+  }
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size < kHeaderBytes) {
+    ::close(fd);
+    return Damaged(name, "only " + std::to_string(size) + " bytes: not initialised");
+  }
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  const int err = errno;
+  ::close(fd);  // the mapping keeps the file alive
+  if (p == MAP_FAILED) return PosixError(path, err);
+  std::shared_ptr<Segment> seg(
+      new Segment(name, static_cast<char*>(p), size, st.st_dev, st.st_ino));
+
+  const SegmentHeader& h = *seg->header();
+  if (h.magic != kSegmentMagic) return Damaged(name, "not a trackstore cache segment");
+  if (h.layout_version != kLayoutVersion || h.boost_version != BOOST_VERSION ||
+      h.pointer_bytes != sizeof(void*)) {
+    return Status::VersionUnsupported(
+        "shm segment " + name,
+        "made by another trackstore build (layout " + std::to_string(h.layout_version) +
+            ", Boost " + std::to_string(h.boost_version) + ", " +
+            std::to_string(h.pointer_bytes * 8) + "-bit; this build: layout " +
+            std::to_string(kLayoutVersion) + ", Boost " + std::to_string(BOOST_VERSION) + ", " +
+            std::to_string(sizeof(void*) * 8) + "-bit)");
+  }
+  if (h.ready.load(std::memory_order_acquire) != 1) {
+    return Damaged(name, "its creator did not finish initialising it");
+  }
+  const bool geometry_ok =
+      h.segment_size == size && h.slots_offset == kHeaderBytes &&
+      h.slots_offset + uint64_t{h.reader_slot_count} * sizeof(ReaderSlot) <= h.heap_offset &&
+      h.heap_offset + h.heap_size == size && std::has_single_bit(h.index_slot_count) &&
+      seg->IndexAt(h.index_offset.load(std::memory_order_acquire)) != nullptr;
+  if (!geometry_ok) return Damaged(name, "inconsistent header");
+  return seg;
+}
+
+Result<std::shared_ptr<Segment>> Segment::Create(const std::string& path,
+                                                 const std::string& tmp_path,
+                                                 const std::string& name, const Geometry& g) {
+  const uint64_t index_slots = std::bit_ceil(std::max<uint64_t>(16, g.max_entries * 2));
+  const uint64_t heap_offset =
+      kHeaderBytes + (uint64_t{g.reader_slots} * sizeof(ReaderSlot) + 4095) / 4096 * 4096;
+  const uint64_t index_bytes = IndexBlockBytes(index_slots);
+  if (g.capacity >= kMaxSegmentBytes) {
+    return Status::InvalidArgument("shm segment " + name, "capacity must be below 1 TiB");
+  }
+  if (g.capacity < heap_offset + Heap::get_min_size(0) + 2 * index_bytes + 4096) {
+    return Status::InvalidArgument(
+        "shm segment " + name,
+        "capacity " + std::to_string(g.capacity) + " bytes is too small for " +
+            std::to_string(g.max_entries) + " entries and " + std::to_string(g.reader_slots) +
+            " readers: give at least " + std::to_string(heap_offset + 2 * index_bytes + 65536));
+  }
+  ::unlink(tmp_path.c_str());  // left by a writer that died creating it
+  const int fd = ::open(tmp_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd < 0) return PosixError(tmp_path, errno);
+  Status s = Reserve(fd, tmp_path, name, g.capacity);
+  struct stat st = {};
+  if (s.ok() && ::fstat(fd, &st) != 0) s = PosixError(tmp_path, errno);
+  void* p = MAP_FAILED;
+  if (s.ok()) {
+    p = ::mmap(nullptr, g.capacity, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) s = PosixError(tmp_path, errno);
+  }
+  ::close(fd);
+  if (!s.ok()) {
+    ::unlink(tmp_path.c_str());
+    return s;
+  }
+  std::shared_ptr<Segment> seg(
+      new Segment(name, static_cast<char*>(p), g.capacity, st.st_dev, st.st_ino));
+
+  // The file is not yet visible under its name: plain stores suffice until
+  // `ready` and the rename publish it.
+  SegmentHeader* h = new (seg->base()) SegmentHeader();
+  h->magic = kSegmentMagic;
+  h->layout_version = kLayoutVersion;
+  h->boost_version = BOOST_VERSION;
+  h->pointer_bytes = sizeof(void*);
+  h->reader_slot_count = g.reader_slots;
+  h->segment_size = g.capacity;
+  h->slots_offset = kHeaderBytes;
+  h->heap_offset = heap_offset;
+  h->heap_size = g.capacity - heap_offset;
+  h->index_slot_count = index_slots;
+  h->max_entries = g.max_entries;
+  h->generation.store(1);
+  new (seg->slots()) ReaderSlot[g.reader_slots]();
+  Heap* heap = new (seg->base() + heap_offset) Heap(h->heap_size, 0);
+
+  void* index = HeapAllocate(heap, index_bytes);
+  if (index == nullptr) {
+    ::unlink(tmp_path.c_str());
+    return Status::InvalidArgument("shm segment " + name, "capacity too small for the index");
+  }
+  IndexBlock* ib = new (index) IndexBlock();
+  ib->block = {kIndexMagic, index_bytes, 0, 0};
+  ib->slot_count = index_slots;
+  new (ib->words()) std::atomic<uint64_t>[ index_slots ]();
+  h->index_offset.store(static_cast<char*>(index) - seg->base());
+
+  // The largest entry block an otherwise empty heap holds (the allocator's
+  // per-block overhead is not exposed, so probe for it). An entry above this
+  // is rejected up front, leaving the cache unchanged.
+  uint64_t largest = heap->get_free_memory();
+  void* probe = nullptr;
+  while (largest > 0 && (probe = HeapAllocate(heap, largest)) == nullptr) largest -= 16;
+  if (probe != nullptr) HeapFree(heap, probe);
+  h->max_entry_bytes = largest;
+  h->heap_used.store(HeapUsed(heap));
+  h->ready.store(1, std::memory_order_release);
+
+  if (::rename(tmp_path.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp_path.c_str());
+    return PosixError(path, err);
+  }
+  return seg;
+}
+
+EntryHeader* Segment::EntryAt(uint64_t offset) const {
+  const SegmentHeader& h = *header();
+  if (offset % 8 != 0 || offset < h.heap_offset || offset > size_ - sizeof(EntryHeader)) {
+    return nullptr;
+  }
+  auto* e = reinterpret_cast<EntryHeader*>(base_ + offset);
+  const uint64_t room = size_ - offset;
+  if (e->block.magic != kEntryMagic || e->block.block_bytes > room) return nullptr;
+  const uint64_t b = e->block.block_bytes;
+  if (e->key_size > b || e->image_offset % 8 != 0 ||
+      e->image_offset < sizeof(EntryHeader) + e->key_size || e->image_offset > b ||
+      e->image_size > b - e->image_offset) {
+    return nullptr;
+  }
+  return e;
+}
+
+IndexBlock* Segment::IndexAt(uint64_t offset) const {
+  const SegmentHeader& h = *header();
+  if (offset % 8 != 0 || offset < h.heap_offset || offset > size_ - sizeof(IndexBlock)) {
+    return nullptr;
+  }
+  auto* ib = reinterpret_cast<IndexBlock*>(base_ + offset);
+  if (ib->block.magic != kIndexMagic || ib->slot_count != h.index_slot_count ||
+      IndexBlockBytes(ib->slot_count) > size_ - offset) {
+    return nullptr;
+  }
+  return ib;
+}
+
+std::string_view Segment::EntryKey(const EntryHeader* e) const {
+  return std::string_view(reinterpret_cast<const char*>(e + 1), e->key_size);
+}
+
+const char* Segment::EntryImage(const EntryHeader* e) const {
+  return reinterpret_cast<const char*>(e) + e->image_offset;
+}
+
+// A slot is claimed with a compare-and-swap from 0, so two processes never
+// share one. Dead owners' slots are freed only by a writer (under the lock),
+// never here: a reader that freed one could race with another reader
+// claiming it and zero that reader's generation.
+Status Segment::ClaimSlot() {
+  const SegmentHeader& h = *header();
+  const uint64_t me = SelfOwner();
+  const uint32_t n = h.reader_slot_count;
+  ReaderSlot* slots = this->slots();
+  for (uint32_t k = 0; k < n; ++k) {
+    ReaderSlot& s = slots[(static_cast<uint64_t>(pid_) + k) % n];
+    uint64_t expected = 0;
+    // seq_cst, like the slot's generation stores: a writer that has bumped
+    // the generation past our pin must see the owner too (Pin's comment).
+    if (s.owner.compare_exchange_strong(expected, me, std::memory_order_seq_cst)) {
+      s.generation.store(0, std::memory_order_seq_cst);
+      slot_ = &s;
+      return Status::OK();
+    }
+  }
+  return Status::ResourceExhausted("shm segment " + name_,
+                                   "all " + std::to_string(n) + " reader slots are in use");
+}
+
+// The LMDB reader protocol (mdb.c mdb_txn_renew0, ITS#7970): publish the
+// generation we are about to read at, then re-read the global generation and
+// retry until they agree. A writer retires a block it unlinked at generation
+// R (R = the generation after its unlink) and frees it only when every live
+// slot reads 0 or >= R. Why that is safe, with every access involved
+// seq_cst (our claim of the slot's owner, our generation store and re-read;
+// the writer's increment and its loads of each slot's owner and generation):
+//  - if our slot store precedes the writer's scan, the scan sees it (or a
+//    later value of ours, which is no larger while this pin is held);
+//  - if not, the writer's increment to R precedes our re-read, so we see
+//    g >= R and retry, or we already held g >= R; and a reader that loaded
+//    g >= R also sees the unlink (it happens before the increment), so it
+//    cannot reach the block at all.
+// While this handle already holds pins, its slot holds their minimum, which
+// is <= the current generation, so new reads are covered without a store.
+Result<uint64_t> Segment::Pin() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (slot_ == nullptr) {
+    Status s = ClaimSlot();
+    if (!s.ok()) return s;
+  }
+  std::atomic<uint64_t>& global = header()->generation;
+  uint64_t g = global.load(std::memory_order_seq_cst);
+  if (pinned_.empty()) {
+    for (;;) {
+      slot_->generation.store(g, std::memory_order_seq_cst);
+      const uint64_t again = global.load(std::memory_order_seq_cst);
+      if (again == g) break;
+      g = again;
+    }
+  }
+  pinned_.insert(g);
+  return g;
+}
+
+void Segment::Unpin(uint64_t generation) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = pinned_.find(generation);
+  if (it == pinned_.end()) return;
+  pinned_.erase(it);
+  // Release: our reads of the blocks happen before a writer that sees the
+  // new value frees them.
+  slot_->generation.store(pinned_.empty() ? 0 : *pinned_.begin(), std::memory_order_seq_cst);
+}
+
+}  // namespace trackstore::shm
