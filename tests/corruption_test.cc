@@ -94,7 +94,9 @@ TEST_F(CorruptionTest, EveryTruncationIsReported) {
     const Status s = Open(good_.substr(0, n));
     d.Count(s);
     ASSERT_FALSE(s.ok()) << "truncated to " << n << " bytes was accepted";
-    if (n >= kHeaderSize) EXPECT_TRUE(s.IsTruncated()) << n << ": " << s.ToString();
+    if (n >= kHeaderSize) {
+      EXPECT_TRUE(s.IsTruncated()) << n << ": " << s.ToString();
+    }
     ASSERT_FALSE(ReadEverythingTrusted(good_.substr(0, n)).ok());
   }
   std::cout << "truncations: " << lengths.size() << " tried; " << d.ToString() << "\n";
@@ -125,7 +127,9 @@ TEST_F(CorruptionTest, RandomPayloadBitFlipsAreReported) {
     d.Count(s);
     ASSERT_FALSE(s.ok()) << "flip at byte " << at << " was accepted";
     // Reading everything is the expensive part: do it for a tenth.
-    if (i % 10 == 0) ASSERT_FALSE(ReadEverythingTrusted(bytes).ok()) << "flip at " << at;
+    if (i % 10 == 0) {
+      ASSERT_FALSE(ReadEverythingTrusted(bytes).ok()) << "flip at " << at;
+    }
   }
   std::cout << "payload bit flips: " << kFlips << "; " << d.ToString() << "\n";
 }
@@ -159,7 +163,9 @@ TEST_F(CorruptionTest, DamagedFilesOnDiskAreReportedByOpenAndVerify) {
     WriteFileBytes(path, bytes);
     EXPECT_FALSE(Snapshot::Open(path).ok()) << "flip at " << at;
     Result<Snapshot> trusted = Snapshot::OpenTrusted(path);
-    if (trusted.ok()) EXPECT_FALSE(trusted->Verify().ok()) << "flip at " << at;
+    if (trusted.ok()) {
+      EXPECT_FALSE(trusted->Verify().ok()) << "flip at " << at;
+    }
   }
 }
 

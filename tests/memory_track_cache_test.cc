@@ -10,7 +10,16 @@
 namespace trackstore {
 namespace {
 
-using testing::MakeTracks;
+// Small records of `n` tracks; the cache does not look inside them.
+std::vector<TrackRecord> MakeTracks(size_t n) {
+  std::vector<TrackRecord> tracks(n);
+  for (size_t i = 0; i < n; ++i) {
+    tracks[i].id = std::to_string(i);
+    tracks[i].name = "Song";
+    tracks[i].genre = "Rock";
+  }
+  return tracks;
+}
 
 class MemoryTrackCacheTest : public ::testing::Test {
  protected:

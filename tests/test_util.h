@@ -74,9 +74,16 @@ inline TrackRecord MakeTrack(uint64_t i) {
       case 1:
         t.SetStringField(f, std::string());
         break;  // empty
-      default:
-        t.SetStringField(f, "v" + std::to_string(f) + "-" + std::to_string(i));
+      default: {
+        // Built with +=: GCC 12 warns (-Wrestrict, a false positive) on the
+        // inlined a + b + c.
+        std::string value = "v";
+        value += std::to_string(f);
+        value += '-';
+        value += std::to_string(i);
+        t.SetStringField(f, std::move(value));
         break;
+      }
     }
   }
   if (i % 2 == 0) t.original_pos = static_cast<int64_t>(i) - 3;
