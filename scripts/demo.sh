@@ -41,4 +41,27 @@ $ts lookup "$OUT/library.snap" --count "$LOOKUPS"
 step "export back to JSON"
 $ts export "$OUT/library.snap" "$OUT/export.json"
 
+step "a delta: 1000 changed tracks and 100 new ones, merged zero-copy"
+$ts generate 1000 "$OUT/changed.json" --seed 7 --first-id 150000
+$ts generate 100 "$OUT/new.json" --seed 8 --first-id 900000
+$ts merge "$OUT/library.snap" "$OUT/changed.json" "$OUT/merged.snap"
+$ts merge "$OUT/merged.snap" "$OUT/new.json" "$OUT/merged.snap"
+
+step "diff of the library and the merged snapshot (first lines)"
+$ts diff "$OUT/library.snap" "$OUT/merged.snap" | head -n 6
+
+step "the snapshot service: update a directory, then ask whether its snapshot is valid and why"
+$ts update "$OUT/state" "$OUT/library.json" --library "$OUT/library.json"
+$ts status "$OUT/state" --library "$OUT/library.json"
+touch "$OUT/library.json"  # the library changed since the snapshot
+$ts status "$OUT/state" --library "$OUT/library.json" --max-age-hours 0.000001 | head -n 8
+
+step "shared memory: publish the snapshot, read it from 4 processes at once"
+shm=trackstore-demo-$$
+$ts shm publish "$shm" tracks_all "$OUT/merged.snap"
+for id in 100000 150000 199999 900000; do $ts shm get "$shm" tracks_all "$id" --json & done
+wait
+$ts shm stat "$shm"
+$ts shm remove "$shm"
+
 printf '\ndemo: done; files in %s/\n' "$OUT"

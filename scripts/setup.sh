@@ -13,6 +13,7 @@ packages=(
   libcli11-dev                              # CLI argument parsing
   libsimdjson-dev nlohmann-json3-dev        # JSON import (simdjson DOM) / export
   zlib1g-dev                                # .json.gz import
+  python3                                   # test summary, benchmark ratios
 )
 
 missing=()

@@ -49,12 +49,14 @@ struct GenerateArgs {
   uint64_t count = 0;
   std::string out;
   uint64_t seed = SyntheticOptions{}.seed;
+  uint64_t first_id = SyntheticOptions{}.first_id;
 };
 
 int RunGenerate(const GenerateArgs& a) {
   Stopwatch timer;
   SyntheticOptions options;
   options.seed = a.seed;
+  options.first_id = a.first_id;
   std::vector<TrackRecord> tracks = GenerateLibrary(a.count, options);
   if (Status s = WriteJsonFile(tracks, a.out); !s.ok()) return Fail(s);
   ReportTime("generate", tracks.size(), timer.Seconds());
@@ -285,6 +287,8 @@ CLI::App* AddGenerate(CLI::App& app, GenerateArgs& a) {
   c->add_option("N", a.count, "Number of tracks")->required();
   c->add_option("OUT.json", a.out, "Output file")->required();
   c->add_option("--seed", a.seed, "Generator seed")->capture_default_str();
+  c->add_option("--first-id", a.first_id, "Id of the first track (ids count up from it)")
+      ->capture_default_str();
   return c;
 }
 
