@@ -57,9 +57,9 @@ int RunMerge(const MergeArgs& a) {
               {"superseded", stats->superseded}};
     std::cout << j.dump(2) << "\n";
   } else {
-    std::cout << a.out << ": " << cli::Tracks(stats->written.track_count) << " ("
-              << stats->carried << " carried, " << stats->replaced << " replaced, "
-              << stats->appended << " appended), hash " << stats->written.content_hash << "\n";
+    std::cout << a.out << ": " << cli::Tracks(stats->written.track_count) << " (" << stats->carried
+              << " carried, " << stats->replaced << " replaced, " << stats->appended
+              << " appended), hash " << stats->written.content_hash << "\n";
   }
   return cli::kExitOk;
 }
