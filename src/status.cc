@@ -19,7 +19,7 @@ Status& Status::operator=(const Status& other) {
   return *this;
 }
 
-#define TRACKSTORE_STATUS_FACTORY(Name, kind)                             \
+#define TRACKSTORE_STATUS_FACTORY(Name, kind)                           \
   Status Status::Name(std::string_view what, std::string_view detail) { \
     return Status(Code::kind, what, detail);                            \
   }
@@ -46,17 +46,28 @@ std::string Status::message() const { return rep_ ? rep_->message : std::string(
 
 std::string_view Status::CodeName(Code code) {
   switch (code) {
-    case Code::kOk: return "ok";
-    case Code::kNotFound: return "not_found";
-    case Code::kNotASnapshot: return "not_a_snapshot";
-    case Code::kVersionUnsupported: return "version_unsupported";
-    case Code::kTruncated: return "truncated";
-    case Code::kHashMismatch: return "hash_mismatch";
-    case Code::kStructureInvalid: return "structure_invalid";
-    case Code::kInvalidArgument: return "invalid_argument";
-    case Code::kIOError: return "io_error";
-    case Code::kResourceExhausted: return "resource_exhausted";
-    case Code::kNotSupported: return "not_supported";
+    case Code::kOk:
+      return "ok";
+    case Code::kNotFound:
+      return "not_found";
+    case Code::kNotASnapshot:
+      return "not_a_snapshot";
+    case Code::kVersionUnsupported:
+      return "version_unsupported";
+    case Code::kTruncated:
+      return "truncated";
+    case Code::kHashMismatch:
+      return "hash_mismatch";
+    case Code::kStructureInvalid:
+      return "structure_invalid";
+    case Code::kInvalidArgument:
+      return "invalid_argument";
+    case Code::kIOError:
+      return "io_error";
+    case Code::kResourceExhausted:
+      return "resource_exhausted";
+    case Code::kNotSupported:
+      return "not_supported";
   }
   return "unknown";
 }
@@ -64,9 +75,9 @@ std::string_view Status::CodeName(Code code) {
 std::string Status::ToString() const {
   if (ok()) return "OK";
   static constexpr std::string_view kLabels[] = {
-      "OK", "Not found", "Not a snapshot", "Unsupported format version", "Truncated",
-      "Hash mismatch", "Invalid structure", "Invalid argument", "I/O error",
-      "Resource exhausted", "Not supported"};
+      "OK",        "Not found",          "Not a snapshot",    "Unsupported format version",
+      "Truncated", "Hash mismatch",      "Invalid structure", "Invalid argument",
+      "I/O error", "Resource exhausted", "Not supported"};
   std::string out(kLabels[static_cast<int>(rep_->code)]);
   out.append(": ");
   out.append(rep_->message);
