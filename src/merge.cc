@@ -1,6 +1,7 @@
 #include "trackstore/merge.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <new>
 #include <vector>
@@ -103,6 +104,11 @@ struct Merger::Rep {
   SnapshotWriter update_writer;  // encodes update records
   std::string update_bytes;
   std::vector<format::DuplicateId> duplicates;
+  // Per string column, the base bytes of each carried run, in output order.
+  struct ByteRange {
+    uint32_t from, to;
+  };
+  std::array<std::vector<ByteRange>, kStringColumnCount> run_bytes;
 
   Result<MergeStats> MergeRecords(std::string_view name, const Snapshot& base,
                                   std::span<const TrackRecord> updates, const WriteOptions& options,
@@ -115,7 +121,7 @@ struct Merger::Rep {
   Status Shape(std::string_view name, const Columns& base, const Updates& updates, const Plan& plan,
                format::PayloadShape* shape);
   void FillStrings(const Columns& base, const Updates& updates, const Plan& plan,
-                   const format::PayloadOut& out);
+                   const format::PayloadOut& out, format::PayloadHasher* hasher);
   void FillFixed(const Columns& base, const Updates& updates, const Plan& plan,
                  const format::PayloadOut& out);
 };
@@ -130,20 +136,30 @@ const StringColumnRef& BaseColumn(const Columns& base, int c) {
 
 // Sizes come from the same runs the fill copies, and every run is checked
 // against its arena, so even a damaged base (opened trusted) cannot make
-// the fill write past what Start allocated.
+// the fill write past what Start allocated. The runs' byte ranges are kept
+// for the fill: reading them again from the base's offsets would be a cache
+// miss per run per column.
 Status Merger::Rep::Shape(std::string_view name, const Columns& base, const Updates& updates,
                           const Plan& plan, format::PayloadShape* shape) {
   shape->track_count = base.count + plan.appended.size();
   for (int c = 0; c < kStringColumnCount; ++c) {
     const StringColumnRef& src = BaseColumn(base, c);
+    std::vector<ByteRange>& runs = run_bytes[c];
+    runs.clear();
     uint64_t bytes = 0;
     bool ok = true;
+    size_t k = 0;  // runs end at replaced tracks: prefetch a few runs ahead
     WalkColumn(
         plan, base.count,
         [&](uint64_t a, uint64_t b) {
-          if (a == b) return;
+          constexpr size_t kAhead = 16;
+          if (k + kAhead < plan.replaced.size()) {
+            __builtin_prefetch(src.offsets + plan.replaced[k + kAhead].first);
+          }
+          ++k;
           const uint32_t from = src.offsets[a], to = src.offsets[b];
           ok &= from <= to && to <= src.bytes_size;
+          runs.push_back({from, ok ? to : from});
           bytes += ok ? to - from : 0;
         },
         [&](uint64_t, uint64_t j) { bytes += updates.value(c, j).value_or("").size(); });
@@ -153,32 +169,62 @@ Status Merger::Rep::Shape(std::string_view name, const Columns& base, const Upda
   return Status::OK();
 }
 
+// Column by column, offsets then bytes: the order they lie in the payload,
+// so that the hasher takes each stretch while it is still in cache. Long
+// runs are cut into hasher-sized pieces for the same reason.
 void Merger::Rep::FillStrings(const Columns& base, const Updates& updates, const Plan& plan,
-                              const format::PayloadOut& out) {
+                              const format::PayloadOut& out, format::PayloadHasher* hasher) {
+  constexpr uint64_t kOffsetsPerPiece = format::PayloadHasher::kStride / sizeof(uint32_t);
+  constexpr uint64_t kBytesPerPiece = format::PayloadHasher::kStride;
   for (int c = 0; c < kStringColumnCount; ++c) {
     const StringColumnRef& src = BaseColumn(base, c);
     const format::StringColumnOut& dst = out.strings[c];
+    const ByteRange* run = run_bytes[c].data();
     uint32_t end = 0;
     WalkColumn(
         plan, base.count,
         [&](uint64_t a, uint64_t b) {
+          const uint32_t from = run++->from;
           if (a == b) return;
-          const uint32_t from = src.offsets[a], to = src.offsets[b];
-          std::memcpy(dst.bytes + end, src.bytes + from, to - from);
           // Rebase: unsigned wrap-around makes this exact for any sign of
           // the shift, and the loop vectorizes.
           const uint32_t shift = end - from;
-          for (uint64_t k = a; k < b; ++k) dst.offsets[k + 1] = src.offsets[k + 1] + shift;
-          end += to - from;
+          for (uint64_t p = a; p < b; p += kOffsetsPerPiece) {
+            const uint64_t q = std::min(b, p + kOffsetsPerPiece);
+            for (uint64_t k = p; k < q; ++k) dst.offsets[k + 1] = src.offsets[k + 1] + shift;
+            hasher->HashAhead(dst.offsets + q + 1);
+          }
+          end = dst.offsets[b];
         },
         [&](uint64_t i, uint64_t j) {
-          const std::optional<std::string_view> v = updates.value(c, j);
-          if (v) {
+          end += static_cast<uint32_t>(updates.value(c, j).value_or("").size());
+          dst.offsets[i + 1] = end;
+          hasher->HashAhead(dst.offsets + i + 2);
+        });
+    hasher->HashTo(dst.offsets + base.count + plan.appended.size() + 1);
+
+    end = 0;
+    run = run_bytes[c].data();
+    WalkColumn(
+        plan, base.count,
+        [&](uint64_t, uint64_t) {
+          const uint32_t to = run->to;
+          for (uint32_t from = run++->from; from < to;) {
+            const uint32_t piece = std::min<uint32_t>(to - from, kBytesPerPiece);
+            std::memcpy(dst.bytes + end, src.bytes + from, piece);
+            end += piece;
+            from += piece;
+            hasher->HashAhead(dst.bytes + end);
+          }
+        },
+        [&](uint64_t, uint64_t j) {
+          if (const std::optional<std::string_view> v = updates.value(c, j)) {
             std::memcpy(dst.bytes + end, v->data(), v->size());
             end += static_cast<uint32_t>(v->size());
+            hasher->HashAhead(dst.bytes + end);
           }
-          dst.offsets[i + 1] = end;
         });
+    hasher->HashTo(dst.bytes + end);
   }
 }
 
@@ -217,15 +263,17 @@ Status Merger::Rep::Build(std::string_view name, const Snapshot& base_snapshot,
   format::PayloadOut out;
   s = builder.Start(shape, &out);
   if (!s.ok()) return s;
-  FillStrings(base, updates, plan, out);
+  format::PayloadHasher hasher(out.payload);
+  FillStrings(base, updates, plan, out, &hasher);
   FillFixed(base, updates, plan, out);
+  hasher.HashTo(out.index);
   duplicates.clear();
   const std::span<const uint8_t> payload =
       builder.Finish(&duplicates, {base.id_index, base.id_index_size, base.count});
   if (!duplicates.empty()) {
     return Status::StructureInvalid(name, "base snapshot holds duplicate ids");
   }
-  sealed = format::Seal(payload, shape.track_count, &stats->written);
+  sealed = format::Seal(payload, shape.track_count, hasher.Finish(), &stats->written);
   stats->replaced = plan.replaced.size();
   stats->appended = plan.appended.size();
   stats->carried = base.count - plan.replaced.size();

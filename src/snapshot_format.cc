@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <xxh_x86dispatch.h>  // redirects XXH3_* to the AVX2 dispatch entry points
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -201,64 +202,24 @@ Status PayloadBuilder::Start(const PayloadShape& shape, PayloadOut* out) {
     r.fbb->Clear();
   }
 
-  // A fixed creation order keeps the bytes deterministic.
-  for (int c = 0; c < kStringColumnCount; ++c) {
-    r.columns[c].offsets = r.Vector(n + 1, sizeof(uint32_t));
-    r.columns[c].bytes = r.Vector(shape.column_bytes[c], 1);
-    r.columns[c].present = ColumnHasPresence(c) ? r.Vector(bitmap, 1) : 0;
-  }
-  r.pos_values = r.Vector(n, sizeof(int64_t));
-  r.pos_present = r.Vector(bitmap, 1);
+  // A fixed creation order keeps the bytes deterministic. The builder grows
+  // down, so the last vector created lies first: this order puts the string
+  // columns first in the payload, id column leading, and the hash index
+  // last, which is the order a merge fills them in (PayloadHasher).
   r.index = r.Vector(r.index_size, sizeof(uint64_t));
   r.track_hashes = r.Vector(n, sizeof(uint64_t));
-
-  for (int c = 0; c < kStringColumnCount; ++c) {
-    StringColumnOut& col = r.out.strings[c];
-    col.offsets = r.Data<uint32_t>(r.columns[c].offsets);
-    col.offsets[0] = 0;
-    col.bytes = r.Data<char>(r.columns[c].bytes);
-    col.present = r.columns[c].present ? r.Data<uint8_t>(r.columns[c].present) : nullptr;
-    if (col.present) std::memset(col.present, 0, bitmap);
+  r.pos_values = r.Vector(n, sizeof(int64_t));
+  r.pos_present = r.Vector(bitmap, 1);
+  for (int c = kStringColumnCount - 1; c >= 0; --c) {
+    r.columns[c].present = ColumnHasPresence(c) ? r.Vector(bitmap, 1) : 0;
   }
-  r.out.pos_values = r.Data<int64_t>(r.pos_values);
-  r.out.pos_present = r.Data<uint8_t>(r.pos_present);
-  std::memset(r.out.pos_present, 0, bitmap);
-  r.out.track_hashes = r.Data<uint64_t>(r.track_hashes);
-  r.index_slots = r.Data<uint64_t>(r.index);
-  std::memset(r.index_slots, 0, r.index_size * sizeof(uint64_t));
-  *out = r.out;
-  return Status::OK();
-}
-
-std::span<const uint8_t> PayloadBuilder::Finish(std::vector<DuplicateId>* duplicates,
-                                                const IndexPrefix& prefix) {
-  Rep& r = *rep_;
-  const uint64_t n = r.shape.track_count;
-  const StringColumnOut& ids = r.out.strings[static_cast<int>(Field::kId)];
-  const uint64_t mask = r.index_size - 1;
-  uint64_t first = 0;
-  if (prefix.slots != nullptr && prefix.size == r.index_size && prefix.tracks <= n) {
-    std::memcpy(r.index_slots, prefix.slots, r.index_size * sizeof(uint64_t));
-    first = prefix.tracks;
-  }
-  for (uint64_t i = first; i < n; ++i) {
-    const std::string_view id(ids.bytes + ids.offsets[i], ids.offsets[i + 1] - ids.offsets[i]);
-    const uint64_t h = HashId(id);
-    uint64_t pos = h & mask;
-    bool duplicate = false;
-    for (uint64_t slot; (slot = r.index_slots[pos]) != 0; pos = (pos + 1) & mask) {
-      if ((slot >> 32) != (h >> 32)) continue;
-      const uint64_t other = (slot & 0xffffffff) - 1;
-      if (id == std::string_view(ids.bytes + ids.offsets[other],
-                                 ids.offsets[other + 1] - ids.offsets[other])) {
-        duplicates->push_back({other, i});
-        duplicate = true;
-        break;
-      }
-    }
-    if (!duplicate) r.index_slots[pos] = IndexSlot(h, i);
+  for (int c = kStringColumnCount - 1; c >= 0; --c) {
+    r.columns[c].bytes = r.Vector(shape.column_bytes[c], 1);
+    r.columns[c].offsets = r.Vector(n + 1, sizeof(uint32_t));
   }
 
+  // The tables only point at the vectors, so they are laid out now and the
+  // payload's every byte outside the vectors' elements is final from here.
   namespace fb = trackstore::fb;
   flatbuffers::FlatBufferBuilder& fbb = *r.fbb;
   std::array<flatbuffers::Offset<fb::StringColumn>, kStringColumnCount> tables;
@@ -278,15 +239,98 @@ std::span<const uint8_t> PayloadBuilder::Finish(std::vector<DuplicateId>* duplic
       pos, tables[kExtrasColumn], flatbuffers::Offset<flatbuffers::Vector<uint64_t>>(r.index),
       flatbuffers::Offset<flatbuffers::Vector<uint64_t>>(r.track_hashes));
   fbb.Finish(root, kFileIdentifier);
-  return {fbb.GetBufferPointer(), fbb.GetSize()};
+
+  for (int c = 0; c < kStringColumnCount; ++c) {
+    StringColumnOut& col = r.out.strings[c];
+    col.offsets = r.Data<uint32_t>(r.columns[c].offsets);
+    col.offsets[0] = 0;
+    col.bytes = r.Data<char>(r.columns[c].bytes);
+    col.present = r.columns[c].present ? r.Data<uint8_t>(r.columns[c].present) : nullptr;
+    if (col.present) std::memset(col.present, 0, bitmap);
+  }
+  r.out.pos_values = r.Data<int64_t>(r.pos_values);
+  r.out.pos_present = r.Data<uint8_t>(r.pos_present);
+  std::memset(r.out.pos_present, 0, bitmap);
+  r.out.track_hashes = r.Data<uint64_t>(r.track_hashes);
+  r.out.payload = {fbb.GetBufferPointer(), fbb.GetSize()};
+  r.index_slots = r.Data<uint64_t>(r.index);
+  r.out.index = r.index_slots;
+  *out = r.out;
+  return Status::OK();
+}
+
+std::span<const uint8_t> PayloadBuilder::Finish(std::vector<DuplicateId>* duplicates,
+                                                const IndexPrefix& prefix) {
+  Rep& r = *rep_;
+  const uint64_t n = r.shape.track_count;
+  const StringColumnOut& ids = r.out.strings[static_cast<int>(Field::kId)];
+  const uint64_t mask = r.index_size - 1;
+  uint64_t first = 0;
+  if (prefix.slots != nullptr && prefix.size == r.index_size && prefix.tracks <= n) {
+    std::memcpy(r.index_slots, prefix.slots, r.index_size * sizeof(uint64_t));
+    first = prefix.tracks;
+  } else {
+    std::memset(r.index_slots, 0, r.index_size * sizeof(uint64_t));
+  }
+  for (uint64_t i = first; i < n; ++i) {
+    const std::string_view id(ids.bytes + ids.offsets[i], ids.offsets[i + 1] - ids.offsets[i]);
+    const uint64_t h = HashId(id);
+    uint64_t pos = h & mask;
+    bool duplicate = false;
+    for (uint64_t slot; (slot = r.index_slots[pos]) != 0; pos = (pos + 1) & mask) {
+      if ((slot >> 32) != (h >> 32)) continue;
+      const uint64_t other = (slot & 0xffffffff) - 1;
+      if (id == std::string_view(ids.bytes + ids.offsets[other],
+                                 ids.offsets[other + 1] - ids.offsets[other])) {
+        duplicates->push_back({other, i});
+        duplicate = true;
+        break;
+      }
+    }
+    if (!duplicate) r.index_slots[pos] = IndexSlot(h, i);
+  }
+  return r.out.payload;
+}
+
+PayloadHasher::PayloadHasher(std::span<const uint8_t> payload)
+    : state_(XXH3_createState()), next_(payload.data()), end_(payload.data() + payload.size()) {
+  if (state_ == nullptr) throw std::bad_alloc();
+  XXH3_128bits_reset(state_);
+}
+
+PayloadHasher::~PayloadHasher() { XXH3_freeState(state_); }
+
+void PayloadHasher::HashAhead(const void* end) {
+  if (static_cast<const uint8_t*>(end) - next_ >= kStride) HashTo(end);
+}
+
+void PayloadHasher::HashTo(const void* end) {
+  const uint8_t* to = std::min(static_cast<const uint8_t*>(end), end_);
+  if (to <= next_) return;
+  XXH3_128bits_update(state_, next_, static_cast<size_t>(to - next_));
+  next_ = to;
+}
+
+std::array<uint8_t, 16> PayloadHasher::Finish() {
+  HashTo(end_);
+  XXH128_canonical_t canonical;
+  XXH128_canonicalFromHash(&canonical, XXH3_128bits_digest(state_));
+  std::array<uint8_t, 16> hash;
+  std::memcpy(hash.data(), canonical.digest, hash.size());
+  return hash;
 }
 
 SealedPayload Seal(std::span<const uint8_t> payload, uint64_t track_count, WriteResult* result) {
+  return Seal(payload, track_count, HashPayload(payload), result);
+}
+
+SealedPayload Seal(std::span<const uint8_t> payload, uint64_t track_count,
+                   const std::array<uint8_t, 16>& content_hash, WriteResult* result) {
   SealedPayload sealed;
   sealed.payload = payload;
   sealed.header.payload_size = payload.size();
   sealed.header.track_count = track_count;
-  sealed.header.content_hash = HashPayload(payload);
+  sealed.header.content_hash = content_hash;
   result->content_hash = HashToHex(sealed.header.content_hash);
   result->track_count = track_count;
   result->file_size = kHeaderSize + payload.size();

@@ -9,6 +9,7 @@
 #define TRACKSTORE_SRC_SNAPSHOT_FORMAT_H_
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -19,6 +20,8 @@
 #include "trackstore/snapshot_writer.h"
 #include "trackstore/status.h"
 #include "trackstore/track.h"
+
+struct XXH3_state_s;
 
 namespace trackstore::format {
 
@@ -87,6 +90,13 @@ struct PayloadOut {
   int64_t* pos_values = nullptr;
   uint8_t* pos_present = nullptr;
   uint64_t* track_hashes = nullptr;  // one per track, see track_hash.h
+  // The whole payload, laid out in full by Start: only the vectors'
+  // elements above are left to fill. In address order: each string column's
+  // offsets then bytes (id column first, extras last), the presence bitmaps,
+  // pos_present, pos_values, track_hashes, and the id index (filled by
+  // Finish) last.
+  std::span<const uint8_t> payload;
+  const uint64_t* index = nullptr;
 };
 
 // Two tracks with the same id, by position in the payload.
@@ -126,6 +136,33 @@ class PayloadBuilder {
   std::unique_ptr<Rep> rep_;
 };
 
+// Hashes a payload front to back while it is being filled, so that each
+// stretch is hashed right after it is written, while it is still in cache
+// (a separate pass over a 300 MB payload costs as much again as the copy).
+// Bytes before the furthest HashTo must be final by then.
+class PayloadHasher {
+ public:
+  explicit PayloadHasher(std::span<const uint8_t> payload);
+  ~PayloadHasher();
+  PayloadHasher(const PayloadHasher&) = delete;
+  PayloadHasher& operator=(const PayloadHasher&) = delete;
+
+  // Hashes the payload's bytes up to `end` that are not hashed yet.
+  void HashTo(const void* end);
+  // The same, but only once at least kStride bytes are waiting: cheap to
+  // call after every small write.
+  void HashAhead(const void* end);
+  // Small enough to stay in L2 between the write and the hash.
+  static constexpr ptrdiff_t kStride = 64 << 10;
+  // Hashes the rest; the result equals HashPayload(payload).
+  std::array<uint8_t, 16> Finish();
+
+ private:
+  XXH3_state_s* state_;  // xxhash's streaming state, kept out of this header
+  const uint8_t* next_;
+  const uint8_t* end_;
+};
+
 // A finished payload and its header: what Seal produces and the output
 // helpers write.
 struct SealedPayload {
@@ -136,6 +173,9 @@ struct SealedPayload {
 };
 // Hashes `payload` and fills the header and `result` (hash, count, size).
 SealedPayload Seal(std::span<const uint8_t> payload, uint64_t track_count, WriteResult* result);
+// The same, with the payload's hash already computed (PayloadHasher).
+SealedPayload Seal(std::span<const uint8_t> payload, uint64_t track_count,
+                   const std::array<uint8_t, 16>& content_hash, WriteResult* result);
 // The complete file image into `out`.
 void CopyToString(const SealedPayload& sealed, std::string* out);
 // The file, published atomically (options.env, options.sync).
