@@ -58,10 +58,20 @@ $ts status "$OUT/state" --library "$OUT/library.json" --max-age-hours 0.000001 |
 
 step "shared memory: publish the snapshot, read it from 4 processes at once"
 shm=trackstore-demo-$$
+trap '$ts shm remove "$shm" >/dev/null 2>&1 || true' EXIT
 $ts shm publish "$shm" tracks_all "$OUT/merged.snap"
 for id in 100000 150000 199999 900000; do $ts shm get "$shm" tracks_all "$id" --json & done
 wait
+
+step "4 reader processes at once, $LOOKUPS random lookups each, all in the one copy"
+pids=()
+for seed in 1 2 3 4; do
+  $ts shm lookup "$shm" tracks_all --count "$LOOKUPS" --seed "$seed" &
+  pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid"; done  # a failed reader fails the demo
 $ts shm stat "$shm"
 $ts shm remove "$shm"
+trap - EXIT
 
 printf '\ndemo: done; files in %s/\n' "$OUT"

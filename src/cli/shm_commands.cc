@@ -1,4 +1,4 @@
-// src/cli/shm_commands.cc: `trackstore shm publish|get|stat|clear|remove`.
+// src/cli/shm_commands.cc: `trackstore shm publish|get|lookup|stat|clear|remove`.
 //
 // Each command opens the named segment, does one thing and prints what a
 // person needs next: a missing segment says how to create it, a full one
@@ -7,6 +7,7 @@
 #include "shm_commands.h"
 
 #include <time.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
@@ -14,7 +15,10 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -35,6 +39,8 @@ struct ShmArgs {
   std::string key;
   std::string file;
   std::string id;
+  uint64_t count = 1000000;
+  uint64_t seed = 1;
   int64_t ttl = kDefaultTtlSeconds;
   uint64_t capacity_mb = 64;
   uint64_t max_entries = ShmOptions{}.max_entries;
@@ -192,6 +198,41 @@ int RunGet(const ShmArgs& a) {
   return kExitOk;
 }
 
+// Random lookups of ids present in the entry, timed alone: the ids are picked
+// by position first (views into the held entry), so the timed loop does
+// nothing but Find. Several of these at once show readers sharing one copy.
+int RunLookup(const ShmArgs& a) {
+  Result<ShmCache> cache = ShmCache::Open(OptionsFor(a, /*create=*/false));
+  if (!cache.ok()) return Fail(cache.status());
+  Result<ShmEntry> e = cache->Get(a.key);
+  if (!e.ok()) return Fail(e.status());
+  const Snapshot& snap = e->snapshot();
+  if (snap.empty()) {
+    return Fail(Status::InvalidArgument(a.name + "/" + a.key, "no tracks to look up"));
+  }
+  std::mt19937_64 rng(a.seed);
+  std::uniform_int_distribution<uint64_t> pick(0, snap.size() - 1);
+  std::vector<std::string_view> ids;
+  ids.reserve(a.count);
+  for (uint64_t i = 0; i < a.count; ++i) ids.push_back(snap[pick(rng)].id());
+
+  const auto start = std::chrono::steady_clock::now();
+  uint64_t misses = 0;
+  for (std::string_view id : ids) misses += !snap.Find(id).has_value();
+  const double seconds = Seconds(start);
+  if (misses > 0) {
+    return Fail(Status::StructureInvalid(
+        a.name + "/" + a.key, std::to_string(misses) + " ids present in the entry were not found"));
+  }
+  char rate[64];
+  std::snprintf(rate, sizeof(rate), "in %.2f s (%.2f M lookups/s)", seconds,
+                seconds > 0 ? a.count / seconds / 1e6 : 0.0);
+  std::cout << "shm lookup: " << a.count << " lookups " << rate << ", entry " << e->key()
+            << " version " << e->version() << ", " << snap.size() << " tracks, pid " << ::getpid()
+            << "\n";
+  return kExitOk;
+}
+
 int RunStat(const ShmArgs& a) {
   Result<ShmCache> cache = ShmCache::Open(OptionsFor(a, /*create=*/false));
   if (!cache.ok()) return Fail(cache.status(), a.json);
@@ -275,6 +316,14 @@ void AddShmCommands(CLI::App& app, int* exit_code) {
   get->add_option("KEY", a->key, "Entry key")->required();
   get->add_option("ID", a->id, "Track id (exact bytes)");
   get->add_flag("--json", a->json, "Print JSON");
+
+  CLI::App* lookup =
+      add("lookup", "Time random lookups by id in an entry (ids that are present)", RunLookup);
+  lookup->add_option("KEY", a->key, "Entry key")->required();
+  lookup->add_option("--count", a->count, "Number of lookups")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{100000000}))
+      ->capture_default_str();
+  lookup->add_option("--seed", a->seed, "Seed of the random ids")->capture_default_str();
 
   CLI::App* stat = add("stat", "Show entries, memory, readers and counters", RunStat);
   stat->add_flag("--json", a->json, "Print JSON");

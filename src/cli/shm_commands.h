@@ -2,6 +2,7 @@
 //
 //   trackstore shm publish NAME KEY FILE.snap [--ttl S] [--capacity MB]
 //   trackstore shm get NAME KEY [ID] [--json]
+//   trackstore shm lookup NAME KEY [--count N] [--seed S]
 //   trackstore shm stat NAME [--json]
 //   trackstore shm clear NAME
 //   trackstore shm remove NAME
