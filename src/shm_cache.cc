@@ -7,14 +7,19 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <exception>
 #include <functional>
 #include <limits>
 #include <mutex>
+#include <optional>
+#include <span>
 
 #include "shm_cache_rep.h"
+#include "snapshot_access.h"
+#include "snapshot_format.h"
 #include "trackstore/env.h"
 #include "trackstore/snapshot_writer.h"
 
@@ -183,14 +188,29 @@ Result<uint64_t> ShmCache::PutFile(std::string_view key, const std::string& path
   Result<uint64_t> version = rep_->Put(
       key, size,
       [&](char* dst) {
+        // Read in pieces that stay in cache, and hash each piece right away:
+        // verifying afterwards would read the whole image from memory again.
+        constexpr uint64_t kPiece = 256 << 10;
+        const auto* bytes = reinterpret_cast<const uint8_t*>(dst);
+        std::optional<format::PayloadHasher> hasher;
         for (uint64_t done = 0; done < size;) {
-          const ssize_t n = ::pread(fd, dst + done, size - done, static_cast<off_t>(done));
+          const uint64_t want = std::min(size - done, kPiece);
+          const ssize_t n = ::pread(fd, dst + done, want, static_cast<off_t>(done));
           if (n < 0 && errno == EINTR) continue;
           if (n < 0) return PosixError(path, errno);
           if (n == 0) return Status::Truncated(path, "the file shrank while being read");
           done += static_cast<uint64_t>(n);
+          format::Header header;
+          if (!hasher && done >= format::kHeaderSize &&
+              format::DecodeHeader(path, {bytes, size}, &header).ok()) {
+            hasher.emplace(std::span(bytes + header.payload_offset, header.payload_size));
+          }
+          if (hasher) hasher->HashTo(bytes + done);
         }
-        return Snapshot::FromBuffer(dst, size, path, /*verify=*/true).status();
+        // A bad header gets its error from the full check.
+        if (!hasher) return Snapshot::FromBuffer(dst, size, path, /*verify=*/true).status();
+        return internal::SnapshotAccess::FromBufferHashed(dst, size, path, hasher->Finish())
+            .status();
       },
       ttl_seconds);
   ::close(fd);

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "flatbuffers/flatbuffers.h"
+#include "snapshot_access.h"
 #include "snapshot_format.h"
 #include "track_generated.h"
 #include "trackstore/env.h"
@@ -61,7 +62,9 @@ struct Snapshot::Rep {
   Status Corrupt(const std::string& detail) const { return Status::StructureInvalid(path, detail); }
   Status Map();                   // maps `path` into data/size
   Status CheckHeaderAndLayout();  // O(1) in the track count
-  Status CheckContent() const;    // O(size): hash and layout invariants
+  // O(size): hash and layout invariants. `known_hash`: the payload's hash,
+  // computed by whoever just wrote the bytes.
+  Status CheckContent(const uint8_t* known_hash = nullptr) const;
 };
 
 Status Snapshot::Rep::CheckHeaderAndLayout() {
@@ -127,8 +130,13 @@ Status Snapshot::Rep::CheckHeaderAndLayout() {
   return Status::OK();
 }
 
-Status Snapshot::Rep::CheckContent() const {
-  const std::array<uint8_t, 16> actual = format::HashPayload(payload);
+Status Snapshot::Rep::CheckContent(const uint8_t* known_hash) const {
+  std::array<uint8_t, 16> actual;
+  if (known_hash != nullptr) {
+    std::memcpy(actual.data(), known_hash, actual.size());
+  } else {
+    actual = format::HashPayload(payload);
+  }
   if (actual != header.content_hash) {
     return Status::HashMismatch(
         path, "header says " + hash_hex + ", content hashes to " + format::HashToHex(actual));
@@ -218,6 +226,15 @@ Result<Snapshot> Snapshot::FromBuffer(const void* data, size_t size, std::string
   rep->data = static_cast<const uint8_t*>(data);
   rep->size = size;
   return Make(std::move(rep), verify);
+}
+
+Result<Snapshot> internal::SnapshotAccess::FromBufferHashed(
+    const void* data, size_t size, std::string_view name,
+    const std::array<uint8_t, 16>& payload_hash) {
+  Result<Snapshot> snapshot = Snapshot::FromBuffer(data, size, name, /*verify=*/false);
+  if (!snapshot.ok()) return snapshot;
+  if (Status s = snapshot->rep_->CheckContent(payload_hash.data()); !s.ok()) return s;
+  return snapshot;
 }
 
 Status Snapshot::Verify() const { return rep_->CheckContent(); }

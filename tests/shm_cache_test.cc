@@ -272,6 +272,28 @@ TEST_F(ShmCacheTest, DamagedFileIsRejectedAndTheCacheUnchanged) {
   EXPECT_OK(cache.Get("k").status());
 }
 
+// PutFile hashes the file piece by piece as it reads it (256 KiB pieces):
+// a flip in any piece, first or last, is still caught.
+TEST_F(ShmCacheTest, FileReadInPiecesIsVerifiedWhole) {
+  TempDir dir;
+  ASSERT_OK(WriteSnapshot(dir.file("lib.snap"), MakeTracks(6000)).status());
+  const std::string good = testing::ReadFileBytes(dir.file("lib.snap"));
+  ASSERT_GT(good.size(), 3u * (256 << 10));  // several pieces
+  ShmCache cache = OpenOrDie(options_);
+  ASSERT_OK(cache.PutFile("k", dir.file("lib.snap")).status());
+  for (size_t at : {size_t{100}, size_t{256 << 10}, good.size() / 2, good.size() - 1}) {
+    std::string bytes = good;
+    bytes[at] ^= 0x01;
+    testing::WriteFileBytes(dir.file("bad.snap"), bytes);
+    const Status s = cache.PutFile("k", dir.file("bad.snap")).status();
+    EXPECT_TRUE(s.IsCorruption()) << "flip at " << at << ": " << s.ToString();
+  }
+  Result<ShmEntry> e = cache.Get("k");
+  ASSERT_OK(e.status());
+  EXPECT_EQ(e->snapshot().size(), 6000u);
+  EXPECT_OK(e->snapshot().Verify());
+}
+
 TEST_F(ShmCacheTest, StrayWriteIsCaughtByVerifyOnGetAndTheEntryDropped) {
   options_.verify_on_get = true;
   ShmCache cache = OpenOrDie(options_);
