@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command 2: installs what is missing, builds the normal build (build/)
-# and an ASan+UBSan build (build-asan/), and runs every test in both.
-# Ends with the line "N passed, N failed" summed over both runs (GoogleTest
+# and an ASan+UBSan build (build-asan/) and runs every test in both, then
+# runs the threaded shared-memory test under TSan (build-tsan/).
+# Ends with the line "N passed, N failed" summed over all runs (GoogleTest
 # cases, plus one per other test); exits non-zero if anything failed.
 #
 # Warnings are errors when CI=true (.ci/run sets it); WERROR=true|false
@@ -37,6 +38,24 @@ multiplier=3
 build_and_test build-asan -Db_sanitize=address,undefined -Db_ndebug=false \
   -Dbenchmarks=false -Dcpp_args=-fno-sanitize-recover=all
 
+# ThreadSanitizer over the threaded shared-memory test: readers and writers
+# in threads of one process. (TSan cannot see races between processes; the
+# multi-process tests above cover those.) Only the library and that test are
+# built, to keep CI short.
+echo "=== build-tsan: build"
+rm -f build-tsan/meson-logs/testlog.json
+if [ -d build-tsan/meson-private ]; then setup=(--reconfigure); else setup=(); fi
+if meson setup "${setup[@]}" build-tsan -Dwerror="$werror" -Db_sanitize=thread \
+     -Db_ndebug=false -Dbenchmarks=false -Dcli=false &&
+   meson compile -C build-tsan tests/shm_threads_test; then
+  echo "=== build-tsan: test"
+  TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --no-rebuild --print-errorlogs \
+    --timeout-multiplier 3 shm_threads || status=1
+else
+  echo "=== build-tsan: BUILD FAILED"
+  status=1
+fi
+
 echo "=== summary"
-python3 scripts/test_summary.py build build-asan || status=1
+python3 scripts/test_summary.py build build-asan build-tsan || status=1
 exit "$status"
