@@ -63,6 +63,9 @@ Result<SegmentPtr> ShmCache::Rep::ForWrite() {
   if (dirty != 0) {
     return Rebuild(s.get(), "writer pid " + std::to_string(dirty) + " died mid-write");
   }
+  if (!Writer(s.get()).RetiredListIntact()) {
+    return Rebuild(s.get(), "its list of retired blocks is damaged");
+  }
   return s;
 }
 

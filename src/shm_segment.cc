@@ -167,6 +167,7 @@ Result<std::shared_ptr<Segment>> Segment::Attach(const std::string& path, const 
       h.segment_size == size && h.slots_offset == kHeaderBytes &&
       h.slots_offset + uint64_t{h.reader_slot_count} * sizeof(ReaderSlot) <= h.heap_offset &&
       h.heap_offset + h.heap_size == size && std::has_single_bit(h.index_slot_count) &&
+      h.max_entries <= h.index_slot_count / 2 &&
       seg->IndexAt(h.index_offset.load(std::memory_order_acquire)) != nullptr;
   if (!geometry_ok) return Damaged(name, "inconsistent header");
   return seg;
@@ -280,6 +281,7 @@ IndexBlock* Segment::IndexAt(uint64_t offset) const {
   }
   auto* ib = reinterpret_cast<IndexBlock*>(base_ + offset);
   if (ib->block.magic != kIndexMagic || ib->slot_count != h.index_slot_count ||
+      ib->slot_count > (size_ - offset) / sizeof(uint64_t) ||  // no overflow below
       IndexBlockBytes(ib->slot_count) > size_ - offset) {
     return nullptr;
   }

@@ -170,6 +170,24 @@ void Writer::ReclaimRetired(bool all_slots) {
   }
 }
 
+bool Writer::RetiredListIntact() const {
+  const uint64_t max_blocks = h_->heap_size / sizeof(BlockHeader) + 1;
+  uint64_t n = 0;
+  for (uint64_t at = h_->retired_head; at != 0; ++n) {
+    if (n > max_blocks || at % 8 != 0 || at < h_->heap_offset ||
+        at > seg_->size() - sizeof(BlockHeader)) {
+      return false;
+    }
+    const auto* b = reinterpret_cast<const BlockHeader*>(seg_->base() + at);
+    if ((b->magic != kEntryMagic && b->magic != kIndexMagic) ||
+        b->block_bytes > seg_->size() - at) {
+      return false;
+    }
+    at = b->retire_next;
+  }
+  return true;
+}
+
 int64_t Writer::PickVictim(Micros now) const {
   std::atomic<uint64_t>* w = words();
   int64_t victim = -1;

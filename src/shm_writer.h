@@ -65,6 +65,10 @@ class Writer {
   // readers that stand in the way are freed first; with `all_slots`, every
   // dead reader's slot is.
   void ReclaimRetired(bool all_slots = false);
+  // Whether the retired list leads only to blocks of ours, without a cycle.
+  // Only writers follow it, and a stray write into it would send a writer's
+  // free() anywhere: ForWrite rebuilds the segment when this is false.
+  bool RetiredListIntact() const;
 
   // The position of the entry to evict next: an expired one, else the least
   // recently used one; -1 when empty.
