@@ -14,6 +14,10 @@ packages=(
   libsimdjson-dev nlohmann-json3-dev        # JSON import (simdjson DOM) / export
   zlib1g-dev                                # .json.gz import
   python3                                   # test summary, benchmark ratios
+  liblmdb-dev                               # store_bench peer: LMDB
+  libsqlite3-dev                            # store_bench peer: SQLite
+  libssl-dev                                # store_bench peer: reference format's SHA-256 (libcrypto)
+  gnuplot-nox                               # benchmarks/report.py chart
 )
 
 missing=()
