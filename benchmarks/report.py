@@ -67,21 +67,18 @@ OPEN_WHY = (
     "10-20 µs each on this VM. Closing it: a column directory (every vector's offset "
     "and length) in the file's first page, checked there, with each column's bounds "
     "checked on its first use; an open would then fault 1-2 pages.")
-THP_WHY = (
-    "the read() peer runs trackstore's own code over the same bytes, copied into a heap "
-    "buffer that transparent huge pages back (THP is `always` on this machine): random "
-    "reads miss the TLB far less than through trackstore's 4 KiB page-cache mapping. It "
-    "pays with a 1.5 s open and a private 323 MB copy per process, and falls behind as "
-    "soon as two processes each hold one. Closing it: huge pages for the mapping (the "
-    "shared-memory cache on a huge-page tmpfs, or MADV_HUGEPAGE where the kernel has "
-    "read-only file THP).")
+READ_WHY = (
+    "the read() peer runs trackstore's own code over the same bytes, copied into a private "
+    "heap buffer, so once it is open a single process reads as fast (the difference is "
+    "within this VM's run-to-run noise; transparent huge pages are `madvise` here and "
+    "not used by either). It pays with a 1.1-1.5 s open and a private 323 MB copy per "
+    "process, and falls behind as soon as two processes each hold one.")
 WHY_AHEAD = {
     ("Merge", None): MERGE_WHY,
     ("Open", None): OPEN_WHY,
-    ("Lookup", "read"): THP_WHY,
-    ("Scan", "read"): "the same code over the same bytes; the difference is within "
-                      "run-to-run noise (or huge pages, as for lookups).",
-    ("Readers", "read"): THP_WHY,
+    ("Lookup", "read"): READ_WHY,
+    ("Scan", "read"): READ_WHY,
+    ("Readers", "read"): READ_WHY,
     ("Readers", "reference"): (
         "each reference process holds its own decoded copy of the library and a hash map "
         "in private memory (after ~15 s of decoding per process); with 4 processes on 2 "
