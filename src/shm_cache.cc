@@ -193,6 +193,7 @@ Result<uint64_t> ShmCache::PutFile(std::string_view key, const std::string& path
         constexpr uint64_t kPiece = 256 << 10;
         const auto* bytes = reinterpret_cast<const uint8_t*>(dst);
         std::optional<format::PayloadHasher> hasher;
+        bool header_read = false;
         for (uint64_t done = 0; done < size;) {
           const uint64_t want = std::min(size - done, kPiece);
           const ssize_t n = ::pread(fd, dst + done, want, static_cast<off_t>(done));
@@ -201,9 +202,11 @@ Result<uint64_t> ShmCache::PutFile(std::string_view key, const std::string& path
           if (n == 0) return Status::Truncated(path, "the file shrank while being read");
           done += static_cast<uint64_t>(n);
           format::Header header;
-          if (!hasher && done >= format::kHeaderSize &&
-              format::DecodeHeader(path, {bytes, size}, &header).ok()) {
-            hasher.emplace(std::span(bytes + header.payload_offset, header.payload_size));
+          if (!header_read && done >= format::kHeaderSize) {
+            header_read = true;
+            if (format::DecodeHeader(path, {bytes, size}, &header).ok()) {
+              hasher.emplace(std::span(bytes + header.payload_offset, header.payload_size));
+            }
           }
           if (hasher) hasher->HashTo(bytes + done);
         }

@@ -167,7 +167,7 @@ Result<std::shared_ptr<Segment>> Segment::Attach(const std::string& path, const 
       h.segment_size == size && h.slots_offset == kHeaderBytes &&
       h.slots_offset + uint64_t{h.reader_slot_count} * sizeof(ReaderSlot) <= h.heap_offset &&
       h.heap_offset + h.heap_size == size && std::has_single_bit(h.index_slot_count) &&
-      h.max_entries <= h.index_slot_count / 2 &&
+      h.reader_slot_count >= 1 && h.max_entries >= 1 && h.max_entries <= h.index_slot_count / 2 &&
       seg->IndexAt(h.index_offset.load(std::memory_order_acquire)) != nullptr;
   if (!geometry_ok) return Damaged(name, "inconsistent header");
   return seg;
@@ -311,7 +311,11 @@ Status Segment::ClaimSlot() {
     // seq_cst, like the slot's generation stores: a writer that has bumped
     // the generation past our pin must see the owner too (Pin's comment).
     if (s.owner.compare_exchange_strong(expected, me, std::memory_order_seq_cst)) {
-      s.generation.store(0, std::memory_order_seq_cst);
+      // 1, not 0, until Pin stores the generation it reads at: were we killed
+      // right here, a slot at 0 would look idle and be freed only when the
+      // slots run out, while one at 1 holds back every retired block, so
+      // the next put that retires anything checks our pid and frees it.
+      s.generation.store(1, std::memory_order_seq_cst);
       slot_ = &s;
       return Status::OK();
     }

@@ -151,6 +151,13 @@ uint64_t Writer::OldestPinnedGeneration(uint64_t newest_retired, bool all_slots)
 
 void Writer::ReclaimRetired(bool all_slots) {
   if (h_->retired_head == 0 && !all_slots) return;
+  if (!RetiredListIntact()) {
+    // Leave the list alone (ForWrite rebuilds the segment on the next
+    // write), but still free dead readers' slots: a reader may be waiting
+    // for one.
+    if (all_slots) OldestPinnedGeneration(0, /*all_slots=*/true);
+    return;
+  }
   const uint64_t newest =
       h_->retired_head == 0
           ? 0
@@ -179,8 +186,12 @@ bool Writer::RetiredListIntact() const {
       return false;
     }
     const auto* b = reinterpret_cast<const BlockHeader*>(seg_->base() + at);
+    // A block in use has retire_generation 0, and the index in use is never
+    // retired: either one here would be freed while reachable.
     if ((b->magic != kEntryMagic && b->magic != kIndexMagic) ||
-        b->block_bytes > seg_->size() - at) {
+        b->block_bytes > seg_->size() - at || b->retire_generation == 0 ||
+        b->retire_generation > h_->generation.load(std::memory_order_relaxed) ||
+        at == h_->index_offset.load(std::memory_order_relaxed)) {
       return false;
     }
     at = b->retire_next;
