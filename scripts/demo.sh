@@ -48,13 +48,17 @@ $ts merge "$OUT/library.snap" "$OUT/changed.json" "$OUT/merged.snap"
 $ts merge "$OUT/merged.snap" "$OUT/new.json" "$OUT/merged.snap"
 
 step "diff of the library and the merged snapshot (first lines)"
-$ts diff "$OUT/library.snap" "$OUT/merged.snap" | head -n 6
+# Into a file first: `cmd | head` would kill cmd with SIGPIPE once head has
+# its lines, and pipefail would fail the demo.
+$ts diff "$OUT/library.snap" "$OUT/merged.snap" > "$OUT/diff.txt"
+head -n 6 "$OUT/diff.txt"
 
 step "the snapshot service: update a directory, then ask whether its snapshot is valid and why"
 $ts update "$OUT/state" "$OUT/library.json" --library "$OUT/library.json"
 $ts status "$OUT/state" --library "$OUT/library.json"
 touch "$OUT/library.json"  # the library changed since the snapshot
-$ts status "$OUT/state" --library "$OUT/library.json" --max-age-hours 0.000001 | head -n 8
+$ts status "$OUT/state" --library "$OUT/library.json" --max-age-hours 0.000001 > "$OUT/status.txt"
+head -n 8 "$OUT/status.txt"
 
 step "shared memory: publish the snapshot, read it from 4 processes at once"
 shm=trackstore-demo-$$
