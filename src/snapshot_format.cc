@@ -222,6 +222,7 @@ Status PayloadBuilder::Start(const PayloadShape& shape, PayloadOut* out) {
   // payload's every byte outside the vectors' elements is final from here.
   namespace fb = trackstore::fb;
   flatbuffers::FlatBufferBuilder& fbb = *r.fbb;
+  const auto directory = fbb.CreateVector(shape.column_bytes.data(), shape.column_bytes.size());
   std::array<flatbuffers::Offset<fb::StringColumn>, kStringColumnCount> tables;
   for (int c = 0; c < kStringColumnCount; ++c) {
     const ColumnVectors& v = r.columns[c];
@@ -237,7 +238,7 @@ Status PayloadBuilder::Start(const PayloadShape& shape, PayloadOut* out) {
       fbb, n, tables[0], tables[1], tables[2], tables[3], tables[4], tables[5], tables[6],
       tables[7], tables[8], tables[9], tables[10], tables[11], tables[12], tables[13], tables[14],
       pos, tables[kExtrasColumn], flatbuffers::Offset<flatbuffers::Vector<uint64_t>>(r.index),
-      flatbuffers::Offset<flatbuffers::Vector<uint64_t>>(r.track_hashes));
+      flatbuffers::Offset<flatbuffers::Vector<uint64_t>>(r.track_hashes), directory);
   fbb.Finish(root, kFileIdentifier);
 
   for (int c = 0; c < kStringColumnCount; ++c) {

@@ -115,6 +115,39 @@ TEST_F(SnapshotTest, TrustedOpenChecksHeaderButNotContent) {
   EXPECT_TRUE(trusted->Verify().IsHashMismatch());
 }
 
+// The column directory (each string column's byte length, written after
+// the tables) lets a trusted open place the columns without reading them.
+// A directory that disagrees with the columns is caught by a verified open
+// and by Verify(); a trusted open of it still reads only inside the file.
+TEST_F(SnapshotTest, ColumnDirectoryIsCheckedAgainstTheColumns) {
+  uint64_t id_bytes = 0, name_bytes = 0;
+  for (const TrackRecord& t : tracks_) {
+    id_bytes += t.id.size();
+    name_bytes += t.name.size();
+  }
+  std::string bytes = ReadFileBytes(path_);
+  char pattern[16];
+  std::memcpy(pattern, &id_bytes, 8);  // little-endian, as FlatBuffers stores it
+  std::memcpy(pattern + 8, &name_bytes, 8);
+  const size_t at = bytes.find(std::string_view(pattern, sizeof(pattern)));
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_LT(at, 4096u);  // in the payload's first page, beside the tables
+  const uint64_t shorter = id_bytes - 1;
+  std::memcpy(bytes.data() + at, &shorter, 8);
+  WriteFileBytes(path_, bytes);
+
+  const Status verified = Snapshot::Open(path_).status();
+  EXPECT_TRUE(verified.IsCorruption()) << verified.ToString();
+  EXPECT_THAT(verified.ToString(), HasSubstr("column directory"));
+  Result<Snapshot> trusted = Snapshot::OpenTrusted(path_);
+  ASSERT_OK(trusted.status());
+  uint64_t read = 0;
+  for (TrackView t : *trusted) read += t.id().size() + t.name().size();
+  EXPECT_GT(read, 0u);
+  const Status v = trusted->Verify();
+  EXPECT_TRUE(v.IsCorruption()) << v.ToString();
+}
+
 TEST_F(SnapshotTest, FromBufferViewsBytesWithoutCopy) {
   const std::string bytes = ReadFileBytes(path_);
   std::vector<uint64_t> aligned((bytes.size() + 7) / 8);
