@@ -60,13 +60,11 @@ MERGE_WHY = (
     "and fsyncs only the delta's bytes.")
 OPEN_WHY = (
     "{peer} reads a couple of pages (its header or meta pages and one root-to-leaf "
-    "path). trackstore's trusted open checks the header checksum and runs the "
-    "FlatBuffers Verifier over the column tables, touching the first page of each of "
-    "its ~40 vectors (offsets, bytes and presence bitmaps per field, hashes, id index) "
-    "spread over the whole file: about 33 page faults on a fresh mapping (README), at "
-    "10-20 µs each on this VM. Closing it: a column directory (every vector's offset "
-    "and length) in the file's first page, checked there, with each column's bounds "
-    "checked on its first use; an open would then fault 1-2 pages.")
+    "path). trackstore's trusted open checks the header checksum and the column tables, "
+    "and places every column from the column directory in the payload's first page, "
+    "without touching the columns themselves; reading the first track then touches the "
+    "first page of the id and name columns. Each first touch of a page costs 10-20 µs "
+    "on this VM, so a handful of page faults decides this row.")
 READ_WHY = (
     "the read() peer runs trackstore's own code over the same bytes, copied into a private "
     "heap buffer, so once it is open a single process reads as fast (the difference is "
