@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "shm_test_util.h"
 #include "test_util.h"
 #include "trackstore/snapshot_writer.h"
 
@@ -24,14 +25,8 @@ using ::testing::HasSubstr;
 using testing::MakeTracks;
 using testing::TempDir;
 
-// `n` tracks whose names carry `version` (fixed width: every version has
-// the same size), so that two versions differ.
 std::vector<TrackRecord> Versioned(uint64_t n, uint64_t version) {
-  std::vector<TrackRecord> tracks = MakeTracks(n);
-  char tag[16];
-  std::snprintf(tag, sizeof(tag), "v%06llu ", static_cast<unsigned long long>(version));
-  for (TrackRecord& t : tracks) t.name = tag + t.name;
-  return tracks;
+  return testing::VersionedTracks(n, version);
 }
 
 std::string Encode(const std::vector<TrackRecord>& tracks) {

@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "shm_test_util.h"
 #include "test_util.h"
 #include "trackstore/shm_cache.h"
 
@@ -49,26 +50,10 @@ struct Board {
   char last_error[256];
 };
 
-// Tracks whose names all carry `version` in a fixed-width tag: every version
-// has the same size, and a reader can tell a mix of two versions.
 std::vector<TrackRecord> Versioned(uint64_t version) {
-  std::vector<TrackRecord> tracks = testing::MakeTracks(kTracks);
-  char tag[16];
-  std::snprintf(tag, sizeof(tag), "v%06llu ", static_cast<unsigned long long>(version));
-  for (TrackRecord& t : tracks) t.name = tag + t.name;
-  return tracks;
+  return testing::VersionedTracks(kTracks, version);
 }
-
-// A whole version: the hash matches and every name has track 0's tag.
-bool Whole(const ShmEntry& e) {
-  const Snapshot& s = e.snapshot();
-  if (s.size() != kTracks || !s.Verify().ok()) return false;
-  const std::string_view tag = s[0].name().substr(0, 8);
-  for (TrackView t : s) {
-    if (t.name().substr(0, 8) != tag) return false;
-  }
-  return true;
-}
+bool Whole(const ShmEntry& e) { return testing::IsWholeVersion(e, kTracks); }
 
 pid_t Spawn(const std::function<int()>& body, unsigned alarm_seconds = 100) {
   const pid_t pid = ::fork();

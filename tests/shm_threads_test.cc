@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "shm_test_util.h"
 #include "test_util.h"
 #include "trackstore/shm_cache.h"
 
@@ -17,22 +18,9 @@ namespace {
 constexpr uint64_t kTracks = 100;
 
 std::vector<TrackRecord> Versioned(uint64_t version) {
-  std::vector<TrackRecord> tracks = testing::MakeTracks(kTracks);
-  char tag[16];
-  std::snprintf(tag, sizeof(tag), "v%06llu ", static_cast<unsigned long long>(version));
-  for (TrackRecord& t : tracks) t.name = tag + t.name;
-  return tracks;
+  return testing::VersionedTracks(kTracks, version);
 }
-
-bool Whole(const ShmEntry& e) {
-  const Snapshot& s = e.snapshot();
-  if (s.size() != kTracks || !s.Verify().ok()) return false;
-  const std::string_view tag = s[0].name().substr(0, 8);
-  for (TrackView t : s) {
-    if (t.name().substr(0, 8) != tag) return false;
-  }
-  return true;
-}
+bool Whole(const ShmEntry& e) { return testing::IsWholeVersion(e, kTracks); }
 
 class ShmThreadsTest : public ::testing::Test {
  protected:
