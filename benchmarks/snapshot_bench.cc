@@ -78,6 +78,7 @@
 #include <flatbuffers/flatbuffers.h>
 
 #include "baseline/track_table_builder.h"
+#include "bench_flags.h"
 #include "track_table_generated.h"
 #include "trackstore/snapshot.h"
 #include "trackstore/snapshot_writer.h"
@@ -718,22 +719,12 @@ const Family kFamilies[] = {
      0.2},
 };
 
-bool HasFlag(int argc, char** argv, std::string_view flag) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg(argv[i]);
-    if (arg.starts_with(flag) && (arg.size() == flag.size() || arg[flag.size()] == '=')) {
-      return true;
-    }
-  }
-  return false;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   // Read before Initialize, which removes the flags it consumes from argv.
-  const bool user_min_time = HasFlag(argc, argv, "--benchmark_min_time");
-  const bool user_repetitions = HasFlag(argc, argv, "--benchmark_repetitions");
+  const bool user_min_time = trackstore_bench::HasFlag(argc, argv, "--benchmark_min_time");
+  const bool user_repetitions = trackstore_bench::HasFlag(argc, argv, "--benchmark_repetitions");
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
 

@@ -62,6 +62,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "bench_flags.h"
 #include "peers/files.h"
 #include "peers/store.h"
 #include "processes.h"
@@ -409,16 +410,6 @@ const Workload kWorkloads[] = {
     {"Merge", BM_Merge, Timing::kManual, benchmark::kMillisecond, 0.1, true, false, true},
 };
 
-bool HasFlag(int argc, char** argv, std::string_view flag) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg(argv[i]);
-    if (arg.starts_with(flag) && (arg.size() == flag.size() || arg[flag.size()] == '=')) {
-      return true;
-    }
-  }
-  return false;
-}
-
 void Register(bool user_min_time, bool user_repetitions) {
   for (size_t z = 0; z < std::size(kSizes); ++z) {
     const int64_t n = kSizes[z];
@@ -475,8 +466,8 @@ void Register(bool user_min_time, bool user_repetitions) {
 int main(int argc, char** argv) {
   using namespace trackstore_bench;
   // Read before Initialize, which removes the flags it consumes from argv.
-  const bool user_min_time = HasFlag(argc, argv, "--benchmark_min_time");
-  const bool user_repetitions = HasFlag(argc, argv, "--benchmark_repetitions");
+  const bool user_min_time = trackstore_bench::HasFlag(argc, argv, "--benchmark_min_time");
+  const bool user_repetitions = trackstore_bench::HasFlag(argc, argv, "--benchmark_repetitions");
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
 
