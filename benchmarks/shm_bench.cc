@@ -459,16 +459,29 @@ Message Lookups(const Library& lib, const Snapshot& snap, int index, Line& line)
   });
 }
 
-// Everything a reader opens, it opens after fork (shm_cache.h). Verify()
-// touches every page first, so that no round pays first-touch faults.
-Message ShmReader(const Library& lib, Work work, int index, Line& line) {
+// The segment, opened after fork (shm_cache.h), and the entry held with
+// every page touched by Verify(), so that no later round pays first-touch
+// faults.
+struct Held {
+  ShmCache cache;
+  ShmEntry entry;
+};
+Result<Held> OpenAndHold(const Library& lib) {
   ShmOptions options = lib.shm;
   options.create_if_missing = false;
   Result<ShmCache> cache = ShmCache::Open(options);
-  if (!cache.ok()) return Error(cache.status());
-  Result<ShmEntry> held = cache->Get(kKey);
-  if (!held.ok()) return Error(held.status());
-  if (Status s = held->snapshot().Verify(); !s.ok()) return Error(s);
+  if (!cache.ok()) return cache.status();
+  Result<ShmEntry> entry = cache->Get(kKey);
+  if (!entry.ok()) return entry.status();
+  if (Status s = entry->snapshot().Verify(); !s.ok()) return s;
+  return Held{std::move(cache).value(), std::move(entry).value()};
+}
+
+Message ShmReader(const Library& lib, Work work, int index, Line& line) {
+  Result<Held> opened = OpenAndHold(lib);
+  if (!opened.ok()) return Error(opened.status());
+  ShmCache* cache = &opened->cache;
+  const ShmEntry* held = &opened->entry;
   if (work == Work::kLookup) return Lookups(lib, held->snapshot(), index, line);
   return Rounds(line, [&]() -> Result<uint64_t> {
     Result<ShmEntry> e = cache->Get(kKey);
@@ -596,13 +609,9 @@ Result<Pss> ReadPss(pid_t pid, const std::string& segment) {
 
 // Holds the entry with every page touched while the parent measures.
 Message ResidentReader(const Library& lib, Line& line) {
-  ShmOptions options = lib.shm;
-  options.create_if_missing = false;
-  Result<ShmCache> cache = ShmCache::Open(options);
-  if (!cache.ok()) return Error(cache.status());
-  Result<ShmEntry> held = cache->Get(kKey);
-  if (!held.ok()) return Error(held.status());
-  if (Status s = held->snapshot().Verify(); !s.ok()) return Error(s);
+  Result<Held> opened = OpenAndHold(lib);
+  if (!opened.ok()) return Error(opened.status());
+  const ShmEntry* held = &opened->entry;  // the cache handle stays open with it
   Message m;
   m.image_size = held->image_size();
   while (line.Next(m)) {
