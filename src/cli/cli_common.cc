@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -25,13 +26,27 @@ void ReportTime(std::string_view command, uint64_t tracks, double seconds) {
   std::cerr << command << ": " << Tracks(tracks) << " in " << FormatSeconds(seconds) << "\n";
 }
 
-int Fail(const Status& s, bool json) {
+int Fail(const Status& s, bool json, std::string_view hint) {
   std::cerr << "trackstore: " << s.ToString() << "\n";
+  if (!hint.empty()) std::cerr << "hint: " << hint << "\n";
   if (json) {
     nlohmann::ordered_json j = {{"error", Status::CodeName(s.code())}, {"message", s.message()}};
     std::cout << j.dump() << "\n";
   }
   return kExitFailure;
+}
+
+void PrintTrack(const TrackView& t) {
+  for (int f = 0; f < kStringFieldCount; ++f) {
+    std::optional<std::string_view> value = t.string_field(f);
+    if (value) std::cout << FieldName(static_cast<Field>(f)) << ": " << *value << "\n";
+  }
+  if (std::optional<int64_t> pos = t.original_pos()) {
+    std::cout << FieldName(Field::kOriginalPos) << ": " << *pos << "\n";
+  }
+  if (!t.extras_json().empty()) {
+    std::cout << FieldName(Field::kExtras) << ": " << t.extras_json() << "\n";
+  }
 }
 
 }  // namespace trackstore::cli

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "trackstore/status.h"
+#include "trackstore/track.h"
 
 namespace trackstore::cli {
 
@@ -40,9 +41,14 @@ std::string Tracks(uint64_t n);
 // "import: 100000 tracks in 412 ms" on stderr.
 void ReportTime(std::string_view command, uint64_t tracks, double seconds);
 
-// Prints "trackstore: <status>" on stderr and returns kExitFailure. With
-// `json`, also {"error": "<code name>", "message": "..."} on stdout.
-int Fail(const Status& s, bool json = false);
+// Prints "trackstore: <status>" on stderr, then "hint: <hint>" when there is
+// one, and returns kExitFailure. With `json`, also
+// {"error": "<code name>", "message": "..."} on stdout.
+int Fail(const Status& s, bool json = false, std::string_view hint = {});
+
+// "key: value" per present field of `t` on stdout; absent optional fields
+// are left out, so an empty value means "".
+void PrintTrack(const TrackView& t);
 
 }  // namespace trackstore::cli
 

@@ -39,6 +39,7 @@ using cli::Fail;
 using cli::FormatSeconds;
 using cli::kExitOk;
 using cli::kExitUsage;
+using cli::PrintTrack;
 using cli::ReportTime;
 using cli::Stopwatch;
 using cli::Tracks;
@@ -188,21 +189,6 @@ struct GetArgs {
   std::string id;
   bool json = false;
 };
-
-// "key: value" per present field; absent optional fields are left out, so
-// an empty line value means "".
-void PrintTrack(const TrackView& t) {
-  for (int f = 0; f < kStringFieldCount; ++f) {
-    std::optional<std::string_view> value = t.string_field(f);
-    if (value) std::cout << FieldName(static_cast<Field>(f)) << ": " << *value << "\n";
-  }
-  if (std::optional<int64_t> pos = t.original_pos()) {
-    std::cout << FieldName(Field::kOriginalPos) << ": " << *pos << "\n";
-  }
-  if (!t.extras_json().empty()) {
-    std::cout << FieldName(Field::kExtras) << ": " << t.extras_json() << "\n";
-  }
-}
 
 int RunGet(const GetArgs& a) {
   Result<Snapshot> snap = Snapshot::Open(a.snap);

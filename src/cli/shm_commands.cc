@@ -22,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_common.h"
 #include "trackstore/json.h"
 #include "trackstore/shm_cache.h"
 #include "trackstore/snapshot.h"
@@ -31,8 +32,9 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;
+using cli::Fail;
+using cli::kExitOk;
+using cli::PrintTrack;
 
 struct ShmArgs {
   std::string name;
@@ -48,16 +50,6 @@ struct ShmArgs {
   bool json = false;
   CLI::Option* capacity_option = nullptr;
 };
-
-int Fail(const Status& s, bool json = false, const std::string& hint = "") {
-  std::cerr << "trackstore: " << s.ToString() << "\n";
-  if (!hint.empty()) std::cerr << "hint: " << hint << "\n";
-  if (json) {
-    Json j = {{"error", Status::CodeName(s.code())}, {"message", s.message()}};
-    std::cout << j.dump() << "\n";
-  }
-  return kExitFailure;
-}
 
 std::string Iso8601(Micros t) {
   const time_t secs = static_cast<time_t>(t / kMicrosPerSecond);
@@ -143,21 +135,6 @@ int RunPublish(const ShmArgs& a) {
             << a.name << ": " << after.entries << (after.entries == 1 ? " entry, " : " entries, ")
             << MiB(after.bytes_used) << " of " << MiB(after.capacity) << " used\n";
   return kExitOk;
-}
-
-// "key: value" per present field, as `trackstore get` prints them.
-void PrintTrack(const TrackView& t) {
-  for (int f = 0; f < kStringFieldCount; ++f) {
-    if (std::optional<std::string_view> v = t.string_field(f)) {
-      std::cout << FieldName(static_cast<Field>(f)) << ": " << *v << "\n";
-    }
-  }
-  if (std::optional<int64_t> pos = t.original_pos()) {
-    std::cout << FieldName(Field::kOriginalPos) << ": " << *pos << "\n";
-  }
-  if (!t.extras_json().empty()) {
-    std::cout << FieldName(Field::kExtras) << ": " << t.extras_json() << "\n";
-  }
 }
 
 int RunGet(const ShmArgs& a) {
