@@ -138,6 +138,39 @@ Result<ShmEntry> ShmCache::Get(std::string_view key) try {
 }
 TRACKSTORE_SHM_BOUNDARY(rep_->What())
 
+namespace {
+
+// Fills the new block `dst` of `size` bytes piece by piece, `fill(offset,
+// max)` writing at most `max` bytes at `dst + offset` and returning how many,
+// and hashes each piece right after it lands, while it is in cache: checking
+// the hash afterwards would read the whole image from memory again. Then
+// verifies the image fully, as Snapshot::FromBuffer(verify=true) would.
+template <typename FillPiece>
+Status FillAndVerify(char* dst, uint64_t size, std::string_view name, FillPiece fill) {
+  constexpr uint64_t kPiece = 256 << 10;
+  const auto* bytes = reinterpret_cast<const uint8_t*>(dst);
+  std::optional<format::PayloadHasher> hasher;
+  bool header_read = false;
+  for (uint64_t done = 0; done < size;) {
+    Result<uint64_t> n = fill(done, std::min(size - done, kPiece));
+    if (!n.ok()) return n.status();
+    done += *n;
+    if (!header_read && done >= format::kHeaderSize) {
+      header_read = true;
+      format::Header header;
+      if (format::DecodeHeader(name, {bytes, size}, &header).ok()) {
+        hasher.emplace(std::span(bytes + header.payload_offset, header.payload_size));
+      }
+    }
+    if (hasher) hasher->HashTo(bytes + done);
+  }
+  // A bad header gets its error from the full check.
+  if (!hasher) return Snapshot::FromBuffer(dst, size, name, /*verify=*/true).status();
+  return internal::SnapshotAccess::FromBufferHashed(dst, size, name, hasher->Finish()).status();
+}
+
+}  // namespace
+
 Result<uint64_t> ShmCache::PutImage(std::string_view key, const void* data, size_t size,
                                     std::optional<int64_t> ttl_seconds) try {
   if (Status s = rep_->CheckProcess(); !s.ok()) return s;
@@ -145,8 +178,10 @@ Result<uint64_t> ShmCache::PutImage(std::string_view key, const void* data, size
   return rep_->Put(
       key, size,
       [&](char* dst) {
-        std::memcpy(dst, data, size);
-        return Snapshot::FromBuffer(dst, size, name, /*verify=*/true).status();
+        return FillAndVerify(dst, size, name, [&](uint64_t at, uint64_t n) -> Result<uint64_t> {
+          std::memcpy(dst + at, static_cast<const char*>(data) + at, n);
+          return n;
+        });
       },
       ttl_seconds);
 }
@@ -188,32 +223,15 @@ Result<uint64_t> ShmCache::PutFile(std::string_view key, const std::string& path
   Result<uint64_t> version = rep_->Put(
       key, size,
       [&](char* dst) {
-        // Read in pieces that stay in cache, and hash each piece right away:
-        // verifying afterwards would read the whole image from memory again.
-        constexpr uint64_t kPiece = 256 << 10;
-        const auto* bytes = reinterpret_cast<const uint8_t*>(dst);
-        std::optional<format::PayloadHasher> hasher;
-        bool header_read = false;
-        for (uint64_t done = 0; done < size;) {
-          const uint64_t want = std::min(size - done, kPiece);
-          const ssize_t n = ::pread(fd, dst + done, want, static_cast<off_t>(done));
-          if (n < 0 && errno == EINTR) continue;
-          if (n < 0) return PosixError(path, errno);
-          if (n == 0) return Status::Truncated(path, "the file shrank while being read");
-          done += static_cast<uint64_t>(n);
-          format::Header header;
-          if (!header_read && done >= format::kHeaderSize) {
-            header_read = true;
-            if (format::DecodeHeader(path, {bytes, size}, &header).ok()) {
-              hasher.emplace(std::span(bytes + header.payload_offset, header.payload_size));
-            }
+        return FillAndVerify(dst, size, path, [&](uint64_t at, uint64_t n) -> Result<uint64_t> {
+          for (;;) {
+            const ssize_t got = ::pread(fd, dst + at, n, static_cast<off_t>(at));
+            if (got < 0 && errno == EINTR) continue;
+            if (got < 0) return PosixError(path, errno);
+            if (got == 0) return Status::Truncated(path, "the file shrank while being read");
+            return static_cast<uint64_t>(got);
           }
-          if (hasher) hasher->HashTo(bytes + done);
-        }
-        // A bad header gets its error from the full check.
-        if (!hasher) return Snapshot::FromBuffer(dst, size, path, /*verify=*/true).status();
-        return internal::SnapshotAccess::FromBufferHashed(dst, size, path, hasher->Finish())
-            .status();
+        });
       },
       ttl_seconds);
   ::close(fd);

@@ -267,8 +267,8 @@ TEST_F(ShmCacheTest, DamagedFileIsRejectedAndTheCacheUnchanged) {
   EXPECT_OK(cache.Get("k").status());
 }
 
-// PutFile hashes the file piece by piece as it reads it (256 KiB pieces):
-// a flip in any piece, first or last, is still caught.
+// PutFile and PutImage hash the image piece by piece as they copy it
+// (256 KiB pieces): a flip in any piece, first or last, is still caught.
 TEST_F(ShmCacheTest, FileReadInPiecesIsVerifiedWhole) {
   TempDir dir;
   ASSERT_OK(WriteSnapshot(dir.file("lib.snap"), MakeTracks(6000)).status());
@@ -282,6 +282,8 @@ TEST_F(ShmCacheTest, FileReadInPiecesIsVerifiedWhole) {
     testing::WriteFileBytes(dir.file("bad.snap"), bytes);
     const Status s = cache.PutFile("k", dir.file("bad.snap")).status();
     EXPECT_TRUE(s.IsCorruption()) << "flip at " << at << ": " << s.ToString();
+    const Status image = cache.PutImage("k", bytes.data(), bytes.size()).status();
+    EXPECT_TRUE(image.IsCorruption()) << "image, flip at " << at << ": " << image.ToString();
   }
   Result<ShmEntry> e = cache.Get("k");
   ASSERT_OK(e.status());
