@@ -56,7 +56,8 @@ bool SameLayout(const internal::Columns& a, const internal::Columns& b) {
   return a.count == b.count && SameColumn(a.extras, b.extras) &&
          a.original_pos.values == b.original_pos.values &&
          a.original_pos.present == b.original_pos.present && a.track_hashes == b.track_hashes &&
-         a.id_index == b.id_index && a.id_index_size == b.id_index_size;
+         a.id_index == b.id_index && a.id_index_size == b.id_index_size &&
+         a.delta_targets == b.delta_targets && a.delta_removed == b.delta_removed;
 }
 
 }  // namespace
@@ -157,6 +158,13 @@ Status Snapshot::Rep::ResolveVerified(internal::Columns* out) const {
     return Corrupt("id index has " + std::to_string(columns.id_index_size) + " slots, expected " +
                    std::to_string(format::IndexSizeFor(n)));
   }
+  if (const fb::DeltaRows* delta = root->delta()) {
+    if (delta->target()->size() != n || delta->removed()->size() != format::BitmapBytes(n)) {
+      return Corrupt("delta rows do not match the track count");
+    }
+    columns.delta_targets = delta->target()->data();
+    columns.delta_removed = delta->removed()->data();
+  }
   if (const flatbuffers::Vector<uint64_t>* directory = root->column_bytes()) {
     bool same = directory->size() == format::kStringColumnCount;
     for (int c = 0; same && c < format::kStringColumnCount; ++c) {
@@ -238,6 +246,7 @@ bool Snapshot::Rep::PlaceFromDirectory() {
       !t->VerifyOffsetRequired(verifier, Snapshot::VT_ID_INDEX) ||
       !t->VerifyOffsetRequired(verifier, Snapshot::VT_TRACK_HASH) ||
       !t->VerifyOffset(verifier, Snapshot::VT_COLUMN_BYTES) ||
+      !t->VerifyOffset(verifier, Snapshot::VT_DELTA) ||
       !verifier.VerifyVector(root->column_bytes())) {
     return false;
   }
@@ -288,6 +297,15 @@ bool Snapshot::Rep::PlaceFromDirectory() {
   if (placed.original_pos.values == nullptr || placed.original_pos.present == nullptr ||
       placed.track_hashes == nullptr || placed.id_index == nullptr) {
     return false;
+  }
+  if (const void* delta = t->GetPointer<const flatbuffers::Table*>(Snapshot::VT_DELTA)) {
+    if (!VerifyTableOffsets(delta, {fb::DeltaRows::VT_TARGET, fb::DeltaRows::VT_REMOVED}, {},
+                            verifier)) {
+      return false;
+    }
+    placed.delta_targets = PlaceVector<uint64_t>(delta, fb::DeltaRows::VT_TARGET, n, payload);
+    placed.delta_removed = PlaceVector<uint8_t>(delta, fb::DeltaRows::VT_REMOVED, bitmap, payload);
+    if (placed.delta_targets == nullptr || placed.delta_removed == nullptr) return false;
   }
   columns = placed;
   placed_from_directory = true;
@@ -407,6 +425,10 @@ Result<Snapshot> internal::SnapshotAccess::FromBufferHashed(
   return snapshot;
 }
 
+std::span<const uint8_t> internal::SnapshotAccess::FileBytes(const Snapshot& snapshot) {
+  return {snapshot.rep_->data, snapshot.rep_->size};
+}
+
 Status Snapshot::Verify() const { return rep_->CheckContent(); }
 
 uint64_t Snapshot::size() const { return rep_->columns.count; }
@@ -415,6 +437,7 @@ const std::string& Snapshot::content_hash() const { return rep_->hash_hex; }
 const std::string& Snapshot::path() const { return rep_->path; }
 uint64_t Snapshot::file_size() const { return rep_->size; }
 uint32_t Snapshot::format_version() const { return rep_->header.format_version; }
+bool Snapshot::is_delta() const { return rep_->columns.delta_targets != nullptr; }
 
 StringColumnView Snapshot::column(Field field) const {
   const internal::Columns& c = rep_->columns;
@@ -422,24 +445,26 @@ StringColumnView Snapshot::column(Field field) const {
                           c.count);
 }
 
-std::optional<TrackView> Snapshot::Find(std::string_view id) const {
-  const Rep& r = *rep_;
-  const uint64_t h = format::HashId(id);
-  const uint64_t mask = r.columns.id_index_size - 1;
-  const internal::StringColumnRef& ids = r.columns.strings[static_cast<int>(Field::kId)];
+uint64_t internal::FindRow(const Columns& c, std::string_view id, uint64_t h) {
+  const uint64_t mask = c.id_index_size - 1;
+  const internal::StringColumnRef& ids = c.strings[static_cast<int>(Field::kId)];
   // Bounded by the table size so that a damaged index (OpenTrusted) cannot
   // loop forever; a verified index always has an empty slot.
   uint64_t pos = h & mask;
-  for (uint64_t probes = 0; probes < r.columns.id_index_size; ++probes, pos = (pos + 1) & mask) {
-    const uint64_t slot = r.columns.id_index[pos];
+  for (uint64_t probes = 0; probes < c.id_index_size; ++probes, pos = (pos + 1) & mask) {
+    const uint64_t slot = c.id_index[pos];
     if (slot == 0) break;
     if ((slot >> 32) != (h >> 32)) continue;
     const uint64_t track = (slot & 0xffffffff) - 1;
-    if (track < r.columns.count && internal::StringAt(ids, track) == id) {
-      return TrackView(&r.columns, track);
-    }
+    if (track < c.count && internal::StringAt(ids, track) == id) return track;
   }
-  return std::nullopt;
+  return kNoRow;
+}
+
+std::optional<TrackView> Snapshot::Find(std::string_view id) const {
+  const uint64_t row = internal::FindRow(rep_->columns, id, format::HashId(id));
+  if (row == internal::kNoRow) return std::nullopt;
+  return TrackView(&rep_->columns, row);
 }
 
 }  // namespace trackstore

@@ -156,6 +156,7 @@ struct PayloadBuilder::Rep {
   PayloadShape shape;
   std::array<ColumnVectors, kStringColumnCount> columns;
   flatbuffers::uoffset_t pos_values = 0, pos_present = 0, index = 0, track_hashes = 0;
+  flatbuffers::uoffset_t delta_targets = 0, delta_removed = 0;
   PayloadOut out;
   uint64_t* index_slots = nullptr;
   uint64_t index_size = 0;
@@ -190,6 +191,7 @@ Status PayloadBuilder::Start(const PayloadShape& shape, PayloadOut* out) {
     estimate += (n + 1) * 4 + shape.column_bytes[c] + (ColumnHasPresence(c) ? bitmap : 0);
   }
   estimate += n * 8 + bitmap + r.index_size * 8 + n * 8;
+  if (shape.delta) estimate += n * 8 + bitmap + 64;
   if (n >= 0xffffffffULL || estimate >= FLATBUFFERS_MAX_BUFFER_SIZE) {
     return Status::NotSupported("snapshot", "payload of about " + std::to_string(estimate) +
                                                 " bytes exceeds the 2 GiB FlatBuffers limit");
@@ -205,7 +207,12 @@ Status PayloadBuilder::Start(const PayloadShape& shape, PayloadOut* out) {
   // A fixed creation order keeps the bytes deterministic. The builder grows
   // down, so the last vector created lies first: this order puts the string
   // columns first in the payload, id column leading, and the hash index
-  // last, which is the order a merge fills them in (PayloadHasher).
+  // last, which is the order a merge fills them in (PayloadHasher). A delta
+  // fragment's rows come after the index.
+  if (shape.delta) {
+    r.delta_removed = r.Vector(bitmap, 1);
+    r.delta_targets = r.Vector(n, sizeof(uint64_t));
+  }
   r.index = r.Vector(r.index_size, sizeof(uint64_t));
   r.track_hashes = r.Vector(n, sizeof(uint64_t));
   r.pos_values = r.Vector(n, sizeof(int64_t));
@@ -234,11 +241,17 @@ Status PayloadBuilder::Start(const PayloadShape& shape, PayloadOut* out) {
   const auto pos =
       fb::CreateIntColumn(fbb, flatbuffers::Offset<flatbuffers::Vector<int64_t>>(r.pos_values),
                           flatbuffers::Offset<flatbuffers::Vector<uint8_t>>(r.pos_present));
+  flatbuffers::Offset<fb::DeltaRows> delta;
+  if (shape.delta) {
+    delta = fb::CreateDeltaRows(fbb,
+                                flatbuffers::Offset<flatbuffers::Vector<uint64_t>>(r.delta_targets),
+                                flatbuffers::Offset<flatbuffers::Vector<uint8_t>>(r.delta_removed));
+  }
   const auto root = fb::CreateSnapshot(
       fbb, n, tables[0], tables[1], tables[2], tables[3], tables[4], tables[5], tables[6],
       tables[7], tables[8], tables[9], tables[10], tables[11], tables[12], tables[13], tables[14],
       pos, tables[kExtrasColumn], flatbuffers::Offset<flatbuffers::Vector<uint64_t>>(r.index),
-      flatbuffers::Offset<flatbuffers::Vector<uint64_t>>(r.track_hashes), directory);
+      flatbuffers::Offset<flatbuffers::Vector<uint64_t>>(r.track_hashes), directory, delta);
   fbb.Finish(root, kFileIdentifier);
 
   for (int c = 0; c < kStringColumnCount; ++c) {
@@ -253,6 +266,9 @@ Status PayloadBuilder::Start(const PayloadShape& shape, PayloadOut* out) {
   r.out.pos_present = r.Data<uint8_t>(r.pos_present);
   std::memset(r.out.pos_present, 0, bitmap);
   r.out.track_hashes = r.Data<uint64_t>(r.track_hashes);
+  r.out.delta_targets = shape.delta ? r.Data<uint64_t>(r.delta_targets) : nullptr;
+  r.out.delta_removed = shape.delta ? r.Data<uint8_t>(r.delta_removed) : nullptr;
+  if (shape.delta) std::memset(r.out.delta_removed, 0, bitmap);
   r.out.payload = {fbb.GetBufferPointer(), fbb.GetSize()};
   r.index_slots = r.Data<uint64_t>(r.index);
   r.out.index = r.index_slots;

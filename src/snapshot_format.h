@@ -76,7 +76,12 @@ inline uint64_t BitmapBytes(uint64_t count) { return (count + 7) / 8; }
 struct PayloadShape {
   uint64_t track_count = 0;
   std::array<uint64_t, kStringColumnCount> column_bytes{};
+  // A store's delta fragment: adds the DeltaRows table (targets, removals).
+  bool delta = false;
 };
+
+// DeltaRows.target of a row appended as a new slot.
+inline constexpr uint64_t kAppendTarget = ~uint64_t{0};
 
 // Where to write. Offsets have track_count + 1 entries; offsets[0] is 0.
 // Bitmaps arrive zeroed.
@@ -90,6 +95,10 @@ struct PayloadOut {
   int64_t* pos_values = nullptr;
   uint8_t* pos_present = nullptr;
   uint64_t* track_hashes = nullptr;  // one per track, see track_hash.h
+  // Delta fragments only (shape.delta): one target per row, and the removal
+  // bitmap (zeroed). Both lie after the index.
+  uint64_t* delta_targets = nullptr;
+  uint8_t* delta_removed = nullptr;
   // The whole payload, laid out in full by Start: only the vectors'
   // elements above are left to fill. In address order: each string column's
   // offsets then bytes (id column first, extras last), the presence bitmaps,

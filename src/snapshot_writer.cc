@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "snapshot_access.h"
 #include "snapshot_format.h"
 #include "track_fields.h"
 #include "track_hash.h"
@@ -29,11 +30,19 @@ constexpr size_t kMaxListedProblems = 10;
 struct Input {
   std::span<const TrackRecord> all;
   const std::vector<const TrackRecord*>* selection = nullptr;
+  // A store's delta rows: rows point anywhere, positions are row numbers.
+  std::span<const TrackRecord* const> rows;
+  bool by_rows = false;
+  std::span<const uint64_t> hashes;  // precomputed TrackHash per track, or empty
 
-  uint64_t size() const { return selection ? selection->size() : all.size(); }
-  const TrackRecord& operator[](uint64_t i) const { return selection ? *(*selection)[i] : all[i]; }
+  uint64_t size() const {
+    return by_rows ? rows.size() : selection ? selection->size() : all.size();
+  }
+  const TrackRecord& operator[](uint64_t i) const {
+    return by_rows ? *rows[i] : selection ? *(*selection)[i] : all[i];
+  }
   uint64_t Position(uint64_t i) const {
-    return selection ? static_cast<uint64_t>((*selection)[i] - all.data()) : i;
+    return by_rows ? i : selection ? static_cast<uint64_t>((*selection)[i] - all.data()) : i;
   }
 };
 
@@ -79,7 +88,7 @@ void Fill(const Input& in, const PayloadOut& out) {
     append(format::kExtrasColumn, i, t.extras_json);
     if (t.original_pos) out.pos_present[i >> 3] |= bit;
     out.pos_values[i] = t.original_pos.value_or(0);
-    out.track_hashes[i] = internal::TrackHash(t);
+    out.track_hashes[i] = in.hashes.empty() ? internal::TrackHash(t) : in.hashes[i];
   }
 }
 
@@ -146,6 +155,8 @@ struct SnapshotWriter::Rep {
 
   Status Build(std::span<const TrackRecord> tracks, const WriteOptions& options,
                format::SealedPayload* sealed, WriteResult* result);
+  Status BuildDelta(const internal::DeltaRowsIn& delta, format::SealedPayload* sealed,
+                    WriteResult* result);
   Status ApplyEmptyIdPolicy(Input* in, const WriteOptions& options, WriteResult* result);
   Status ApplyDuplicatePolicy(Input* in, const WriteOptions& options, WriteResult* result);
 };
@@ -211,7 +222,8 @@ Status SnapshotWriter::Rep::ApplyDuplicatePolicy(Input* in, const WriteOptions& 
 Status SnapshotWriter::Rep::Build(std::span<const TrackRecord> tracks, const WriteOptions& options,
                                   format::SealedPayload* sealed, WriteResult* result) try {
   *result = WriteResult{};
-  Input in{tracks, nullptr};
+  Input in;
+  in.all = tracks;
   std::span<const uint8_t> payload;
   Status s = ApplyEmptyIdPolicy(&in, options, result);
   if (!s.ok()) return s;
@@ -237,6 +249,47 @@ Status SnapshotWriter::Rep::Build(std::span<const TrackRecord> tracks, const Wri
   return Status::OK();
 } catch (const std::bad_alloc&) {
   return Status::ResourceExhausted(name, "out of memory while encoding");
+}
+
+// A delta fragment's rows are unique by construction (the store resolved
+// them against the version), so a duplicate here is a bug, not input.
+Status SnapshotWriter::Rep::BuildDelta(const internal::DeltaRowsIn& delta,
+                                       format::SealedPayload* sealed, WriteResult* result) try {
+  *result = WriteResult{};
+  Input in;
+  in.rows = delta.rows;
+  in.by_rows = true;
+  in.hashes = delta.hashes;
+  format::PayloadShape shape = ShapeOf(in);
+  shape.delta = true;
+  PayloadOut out;
+  Status s = builder.Start(shape, &out);
+  if (!s.ok()) return s;
+  Fill(in, out);
+  s = ValidateStrings(name, in, out);
+  if (!s.ok()) return s;
+  for (uint64_t i = 0; i < in.size(); ++i) {
+    out.delta_targets[i] = delta.targets[i];
+    if (delta.removed[i]) out.delta_removed[i >> 3] |= static_cast<uint8_t>(1u << (i & 7));
+  }
+  duplicates.clear();
+  const std::span<const uint8_t> payload = builder.Finish(&duplicates);
+  if (!duplicates.empty()) return Status::InvalidArgument(name, "delta rows repeat an id");
+  *sealed = format::Seal(payload, in.size(), result);
+  return Status::OK();
+} catch (const std::bad_alloc&) {
+  return Status::ResourceExhausted(name, "out of memory while encoding");
+}
+
+Result<WriteResult> internal::WriterAccess::EncodeDelta(SnapshotWriter& writer,
+                                                        const DeltaRowsIn& delta,
+                                                        EncodedView* view) {
+  WriteResult result;
+  writer.rep_->name = "delta fragment";
+  Status s = writer.rep_->BuildDelta(delta, &writer.rep_->sealed, &result);
+  if (!s.ok()) return s;
+  *view = writer.rep_->sealed.View();
+  return result;
 }
 
 SnapshotWriter::SnapshotWriter() : rep_(std::make_unique<Rep>()) {}

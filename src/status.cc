@@ -33,6 +33,7 @@ TRACKSTORE_STATUS_FACTORY(InvalidArgument, kInvalidArgument)
 TRACKSTORE_STATUS_FACTORY(IOError, kIOError)
 TRACKSTORE_STATUS_FACTORY(ResourceExhausted, kResourceExhausted)
 TRACKSTORE_STATUS_FACTORY(NotSupported, kNotSupported)
+TRACKSTORE_STATUS_FACTORY(Busy, kBusy)
 #undef TRACKSTORE_STATUS_FACTORY
 
 Status::Code Status::code() const { return rep_ ? rep_->code : Code::kOk; }
@@ -40,6 +41,11 @@ Status::Code Status::code() const { return rep_ ? rep_->code : Code::kOk; }
 bool Status::IsCorruption() const {
   const Code c = code();
   return c == Code::kTruncated || c == Code::kHashMismatch || c == Code::kStructureInvalid;
+}
+
+Status Status::Annotate(std::string_view context) const {
+  if (ok()) return Status();
+  return Status(rep_->code, context, rep_->message);
 }
 
 std::string Status::message() const { return rep_ ? rep_->message : std::string(); }
@@ -68,6 +74,8 @@ std::string_view Status::CodeName(Code code) {
       return "resource_exhausted";
     case Code::kNotSupported:
       return "not_supported";
+    case Code::kBusy:
+      return "busy";
   }
   return "unknown";
 }
@@ -77,7 +85,7 @@ std::string Status::ToString() const {
   static constexpr std::string_view kLabels[] = {
       "OK",        "Not found",          "Not a snapshot",    "Unsupported format version",
       "Truncated", "Hash mismatch",      "Invalid structure", "Invalid argument",
-      "I/O error", "Resource exhausted", "Not supported"};
+      "I/O error", "Resource exhausted", "Not supported",     "Busy"};
   std::string out(kLabels[static_cast<int>(rep_->code)]);
   out.append(": ");
   out.append(rep_->message);

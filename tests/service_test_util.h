@@ -42,7 +42,7 @@ inline std::map<std::string, std::string> DirContents(const std::string& dir) {
 }
 
 // An Env that fails the creation of any file whose name contains `match`.
-class FailingEnv final : public Env {
+class FailingEnv final : public EnvWrapper {
  public:
   explicit FailingEnv(std::string match) : match_(std::move(match)) {}
   Status WriteNewFile(const std::string& path, std::span<const ConstBytes> pieces,
@@ -50,11 +50,6 @@ class FailingEnv final : public Env {
     if (path.find(match_) != std::string::npos) return Status::IOError(path, "injected failure");
     return Env::Default()->WriteNewFile(path, pieces, sync);
   }
-  Status Rename(const std::string& from, const std::string& to) override {
-    return Env::Default()->Rename(from, to);
-  }
-  Status SyncDir(const std::string& dir) override { return Env::Default()->SyncDir(dir); }
-  Status RemoveFile(const std::string& path) override { return Env::Default()->RemoveFile(path); }
 
  private:
   std::string match_;

@@ -231,7 +231,7 @@ TEST(SnapshotWriterTest, MissingDirectoryIsNotFound) {
 
 // Fails the N-th filesystem operation, as LevelDB's ErrorEnv does, and
 // records the order of operations.
-class FaultEnv : public Env {
+class FaultEnv : public EnvWrapper {
  public:
   int fail_at = -1;  // 0-based operation number to fail, -1 for none
   std::vector<std::string> ops;

@@ -1,14 +1,19 @@
 // include/trackstore/env.h
 //
-// Env is the seam through which trackstore writes files. Env::Default() is
-// the POSIX implementation; tests wrap it to fail the N-th operation and
-// prove that a failure loses nothing. Implementations must be thread-safe.
+// Env is the seam through which trackstore writes files and through which a
+// store (store.h) does every file operation: create, write, sync, rename,
+// remove, list, read small files, lock. Env::Default() is the POSIX
+// implementation; tests wrap it to fail the N-th operation and prove that a
+// failure loses nothing. Implementations must be thread-safe.
 #ifndef TRACKSTORE_ENV_H_
 #define TRACKSTORE_ENV_H_
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "trackstore/status.h"
 
@@ -19,6 +24,13 @@ namespace trackstore {
 struct ConstBytes {
   const void* data = nullptr;
   size_t size = 0;
+};
+
+// A lock taken with Env::TryLockFile; released when destroyed (and by the
+// kernel when its process dies).
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
 };
 
 class Env {
@@ -35,9 +47,53 @@ class Env {
   // fsync of a directory, making a rename in it durable.
   virtual Status SyncDir(const std::string& dir) = 0;
   virtual Status RemoveFile(const std::string& path) = 0;
+  // mkdir(2) with mode 0777 & ~umask; OK when `path` already is a directory.
+  virtual Status CreateDir(const std::string& path) = 0;
+  // The names in `dir` ("." and ".." left out), in no particular order.
+  virtual Status ListDir(const std::string& dir, std::vector<std::string>* names) = 0;
+  // The contents of the regular file `path`, which must hold at most
+  // `max_bytes` bytes (else ResourceExhausted). Symlinks are not followed.
+  virtual Status ReadFile(const std::string& path, uint64_t max_bytes, std::string* out) = 0;
+  // Takes an exclusive lock on `path` (created with mode 0600 if missing)
+  // without waiting, and records this process's pid in it. Busy when
+  // another holder has it, naming the holder's pid when it is known. The
+  // lock is an open-file-description lock: two holders in one process
+  // exclude each other too.
+  virtual Status TryLockFile(const std::string& path, std::unique_ptr<FileLock>* lock) = 0;
 
   // The process-wide POSIX Env. Never deleted.
   static Env* Default();
+};
+
+// An Env that forwards every call to `target`: derive from it and override
+// only the calls to observe or fail.
+class EnvWrapper : public Env {
+ public:
+  explicit EnvWrapper(Env* target = Env::Default()) : target_(target) {}
+  Env* target() const { return target_; }
+
+  Status WriteNewFile(const std::string& path, std::span<const ConstBytes> pieces,
+                      bool sync) override {
+    return target_->WriteNewFile(path, pieces, sync);
+  }
+  Status Rename(const std::string& from, const std::string& to) override {
+    return target_->Rename(from, to);
+  }
+  Status SyncDir(const std::string& dir) override { return target_->SyncDir(dir); }
+  Status RemoveFile(const std::string& path) override { return target_->RemoveFile(path); }
+  Status CreateDir(const std::string& path) override { return target_->CreateDir(path); }
+  Status ListDir(const std::string& dir, std::vector<std::string>* names) override {
+    return target_->ListDir(dir, names);
+  }
+  Status ReadFile(const std::string& path, uint64_t max_bytes, std::string* out) override {
+    return target_->ReadFile(path, max_bytes, out);
+  }
+  Status TryLockFile(const std::string& path, std::unique_ptr<FileLock>* lock) override {
+    return target_->TryLockFile(path, lock);
+  }
+
+ private:
+  Env* target_;
 };
 
 // Publishes `path` atomically: writes the pieces to a temporary file in the

@@ -101,6 +101,9 @@ class Snapshot {
   const std::string& path() const;
   uint64_t file_size() const;
   uint32_t format_version() const;
+  // True for a store's delta fragment (store.h): its rows replace, append
+  // or remove tracks of an earlier version instead of forming a library.
+  bool is_delta() const;
 
   class Iterator {
    public:

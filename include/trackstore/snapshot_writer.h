@@ -27,6 +27,9 @@
 namespace trackstore {
 
 class Env;
+namespace internal {
+struct WriterAccess;
+}
 
 // What to do with a track whose id was already seen in the same input.
 enum class DuplicatePolicy {
@@ -92,6 +95,7 @@ class SnapshotWriter {
                                  const WriteOptions& options = {});
 
  private:
+  friend struct internal::WriterAccess;
   struct Rep;
   std::unique_ptr<Rep> rep_;
 };

@@ -32,6 +32,7 @@ class [[nodiscard]] Status {
     kIOError,             // the operating system reported an error
     kResourceExhausted,   // no space left, a full segment, a size limit
     kNotSupported,        // valid but beyond what this build supports
+    kBusy,                // another process holds what is needed (a store's writer lock)
   };
 
   Status() = default;  // OK
@@ -46,6 +47,7 @@ class [[nodiscard]] Status {
   static Status IOError(std::string_view what, std::string_view detail = {});
   static Status ResourceExhausted(std::string_view what, std::string_view detail = {});
   static Status NotSupported(std::string_view what, std::string_view detail = {});
+  static Status Busy(std::string_view what, std::string_view detail = {});
 
   Status(const Status& other);
   Status& operator=(const Status& other);
@@ -65,9 +67,14 @@ class [[nodiscard]] Status {
   bool IsIOError() const { return code() == Code::kIOError; }
   bool IsResourceExhausted() const { return code() == Code::kResourceExhausted; }
   bool IsNotSupported() const { return code() == Code::kNotSupported; }
+  bool IsBusy() const { return code() == Code::kBusy; }
   // True for the kinds that mean "the bytes are damaged": truncated, hash
   // mismatch, structure invalid.
   bool IsCorruption() const;
+
+  // The same kind with `context` put before the message ("writing the
+  // manifest: <message>"); OK stays OK.
+  Status Annotate(std::string_view context) const;
 
   // The message without the kind: "lib.snap: hash mismatch ...".
   std::string message() const;

@@ -98,6 +98,10 @@ struct Columns {
   const uint64_t* track_hashes = nullptr;  // count entries
   const uint64_t* id_index = nullptr;      // id_index_size slots
   uint64_t id_index_size = 0;
+  // A store's delta fragment only (else null): per row, the slot it
+  // replaces or removes, and the removal bitmap.
+  const uint64_t* delta_targets = nullptr;
+  const uint8_t* delta_removed = nullptr;
 };
 struct SnapshotAccess;  // src/ reaches a Snapshot's columns through this
 
