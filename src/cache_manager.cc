@@ -78,9 +78,9 @@ void CacheManager::Log(LogLevel level, const std::string& message) const {
 
 bool CacheManager::CanUseSnapshot() const { return service_ != nullptr && service_->enabled(); }
 
-std::optional<Snapshot> CacheManager::LoadSnapshot(Validity* why) {
+std::optional<Version> CacheManager::LoadSnapshot(Validity* why) {
   Validity validity;
-  std::optional<Snapshot> snapshot;
+  std::optional<Version> snapshot;
   if (service_ == nullptr) {
     validity.reason = "no snapshot service configured";
   } else {
@@ -89,7 +89,8 @@ std::optional<Snapshot> CacheManager::LoadSnapshot(Validity* why) {
   if (validity.valid) {
     Log(LogLevel::kDebug, "snapshot loaded: " + validity.reason);
   } else {
-    const bool damaged = validity.failed == Validity::Check::kSnapshotContent;
+    const bool damaged = validity.failed == Validity::Check::kSnapshotContent ||
+                         validity.failed == Validity::Check::kSnapshotMissing;
     Log(damaged ? LogLevel::kWarning : LogLevel::kInfo, "snapshot not used: " + validity.reason);
   }
   if (why != nullptr) *why = std::move(validity);
@@ -97,7 +98,7 @@ std::optional<Snapshot> CacheManager::LoadSnapshot(Validity* why) {
 }
 
 std::optional<std::vector<TrackRecord>> CacheManager::LoadSnapshotRecords(Validity* why) {
-  std::optional<Snapshot> snapshot = LoadSnapshot(why);
+  std::optional<Version> snapshot = LoadSnapshot(why);
   if (!snapshot) return std::nullopt;
   std::vector<TrackRecord> records;
   records.reserve(snapshot->size());
@@ -122,26 +123,22 @@ std::optional<std::vector<TrackRecord>> CacheManager::GetCachedTracks(std::strin
 
 // --- publishing -------------------------------------------------------------
 
-// What UpdateSnapshot needs before it writes anything.
-struct CacheManager::Prepared {
-  Micros now = 0;
-  Micros library_mtime = 0;
-  std::optional<Micros> last_force_scan;
-  std::vector<std::string> ids;  // non-empty processed ids
-};
-
-Result<CacheManager::Prepared> CacheManager::Prepare(
-    std::span<const std::string> processed_ids,
-    std::optional<Micros> library_mtime_override) const {
-  Prepared p;
-  p.now = service_->Now();
+// Everything a publish needs is gathered before anything is written; then
+// the tracks, the metadata and the delta state go into one commit, so a
+// failure anywhere leaves the previous version current and consistent.
+Result<CommitOptions> CacheManager::Prepare(std::span<const std::string> processed_ids,
+                                            std::optional<Micros> library_mtime_override) const {
+  const Micros now = service_->Now();
+  ServiceMetadata meta;
+  meta.last_full_scan = now;
   if (library_mtime_override) {
-    p.library_mtime = *library_mtime_override;
+    meta.library_mtime = *library_mtime_override;
   } else {
     Result<Micros> mtime = service_->LibraryMtime();
     if (!mtime.ok()) return mtime.status();
-    p.library_mtime = *mtime;
+    meta.library_mtime = *mtime;
   }
+  std::vector<std::string> ids;
   for (size_t i = 0; i < processed_ids.size(); ++i) {
     const std::string& id = processed_ids[i];
     if (id.empty()) continue;
@@ -149,44 +146,38 @@ Result<CacheManager::Prepared> CacheManager::Prepare(
       return Status::InvalidArgument("processed ids",
                                      "id at position " + std::to_string(i) + " is not valid UTF-8");
     }
-    p.ids.push_back(id);
+    ids.push_back(id);
   }
   // Unreadable previous metadata has no force-scan time to keep.
   if (Result<SnapshotMetadata> old = service_->ReadMetadata(); old.ok()) {
-    p.last_force_scan = old->last_force_scan;
+    meta.last_force_scan = old->last_force_scan;
   }
-  return p;
+  CommitOptions c;
+  c.service = meta;
+  if (service_->delta_enabled()) {
+    DeltaState state = service_->LoadDeltaState().value_or(DeltaState());  // fresh if none
+    state.last_run = now;
+    // Also with no ids: a fresh state's tracking window starts now.
+    state.AddProcessedIds(ids, now);
+    state.ResetIfDue(now);
+    c.delta_state = std::move(state);
+  }
+  return c;
 }
 
-Status CacheManager::SaveMetadataAndDelta(const Prepared& p, const WriteResult& written) {
-  SnapshotMetadata meta;
-  meta.last_full_scan = p.now;
-  meta.library_mtime = p.library_mtime;
-  meta.track_count = written.track_count;
-  meta.snapshot_hash = written.content_hash;
-  meta.last_force_scan = p.last_force_scan;
-  if (Status s = service_->WriteMetadata(meta); !s.ok()) return s;
-  if (!service_->delta_enabled()) return Status::OK();
-
-  DeltaState state = service_->LoadDeltaState().value_or(DeltaState());  // fresh if none
-  state.last_run = p.now;
-  // As the reference: ids are added only when there are some, so an update
-  // without ids does not start a tracking window.
-  if (!p.ids.empty()) state.AddProcessedIds(p.ids, p.now);
-  return service_->SaveDeltaState(std::move(state));
-}
-
-template <typename WriteFn>
+template <typename CommitFn>
 Status CacheManager::Publish(std::span<const std::string> processed_ids,
-                             std::optional<Micros> library_mtime_override, WriteFn write_snapshot) {
+                             std::optional<Micros> library_mtime_override, CommitFn commit) {
   if (!CanUseSnapshot()) return Status::OK();
-  Result<Prepared> prepared = Prepare(processed_ids, library_mtime_override);
+  Result<CommitOptions> prepared = Prepare(processed_ids, library_mtime_override);
   if (!prepared.ok()) return prepared.status();
-  Result<WriteResult> written = write_snapshot();
-  if (!written.ok()) return written.status();
-  if (Status s = SaveMetadataAndDelta(*prepared, *written); !s.ok()) return s;
-  Log(LogLevel::kInfo, "snapshot updated: " + std::to_string(written->track_count) +
-                           " tracks, hash " + written->content_hash);
+  Result<Store*> store = service_->store();
+  if (!store.ok()) return store.status();
+  Result<CommitStats> committed = commit(**store, *prepared);
+  if (!committed.ok()) return committed.status();
+  Log(LogLevel::kInfo, "snapshot updated: version " + std::to_string(committed->version) + ", " +
+                           std::to_string(committed->track_count) + " tracks, hash " +
+                           committed->content_hash);
   return Status::OK();
 }
 
@@ -194,16 +185,15 @@ Status CacheManager::UpdateSnapshot(std::span<const TrackRecord> tracks,
                                     std::span<const std::string> processed_ids,
                                     std::optional<Micros> library_mtime_override) {
   return Publish(processed_ids, library_mtime_override,
-                 [&] { return service_->SaveSnapshot(tracks); });
+                 [&](Store& store, const CommitOptions& c) { return store.Replace(tracks, c); });
 }
 
-Status CacheManager::Merge(const Snapshot& base, std::span<const TrackRecord> updates,
-                           std::span<const std::string> processed_ids,
-                           std::optional<Micros> library_mtime_override) {
-  return Publish(processed_ids, library_mtime_override, [&]() -> Result<WriteResult> {
-    Result<MergeStats> merged = service_->SaveMergedSnapshot(base, updates);
-    if (!merged.ok()) return merged.status();
-    return merged->written;
+Status CacheManager::CommitDelta(std::span<const TrackRecord> updates,
+                                 std::span<const std::string> removed_ids,
+                                 std::span<const std::string> processed_ids,
+                                 std::optional<Micros> library_mtime_override) {
+  return Publish(processed_ids, library_mtime_override, [&](Store& store, const CommitOptions& c) {
+    return store.Commit(updates, removed_ids, c);
   });
 }
 

@@ -1,8 +1,8 @@
-// SnapshotService: the service directory's three files, the validity checks
+// SnapshotService: the service's state kept in a store, the validity checks
 // of SPEC.md section 5 and the force-scan rule of section 8.
 //
-// metadata.json layout (times in UTC microseconds, last_force_scan omitted
-// when unset):
+// SnapshotMetadata's JSON form (times in UTC microseconds, last_force_scan
+// omitted when unset):
 //   {"format_version": 1, "last_full_scan": <micros>, "library_mtime": <micros>,
 //    "track_count": <n>, "snapshot_hash": "<32 hex>", "last_force_scan": <micros>}
 #include "trackstore/snapshot_service.h"
@@ -60,25 +60,19 @@ Validity Invalid(Validity::Check check, std::string reason) {
   return Validity{false, check, std::move(reason)};
 }
 
-// Reads a whole file; errno becomes NotFound or IOError naming `path`.
-Result<std::string> ReadWholeFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return PosixError(path, errno);
-  std::string data;
-  char buf[64 * 1024];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return PosixError(path, err);
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return data;
+SnapshotMetadata MetadataOf(const VersionInfo& info) {
+  SnapshotMetadata m;
+  m.format_version = info.service->format_version;
+  m.last_full_scan = info.service->last_full_scan;
+  m.library_mtime = info.service->library_mtime;
+  m.last_force_scan = info.service->last_force_scan;
+  m.track_count = info.track_count;
+  m.snapshot_hash = info.content_hash;
+  return m;
+}
+
+ServiceMetadata ServiceOf(const SnapshotMetadata& m) {
+  return ServiceMetadata{m.format_version, m.last_full_scan, m.library_mtime, m.last_force_scan};
 }
 
 }  // namespace
@@ -122,53 +116,60 @@ Result<SnapshotMetadata> SnapshotMetadata::FromJson(std::string_view json,
   return m;
 }
 
-// --- files ------------------------------------------------------------------
+// --- the store ---------------------------------------------------------------
 
 SnapshotService::SnapshotService(ServiceOptions options) : options_(std::move(options)) {
   if (!options_.clock) options_.clock = SystemClock();
 }
 
-std::string SnapshotService::PathOf(std::string_view name) const {
-  const std::string& dir = options_.directory;
-  if (dir.empty()) return std::string(name);
-  return dir + (dir.back() == '/' ? "" : "/") + std::string(name);
+Result<Store*> SnapshotService::store() const { return OpenStore(true); }
+
+Result<Store*> SnapshotService::OpenStore(bool create) const {
+  std::lock_guard<std::mutex> lock(store_mu_);
+  if (store_ == nullptr) {
+    StoreOptions o = options_.store;
+    o.env = options_.env;
+    o.clock = options_.clock;
+    o.create_if_missing = create;
+    Result<Store> opened = Store::Open(options_.directory, o);
+    if (!opened.ok()) return opened.status();
+    store_ = std::make_shared<Store>(std::move(opened).value());
+  }
+  return store_.get();
 }
 
-std::string SnapshotService::snapshot_path() const { return PathOf(kSnapshotFileName); }
-std::string SnapshotService::metadata_path() const { return PathOf(kMetadataFileName); }
-std::string SnapshotService::delta_state_path() const { return PathOf(kDeltaStateFileName); }
-
-Status SnapshotService::WriteText(const std::string& path, const std::string& text) {
-  const ConstBytes piece{text.data(), text.size()};
-  return WriteFileAtomically(options_.env, path, std::span<const ConstBytes>(&piece, 1));
+Result<CommitStats> SnapshotService::SaveSnapshot(std::span<const TrackRecord> tracks) {
+  Result<Store*> s = store();
+  if (!s.ok()) return s.status();
+  return (*s)->Replace(tracks);
 }
 
-WriteOptions SnapshotService::SnapshotWriteOptions() const {
-  WriteOptions w;
-  w.env = options_.env;
-  return w;
-}
-
-Result<WriteResult> SnapshotService::SaveSnapshot(std::span<const TrackRecord> tracks) {
-  return WriteSnapshot(snapshot_path(), tracks, SnapshotWriteOptions());
-}
-
-Result<MergeStats> SnapshotService::SaveMergedSnapshot(const Snapshot& base,
-                                                       std::span<const TrackRecord> updates) {
-  Merger merger;
-  return merger.Merge(base, updates, snapshot_path(), SnapshotWriteOptions());
+Result<CommitStats> SnapshotService::CommitDelta(std::span<const TrackRecord> updates,
+                                                 std::span<const std::string> removed_ids) {
+  Result<Store*> s = store();
+  if (!s.ok()) return s.status();
+  return (*s)->Commit(updates, removed_ids);
 }
 
 Result<SnapshotMetadata> SnapshotService::ReadMetadata() const {
-  Result<std::string> text = ReadWholeFile(metadata_path());
-  if (!text.ok()) return text.status();
-  return SnapshotMetadata::FromJson(*text, metadata_path());
+  Result<Store*> s = OpenStore(false);
+  if (!s.ok()) return s.status();
+  Result<VersionInfo> info = (*s)->CurrentInfo();
+  if (!info.ok()) return info.status();
+  if (!info->service) {
+    return Status::NotFound(options_.directory,
+                            "version " + std::to_string(info->number) + " has no metadata");
+  }
+  return MetadataOf(*info);
 }
 
 Status SnapshotService::WriteMetadata(const SnapshotMetadata& metadata) {
-  Result<std::string> text = metadata.ToJson();
-  if (!text.ok()) return text.status();
-  return WriteText(metadata_path(), *text);
+  Result<Store*> s = OpenStore(false);
+  if (!s.ok()) return s.status();
+  if (Result<VersionInfo> info = (*s)->CurrentInfo(); !info.ok()) return info.status();
+  CommitOptions c;
+  c.service = ServiceOf(metadata);
+  return (*s)->SetState(c).status();
 }
 
 Result<Micros> SnapshotService::LibraryMtime() const {
@@ -181,76 +182,86 @@ Result<Micros> SnapshotService::LibraryMtime() const {
 
 // --- validity ---------------------------------------------------------------
 
-namespace {
-
-// Steps 5 and 6: the snapshot exists, verifies, and is the one the metadata
-// describes.
-Validity CheckSnapshotFile(const std::string& path, const SnapshotMetadata& meta,
-                           std::optional<Snapshot>* opened) {
-  Result<Snapshot> snap = Snapshot::Open(path);
-  if (!snap.ok() && snap.status().IsNotFound()) {
-    return Invalid(Validity::Check::kSnapshotMissing, "snapshot file missing: " + path);
-  }
-  if (!snap.ok()) {
-    return Invalid(Validity::Check::kSnapshotContent,
-                   "snapshot fails verification: " + snap.status().ToString());
-  }
-  if (snap->content_hash() != meta.snapshot_hash) {
-    return Invalid(Validity::Check::kSnapshotContent,
-                   "snapshot hash " + snap->content_hash() + " differs from the metadata's " +
-                       meta.snapshot_hash +
-                       " (snapshot replaced without its metadata, e.g. an interrupted update)");
-  }
-  if (snap->size() != meta.track_count) {
-    return Invalid(Validity::Check::kSnapshotContent,
-                   "snapshot holds " + std::to_string(snap->size()) +
-                       " tracks, the metadata says " + std::to_string(meta.track_count));
-  }
-  if (opened != nullptr) opened->emplace(std::move(snap).value());
-  return Validity{true, Validity::Check::kNone, {}};
-}
-
-}  // namespace
-
-Validity SnapshotService::CheckValidity(std::optional<Snapshot>* opened) const {
+Validity SnapshotService::CheckValidity(std::optional<Version>* opened) const {
   using Check = Validity::Check;
-  Result<SnapshotMetadata> meta = ReadMetadata();
-  if (!meta.ok())
-    return Invalid(Check::kMetadata, "no usable metadata: " + meta.status().message());
-  if (meta->format_version != kMetadataFormatVersion) {
-    return Invalid(Check::kFormatVersion,
-                   "metadata format version " + std::to_string(meta->format_version) +
-                       ", this build uses " + std::to_string(kMetadataFormatVersion));
+  Result<Store*> store_or = OpenStore(false);
+  if (!store_or.ok()) {
+    return Invalid(Check::kMetadata, "no usable metadata: " + store_or.status().message());
   }
-  if (options_.library_path.empty()) return Invalid(Check::kLibrary, "library file not configured");
-  Result<Micros> mtime = LibraryMtime();
-  if (!mtime.ok()) {
-    return Invalid(Check::kLibrary,
-                   "cannot read the library file's modification time: " + mtime.status().message());
+  Store& st = **store_or;
+  // A version read here may be garbage-collected before its files are
+  // opened (after keep_versions newer commits): then the newer one is read.
+  for (int attempt = 0;; ++attempt) {
+    Result<VersionInfo> info = st.CurrentInfo();
+    if (!info.ok() && info.status().IsVersionUnsupported()) {
+      return Invalid(Check::kFormatVersion, "store format: " + info.status().message());
+    }
+    if (!info.ok()) {
+      return Invalid(Check::kMetadata, "no usable metadata: " + info.status().message());
+    }
+    if (!info->service) {
+      return Invalid(Check::kMetadata,
+                     "no usable metadata: version " + std::to_string(info->number) + " has none");
+    }
+    const ServiceMetadata& meta = *info->service;
+    if (meta.format_version != kMetadataFormatVersion) {
+      return Invalid(Check::kFormatVersion,
+                     "metadata format version " + std::to_string(meta.format_version) +
+                         ", this build uses " + std::to_string(kMetadataFormatVersion));
+    }
+    if (options_.library_path.empty()) {
+      return Invalid(Check::kLibrary, "library file not configured");
+    }
+    Result<Micros> mtime = LibraryMtime();
+    if (!mtime.ok()) {
+      return Invalid(Check::kLibrary, "cannot read the library file's modification time: " +
+                                          mtime.status().message());
+    }
+    const bool changed = *mtime > meta.library_mtime;
+    const Micros age = SaturatingSub(Now(), meta.last_full_scan);
+    const Micros max_age = options_.max_age;
+    if (changed && max_age > 0 && age > max_age) {
+      return Invalid(Check::kMaxAge, "snapshot older than the maximum age: last full scan " +
+                                         Ago(age) + ", limit " + Duration(max_age));
+    }
+    Result<Version> version = st.At(info->number);
+    if (!version.ok() && version.status().IsNotFound()) {
+      Result<VersionInfo> now = st.CurrentInfo();
+      if (attempt < 3 && now.ok() && now->number != info->number) continue;
+      return Invalid(Check::kSnapshotMissing,
+                     "version " + std::to_string(info->number) +
+                         " has a missing file: " + version.status().message());
+    }
+    Status verified = version.ok() ? version->Verify() : version.status();
+    if (!verified.ok()) {
+      return Invalid(Check::kSnapshotContent,
+                     "snapshot fails verification: " + verified.ToString());
+    }
+    if (opened != nullptr) opened->emplace(std::move(version).value());
+    Validity v{true, Check::kNone, {}};
+    v.reason = std::string(changed ? "library changed" : "library unchanged") +
+               " since the last full scan " + Ago(age) +
+               (!changed      ? ""
+                : max_age > 0 ? ", within the maximum age of " + Duration(max_age)
+                              : ", no age limit");
+    return v;
   }
-  const bool changed = *mtime > meta->library_mtime;
-  const Micros age = SaturatingSub(Now(), meta->last_full_scan);
-  const Micros max_age = options_.max_age;
-  if (changed && max_age > 0 && age > max_age) {
-    return Invalid(Check::kMaxAge, "snapshot older than the maximum age: last full scan " +
-                                       Ago(age) + ", limit " + Duration(max_age));
-  }
-  Validity v = CheckSnapshotFile(snapshot_path(), *meta, opened);
-  if (!v.valid) return v;
-  v.reason = std::string(changed ? "library changed" : "library unchanged") +
-             " since the last full scan " + Ago(age) +
-             (!changed      ? ""
-              : max_age > 0 ? ", within the maximum age of " + Duration(max_age)
-                            : ", no age limit");
-  return v;
 }
 
 // --- delta state ------------------------------------------------------------
 
 Result<DeltaState> SnapshotService::ReadDeltaState() const {
-  Result<std::string> text = ReadWholeFile(delta_state_path());
-  if (!text.ok()) return text.status();
-  return DeltaState::FromJson(*text, delta_state_path());
+  Result<Store*> s = OpenStore(false);
+  if (!s.ok()) return s.status();
+  Result<VersionInfo> info = (*s)->CurrentInfo();
+  if (!info.ok()) return info.status();
+  if (info->delta_state.empty()) {
+    return Status::NotFound(options_.directory,
+                            "version " + std::to_string(info->number) + " has no delta state");
+  }
+  Result<Version> version = (*s)->At(info->number);
+  if (!version.ok()) return version.status();
+  return version->ReadDeltaState();
 }
 
 std::optional<DeltaState> SnapshotService::LoadDeltaState() const {
@@ -263,9 +274,11 @@ std::optional<DeltaState> SnapshotService::LoadDeltaState() const {
 Status SnapshotService::SaveDeltaState(DeltaState state) {
   if (!delta_enabled()) return Status::OK();
   state.ResetIfDue(Now());
-  Result<std::string> text = state.ToJson();
-  if (!text.ok()) return text.status();
-  return WriteText(delta_state_path(), *text);
+  Result<Store*> s = store();
+  if (!s.ok()) return s.status();
+  CommitOptions c;
+  c.delta_state = std::move(state);
+  return (*s)->SetState(c).status();
 }
 
 // --- force scan -------------------------------------------------------------

@@ -287,7 +287,7 @@ TEST(StoreTest, DeltaStateAndMetadataTravelWithTheVersion) {
   Result<Store> store = Store::Open(dir.file("s"), Quiet());
   ASSERT_OK(store.status());
   CommitOptions c;
-  c.service = ServiceMetadata{100, 200, 300};
+  c.service = ServiceMetadata{1, 100, 200, 300};
   DeltaState state;
   state.last_run = 5;
   state.processed_ids = {"a", "b"};

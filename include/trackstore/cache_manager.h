@@ -10,7 +10,7 @@
 //   SnapshotService service(options);
 //   CacheManager manager(&cache, &service);
 //   if (auto tracks = manager.GetCachedTracks(kAllTracksKey)) return *tracks;
-//   if (std::optional<Snapshot> snap = manager.LoadSnapshot()) ... // zero-copy views
+//   if (std::optional<Version> snap = manager.LoadSnapshot()) ... // zero-copy views
 //   ... full or delta scan ...
 //   Status s = manager.UpdateSnapshot(tracks, processed_ids, mtime_before_fetch);
 //
@@ -66,14 +66,14 @@ class CacheManager {
   // True when a snapshot service is configured and enabled.
   bool CanUseSnapshot() const;
 
-  // The snapshot, fully verified, when SnapshotService::CheckValidity says
-  // it is valid; nullopt when there is no service, no snapshot, or it is
-  // invalid or corrupt. A log line says which (a warning for a corrupt
-  // snapshot or one its metadata does not describe, info otherwise), and
-  // `why`, when not null, receives the verdict. A valid snapshot with no
-  // tracks is an empty Snapshot, not nullopt. Like the reference, this does
-  // not look at enabled(): ask CanUseSnapshot() first.
-  std::optional<Snapshot> LoadSnapshot(Validity* why = nullptr);
+  // The current version, fully verified, when SnapshotService::CheckValidity
+  // says it is valid; nullopt when there is no service, no version, or it is
+  // invalid or corrupt. A log line says which (a warning for a damaged or
+  // incomplete version, info otherwise), and `why`, when not null, receives
+  // the verdict. A valid version with no tracks is an empty Version, not
+  // nullopt. Like the reference, this does not look at enabled(): ask
+  // CanUseSnapshot() first.
+  std::optional<Version> LoadSnapshot(Validity* why = nullptr);
 
   // LoadSnapshot's tracks as owning records: for callers that want a copy.
   std::optional<std::vector<TrackRecord>> LoadSnapshotRecords(Validity* why = nullptr);
@@ -84,45 +84,41 @@ class CacheManager {
   // results. An empty list is a hit.
   std::optional<std::vector<TrackRecord>> GetCachedTracks(std::string_view key);
 
-  // Publishes `tracks` as the new snapshot (SPEC.md section 7). When there
-  // is no service or it is disabled, does nothing and returns OK.
+  // Publishes `tracks` as the new library (SPEC.md section 7), as one
+  // commit of the store that also records the metadata and delta state.
+  // When there is no service or it is disabled, does nothing and returns OK.
   //   processed_ids: ids of the tracks this run processed, for the delta
   //     state; empty ids are dropped.
   //   library_mtime_override: the library mtime to record instead of
   //     reading the library file now. Take it before fetching the tracks: a
   //     track added during the fetch then still shows as a change next time.
-  // In this order:
-  //   1. everything that can fail without writing: the library mtime, the
-  //      processed ids' UTF-8, the previous metadata's last force-scan time;
-  //   2. the snapshot;
-  //   3. the metadata: last full scan = now, the library mtime, the track
-  //      count and hash, the last force-scan time kept;
-  //   4. if deltas are enabled, the delta state: the stored one (or a fresh
-  //      one) with last run = now and the processed ids added.
-  // A failure in step 1 writes nothing. A failure in 3 after 2 leaves a
-  // snapshot its metadata does not describe, which reads as invalid.
+  // First everything that can fail without writing (the library mtime, the
+  // processed ids' UTF-8, the previous metadata's last force-scan time and
+  // delta state), then one commit of: the tracks; the metadata (last full
+  // scan = now, the library mtime, the last force-scan time kept); if
+  // deltas are enabled, the delta state (the stored one or a fresh one,
+  // last run = now, the processed ids added). A failure at any point leaves
+  // the previous version current, tracks and metadata together.
   // Errors: those of the steps, unchanged (NotFound for a missing library
-  // file, InvalidArgument for bad tracks or ids, file errors).
+  // file, InvalidArgument for bad tracks or ids, Busy, file errors).
   Status UpdateSnapshot(std::span<const TrackRecord> tracks,
                         std::span<const std::string> processed_ids = {},
                         std::optional<Micros> library_mtime_override = std::nullopt);
 
-  // The same, with the new snapshot made by merging `updates` into `base`
-  // (merge.h, SPEC.md section 2): tracks carried over from `base` are
-  // copied as bytes. `base` is typically LoadSnapshot()'s result and stays
-  // valid.
-  Status Merge(const Snapshot& base, std::span<const TrackRecord> updates,
-               std::span<const std::string> processed_ids = {},
-               std::optional<Micros> library_mtime_override = std::nullopt);
+  // The same, with the new library made by committing `updates` and
+  // `removed_ids` as a delta (Store::Commit, SPEC.md section 2): only the
+  // changed tracks are written.
+  Status CommitDelta(std::span<const TrackRecord> updates,
+                     std::span<const std::string> removed_ids = {},
+                     std::span<const std::string> processed_ids = {},
+                     std::optional<Micros> library_mtime_override = std::nullopt);
 
  private:
-  struct Prepared;
-  Result<Prepared> Prepare(std::span<const std::string> processed_ids,
-                           std::optional<Micros> library_mtime_override) const;
-  template <typename WriteFn>
+  Result<CommitOptions> Prepare(std::span<const std::string> processed_ids,
+                                std::optional<Micros> library_mtime_override) const;
+  template <typename CommitFn>
   Status Publish(std::span<const std::string> processed_ids,
-                 std::optional<Micros> library_mtime_override, WriteFn write_snapshot);
-  Status SaveMetadataAndDelta(const Prepared& p, const WriteResult& written);
+                 std::optional<Micros> library_mtime_override, CommitFn commit);
   void Log(LogLevel level, const std::string& message) const;
 
   TrackCache* cache_;

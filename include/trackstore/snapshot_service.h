@@ -1,35 +1,30 @@
 // include/trackstore/snapshot_service.h
 //
-// A SnapshotService owns one directory that holds the library snapshot and
-// what is needed to decide whether it may be used instead of a full scan of
-// the music library (SPEC.md sections 4, 5, 6 and 8):
-//
-//   DIR/library.snap      the snapshot file (snapshot.h)
-//   DIR/metadata.json     SnapshotMetadata: when the snapshot was taken, of
-//                         which library mtime, its track count and hash
-//   DIR/delta_state.json  DeltaState (delta_state.h)
-//
-// Each file is replaced atomically (temporary file, fsync, rename), so a
-// reader sees the old or the new version of each. The three are not
-// replaced together: a crash between the snapshot and its metadata leaves
-// a pair whose hashes differ, which CheckValidity reports as invalid rather
-// than serving a snapshot the metadata does not describe.
+// A SnapshotService owns one store directory (store.h) that holds the
+// library and what is needed to decide whether it may be used instead of a
+// full scan of the music library (SPEC.md sections 4, 5, 6 and 8): each
+// version of the store carries the tracks, the metadata (when the last full
+// scan was, of which library mtime, the last force scan) and the delta-
+// processing state together, so they are replaced in one commit and can
+// never disagree. The track count and content hash the metadata reports
+// are the version's own.
 //
 //   ServiceOptions o;
-//   o.directory = "/var/cache/app";
+//   o.directory = "/var/cache/app/library";
 //   o.library_path = "/Music/Library.musiclibrary";
 //   SnapshotService service(o);
 //   Validity v = service.CheckValidity();
 //   if (!v.valid) std::cerr << "full scan: " << v.reason << "\n";
 //
-// Thread-safety: const methods may run concurrently. Methods that write are
-// for one writer at a time; concurrent writers cannot corrupt a file, but
-// may leave a snapshot and metadata that disagree (read as invalid).
+// Thread-safety: any method may run concurrently, from any number of
+// threads and processes; writes are serialized by the store's writer lock.
 // All times are UTC microseconds since the epoch, from options.clock.
 #ifndef TRACKSTORE_SNAPSHOT_SERVICE_H_
 #define TRACKSTORE_SNAPSHOT_SERVICE_H_
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -41,27 +36,24 @@
 #include "trackstore/result.h"
 #include "trackstore/snapshot.h"
 #include "trackstore/snapshot_writer.h"
+#include "trackstore/store.h"
 #include "trackstore/track.h"
 
 namespace trackstore {
 
 class Env;
 
-// File names inside the service directory. Persisted: do not change.
-inline constexpr std::string_view kSnapshotFileName = "library.snap";
-inline constexpr std::string_view kMetadataFileName = "metadata.json";
-inline constexpr std::string_view kDeltaStateFileName = "delta_state.json";
-
-// The metadata layout this build writes and accepts. Persisted: bump when
-// the meaning of metadata.json or of the snapshot it describes changes; a
-// snapshot with metadata of another version is not used (SPEC.md 5, step 2).
+// The metadata layout this build writes and accepts. Persisted (in each
+// version's manifest): bump when the meaning of the metadata or of the
+// library it describes changes; a version with metadata of another layout
+// is not used (SPEC.md 5, step 2).
 inline constexpr int64_t kMetadataFormatVersion = 1;
 
 inline constexpr Micros kDefaultMaxAge = 24 * 3600 * kMicrosPerSecond;
 
 struct ServiceOptions {
-  // The directory holding the three files. It must exist before the first
-  // write. Required.
+  // The store directory; created with its layout by the first write.
+  // Required.
   std::string directory;
   // Use and write snapshots at all. When false, CacheManager::UpdateSnapshot
   // writes nothing and RecordForceScan writes nothing. Default: true.
@@ -81,25 +73,29 @@ struct ServiceOptions {
   // The one time source for every decision of the service and of the
   // CacheManager over it. Default: the system clock.
   Clock clock = SystemClock();
-  // File writes go through it; tests pass a fault-injecting Env.
+  // File operations go through it; tests pass a fault-injecting Env.
   // Default (null): Env::Default().
   Env* env = nullptr;
+  // How the store is kept (history, compaction, lock timeout, fsync).
+  // Its env and clock are replaced by the two above.
+  StoreOptions store;
 };
 
-// What metadata.json holds (SPEC.md section 4). Read back exactly as
-// written.
+// The metadata of SPEC.md section 4, as kept with a store version. Read
+// back exactly as written; track_count and snapshot_hash are the version's
+// own (its size and logical content hash).
 struct SnapshotMetadata {
   int64_t format_version = kMetadataFormatVersion;
   Micros last_full_scan = 0;              // when the snapshot was last written
   Micros library_mtime = 0;               // the library file's mtime the snapshot reflects
-  uint64_t track_count = 0;               // tracks in the snapshot
-  std::string snapshot_hash;              // the snapshot's content hash (32 hex digits)
+  uint64_t track_count = 0;               // tracks in the version
+  std::string snapshot_hash;              // the version's content hash (32 hex digits)
   std::optional<Micros> last_force_scan;  // unset until a force scan ran
 
   bool operator==(const SnapshotMetadata&) const = default;
 
-  // The JSON text of metadata.json. Errors: InvalidArgument when
-  // snapshot_hash is not valid UTF-8 (JSON cannot hold it).
+  // The metadata as a JSON object text (for tools). Errors:
+  // InvalidArgument when snapshot_hash is not valid UTF-8.
   Result<std::string> ToJson() const;
   // Parses ToJson's output; every field but last_force_scan is required.
   // Errors: InvalidArgument naming `source` and the missing or mistyped
@@ -118,8 +114,8 @@ struct Validity {
     kFormatVersion,    // 2: metadata of another format version
     kLibrary,          // 3: library not configured or its mtime unreadable
     kMaxAge,           // 4: library changed and the snapshot is too old
-    kSnapshotMissing,  // 5: no snapshot file
-    kSnapshotContent,  // 6: snapshot corrupt, or hash/count differ from metadata
+    kSnapshotMissing,  // 5: a file of the version is missing
+    kSnapshotContent,  // 6: the version fails verification
   };
   bool valid = false;
   Check failed = Check::kNone;  // the first check that failed
@@ -149,28 +145,32 @@ class SnapshotService {
   // The service's clock.
   Micros Now() const { return options_.clock(); }
 
-  std::string snapshot_path() const;
-  std::string metadata_path() const;
-  std::string delta_state_path() const;
+  // The store directory (options().directory).
+  const std::string& directory() const { return options_.directory; }
+  // The store, opened (and with its layout created) on first use.
+  // Errors: those of Store::Open.
+  Result<Store*> store() const;
 
   // --- snapshot ---------------------------------------------------------
 
-  // Writes `tracks` as the snapshot, atomically. Does not touch metadata.
-  // Errors: those of SnapshotWriter::Write (empty or duplicate ids are
-  // rejected).
-  Result<WriteResult> SaveSnapshot(std::span<const TrackRecord> tracks);
-  // Merges `updates` into `base` (merge.h) and writes the result as the
-  // snapshot, atomically. `base` may be the current snapshot: it stays
-  // mapped and valid. Does not touch metadata.
-  Result<MergeStats> SaveMergedSnapshot(const Snapshot& base, std::span<const TrackRecord> updates);
+  // Makes `tracks` the library, as one commit (Store::Replace). Keeps the
+  // metadata and delta state. Errors: those of Store::Replace (empty or
+  // duplicate ids are rejected).
+  Result<CommitStats> SaveSnapshot(std::span<const TrackRecord> tracks);
+  // Commits `updates` and `removed_ids` as a delta (Store::Commit, the
+  // merge rule of SPEC.md section 2). Keeps the metadata and delta state.
+  Result<CommitStats> CommitDelta(std::span<const TrackRecord> updates,
+                                  std::span<const std::string> removed_ids = {});
 
   // --- metadata ---------------------------------------------------------
 
-  // The metadata as written. Errors (each reads as "no metadata"): NotFound
-  // when the file is missing, IOError when it cannot be read,
-  // InvalidArgument when it is not JSON or lacks a field.
+  // The current version's metadata. Errors (each reads as "no metadata"):
+  // NotFound when there is no version or it has no metadata, the store's
+  // errors when no manifest can be read.
   Result<SnapshotMetadata> ReadMetadata() const;
-  // Writes `metadata` atomically. Errors: those of ToJson; file errors.
+  // Records `metadata` with the current tracks, as one commit.
+  // track_count and snapshot_hash are ignored: they are the version's.
+  // Errors: NotFound when the store has no version yet; file errors.
   Status WriteMetadata(const SnapshotMetadata& metadata);
 
   // The library file's modification time (st_mtim) as UTC microseconds.
@@ -186,13 +186,15 @@ class SnapshotService {
   //   4 only if the library mtime is newer than the recorded one and
   //     max_age > 0: now - last_full_scan > max_age (exactly max_age is
   //     valid; a last full scan in the future is valid);
-  //   5 snapshot file missing (checked even if the library is unchanged);
-  //   6 (deliberate) the snapshot, opened with full verification, is
-  //     corrupt, or its hash or track count differs from the metadata.
-  // Step 6 reads the whole file once. When valid and `opened` is not null,
-  // the snapshot opened by step 6 is handed over, so the caller does not
-  // open and verify it a second time.
-  Validity CheckValidity(std::optional<Snapshot>* opened = nullptr) const;
+  //   5 a file of the version is missing (checked even if the library is
+  //     unchanged);
+  //   6 (deliberate) the version, verified in full (Version::Verify), is
+  //     corrupt. A hash or count differing from the metadata cannot happen:
+  //     they are one record.
+  // Step 6 reads the version's files once. When valid and `opened` is not
+  // null, the version opened by step 6 is handed over, so the caller does
+  // not open and verify it a second time.
+  Validity CheckValidity(std::optional<Version>* opened = nullptr) const;
 
   // --- delta state (SPEC.md section 6) ----------------------------------
 
@@ -203,9 +205,10 @@ class SnapshotService {
   // delta_enabled()), or the stored state is missing, unreadable or due for
   // reset.
   std::optional<DeltaState> LoadDeltaState() const;
-  // Writes `state` atomically, first resetting it if it is due for reset.
-  // Does nothing (and returns OK) when deltas are disabled.
-  // Errors: InvalidArgument when an id is not valid UTF-8; file errors.
+  // Records `state` with the current tracks as one commit, first resetting
+  // it if it is due for reset. Does nothing (and returns OK) when deltas are
+  // disabled. Errors: InvalidArgument when an id is not valid UTF-8; file
+  // errors.
   Status SaveDeltaState(DeltaState state);
 
   // --- force scan (SPEC.md section 8) -----------------------------------
@@ -221,11 +224,13 @@ class SnapshotService {
   Status RecordForceScan();
 
  private:
-  std::string PathOf(std::string_view name) const;
-  Status WriteText(const std::string& path, const std::string& text);
-  WriteOptions SnapshotWriteOptions() const;
+  // The store, opened once; with `create`, created if missing. Reads do not
+  // create it: a missing directory reads as "no metadata".
+  Result<Store*> OpenStore(bool create) const;
 
   ServiceOptions options_;
+  mutable std::mutex store_mu_;
+  mutable std::shared_ptr<Store> store_;  // opened by store()
 };
 
 }  // namespace trackstore

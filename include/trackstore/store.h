@@ -88,6 +88,9 @@ struct StoreOptions {
 // (snapshot_service.h): when the last full scan was, of which library mtime,
 // and the last force scan.
 struct ServiceMetadata {
+  // The layout version of the service's metadata (SnapshotService checks
+  // it against its own, kMetadataFormatVersion).
+  int64_t format_version = 1;
   Micros last_full_scan = 0;
   Micros library_mtime = 0;
   std::optional<Micros> last_force_scan;
@@ -267,6 +270,10 @@ class Store {
   Result<Version> At(uint64_t number) const;
   // Every readable version, newest first.
   Result<std::vector<VersionInfo>> Log() const;
+  // What the newest version's manifest says, without opening its fragments.
+  // NotFound when the store has no version; a damaged newest manifest gives
+  // the one before it.
+  Result<VersionInfo> CurrentInfo() const;
 
   // --- writing (each call takes the writer lock) -----------------------
 

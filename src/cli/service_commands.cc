@@ -234,12 +234,12 @@ int RunUpdate(const UpdateArgs& a) {
 
   Result<SnapshotMetadata> meta = service.ReadMetadata();
   if (!meta.ok()) return Fail(meta.status());
-  std::cout << service.snapshot_path() << ": " << meta->track_count << " tracks, hash "
-            << meta->snapshot_hash << ", library mtime " << FormatUtc(meta->library_mtime) << "\n";
+  std::cout << service.directory() << ": " << meta->track_count << " tracks, hash "
+            << meta->snapshot_hash << ", library mtime " << FormatUtc(meta->library_mtime);
   if (Result<DeltaState> delta = service.ReadDeltaState(); delta.ok()) {
-    std::cout << service.delta_state_path() << ": " << delta->processed_ids.size()
-              << " processed ids\n";
+    std::cout << ", " << delta->processed_ids.size() << " processed ids";
   }
+  std::cout << "\n";
   return kExitOk;
 }
 

@@ -2,7 +2,7 @@
 //   {"trackstore_manifest": 1, "version": 7, "parent": 6, "created": <micros>,
 //    "operation": "commit", "track_count": 1000, "content_hash": "<32 hex>",
 //    "fragments": [{"name": "<32 hex>", "kind": "base", "rows": 990, "bytes": 323000}, ...],
-//    "service": {"last_full_scan": <micros>, "library_mtime": <micros>,
+//    "service": {"format_version": 1, "last_full_scan": <micros>, "library_mtime": <micros>,
 //                "last_force_scan": <micros>},          (optional; force scan optional)
 //    "delta_state": "<32 hex>"}                         (optional)
 #include "store/manifest.h"
@@ -80,7 +80,8 @@ std::string EncodeManifest(const VersionInfo& info) {
             {"content_hash", info.content_hash},
             {"fragments", std::move(fragments)}};
   if (info.service) {
-    Json s = {{"last_full_scan", info.service->last_full_scan},
+    Json s = {{"format_version", info.service->format_version},
+              {"last_full_scan", info.service->last_full_scan},
               {"library_mtime", info.service->library_mtime}};
     if (info.service->last_force_scan) s["last_force_scan"] = *info.service->last_force_scan;
     j["service"] = std::move(s);
@@ -155,10 +156,11 @@ Status DecodeManifest(std::string_view text, std::string_view name, VersionInfo*
   }
   if (auto s = j.find("service"); s != j.end()) {
     if (!s->is_object()) return bad("'service' is not an object");
-    std::optional<int64_t> scan = internal::GetInt64(*s, "last_full_scan"),
+    std::optional<int64_t> format = internal::GetInt64(*s, "format_version"),
+                           scan = internal::GetInt64(*s, "last_full_scan"),
                            mtime = internal::GetInt64(*s, "library_mtime");
-    if (!scan || !mtime) return bad("'service' is incomplete");
-    ServiceMetadata m{*scan, *mtime, std::nullopt};
+    if (!format || !scan || !mtime) return bad("'service' is incomplete");
+    ServiceMetadata m{*format, *scan, *mtime, std::nullopt};
     if (s->contains("last_force_scan")) {
       m.last_force_scan = internal::GetInt64(*s, "last_force_scan");
       if (!m.last_force_scan) return bad("'last_force_scan' is not an integer");

@@ -274,6 +274,20 @@ Result<Version> Store::At(uint64_t number) const {
   return v;
 }
 
+Result<VersionInfo> Store::CurrentInfo() const {
+  std::vector<uint64_t> numbers;
+  if (Status s = rep_->ListManifests(&numbers, nullptr); !s.ok()) return s;
+  Status last;
+  for (uint64_t n : numbers) {
+    VersionInfo info;
+    Status s = rep_->ReadManifest(n, &info);
+    if (s.ok()) return info;
+    if (!s.IsNotFound()) last = s;  // NotFound: removed by gc meanwhile
+  }
+  if (!last.ok()) return last.Annotate("no readable version");
+  return Status::NotFound(rep_->dir, "the store has no version yet");
+}
+
 Result<std::vector<VersionInfo>> Store::Log() const {
   std::vector<uint64_t> numbers;
   if (Status s = rep_->ListManifests(&numbers, nullptr); !s.ok()) return s;
