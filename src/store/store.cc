@@ -520,15 +520,26 @@ Result<CommitStats> Store::Commit(std::span<const TrackRecord> updates,
   }
   const std::unordered_set<std::string_view> removing(removed_ids.begin(), removed_ids.end());
 
+  // The tracks to place, each once, in order of first appearance.
+  std::vector<const TrackRecord*> candidates;
+  candidates.reserve(first_seen.size());
+  for (size_t i : first_seen) {
+    const TrackRecord& t = updates[last[updates[i].id]];
+    if (!removing.contains(t.id)) candidates.push_back(&t);  // updated and removed: removed
+  }
+  std::vector<uint64_t> id_hashes(candidates.size());
+  for (size_t i = 0; i < candidates.size(); ++i) id_hashes[i] = format::HashId(candidates[i]->id);
+
   std::vector<const TrackRecord*> rows;
   std::vector<uint64_t> targets, hashes;
   std::vector<uint8_t> removed;
-  rows.reserve(first_seen.size() + removing.size());
-  for (size_t i : first_seen) {
-    const TrackRecord& t = updates[last[updates[i].id]];
-    if (removing.contains(t.id)) continue;  // updated and removed: removed
+  rows.reserve(candidates.size() + removing.size());
+  constexpr size_t kAhead = 8;  // lookups in flight: their cache misses overlap
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (i + kAhead < candidates.size()) pv.Prefetch(id_hashes[i + kAhead]);
+    const TrackRecord& t = *candidates[i];
     const uint64_t hash = internal::TrackHash(t);
-    const auto [k, row] = pv.Locate(t.id);
+    const auto [k, row] = pv.Locate(t.id, id_hashes[i]);
     uint64_t target = format::kAppendTarget;
     if (k != SIZE_MAX && !pv.IsRemoved(k, row)) {
       if (pv.columns[k]->track_hashes[row] == hash) {

@@ -2,6 +2,7 @@
 #include <xxh_x86dispatch.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "snapshot_access.h"
@@ -68,11 +69,19 @@ uint64_t Version::Rep::SlotOf(size_t k, uint64_t r) const {
   return start[k] + r;
 }
 
+void Version::Rep::Prefetch(uint64_t h) const {
+  for (const internal::Columns* c : columns) __builtin_prefetch(internal::HomeSlot(*c, h));
+}
+
 std::pair<size_t, uint64_t> Version::Rep::Locate(std::string_view id) const {
   const uint64_t h = format::HashId(id);
   // One cache miss per fragment, overlapped: with several fragments a lookup
   // costs about one miss, not one per fragment.
-  for (const internal::Columns* c : columns) __builtin_prefetch(internal::HomeSlot(*c, h));
+  Prefetch(h);
+  return Locate(id, h);
+}
+
+std::pair<size_t, uint64_t> Version::Rep::Locate(std::string_view id, uint64_t h) const {
   for (size_t k = columns.size(); k-- > 0;) {
     const uint64_t r = internal::FindRow(*columns[k], id, h);
     if (r != internal::kNoRow) return {k, r};
@@ -152,20 +161,26 @@ void Version::Rep::Compute(uint64_t* count, std::string* hash) const {
     if (buffered == std::size(buffer)) flush();
   };
   uint64_t live = 0;
-  for (size_t k = 0; k < base_fragments; ++k) {
-    const uint64_t* hashes = columns[k]->track_hashes;
-    const uint64_t n = columns[k]->count;
-    uint64_t run = 0;  // first row of the current untouched run
-    for (uint64_t r = 0; r <= n; ++r) {
-      const uint64_t slot = start[k] + r;
-      if (r < n && !m.Overridden(slot)) continue;
-      if (r > run) {
-        flush();
-        XXH3_128bits_update(state, hashes + run, (r - run) * sizeof(uint64_t));
-        live += r - run;
-      }
-      run = r + 1;
-      if (r == n) break;
+  // Base rows: runs between overridden slots are hashed in place. The
+  // bitmap is read a word at a time, so untouched stretches cost nothing.
+  uint64_t run = 0;  // first row of the current untouched run
+  auto end_run = [&](uint64_t at) {
+    while (run < at) {  // a run may span base fragments
+      const size_t k = FragmentOf(run);
+      const uint64_t to = std::min(at, start[k + 1]);
+      flush();
+      XXH3_128bits_update(state, columns[k]->track_hashes + (run - start[k]),
+                          (to - run) * sizeof(uint64_t));
+      live += to - run;
+      run = to;
+    }
+  };
+  for (uint64_t w = 0; w < m.overridden.size() && w * 64 < base_rows; ++w) {
+    for (uint64_t bits = m.overridden[w]; bits != 0; bits &= bits - 1) {
+      const uint64_t slot = w * 64 + static_cast<uint64_t>(std::countr_zero(bits));
+      if (slot >= base_rows) break;
+      end_run(slot);
+      run = slot + 1;
       const uint64_t now = m.table.Get(slot);
       if (now != store::SlotTable::kDeadRow) {
         single(now);
@@ -173,6 +188,7 @@ void Version::Rep::Compute(uint64_t* count, std::string* hash) const {
       }
     }
   }
+  end_run(base_rows);
   for (uint64_t slot : m.appended) {
     const uint64_t now = m.Overridden(slot) ? m.table.Get(slot) : slot;
     if (now != store::SlotTable::kDeadRow) {

@@ -75,6 +75,10 @@ struct Version::Rep {
   // Newest-first lookup: fragment and local row, or fragment == SIZE_MAX.
   // A removal row is returned as found; the caller checks IsRemoved.
   std::pair<size_t, uint64_t> Locate(std::string_view id) const;
+  // The same with the id's hash (format::HashId) known; Prefetch(hash) a
+  // few lookups ahead lets the cache misses of many lookups overlap.
+  std::pair<size_t, uint64_t> Locate(std::string_view id, uint64_t hash) const;
+  void Prefetch(uint64_t hash) const;
   bool IsRemoved(size_t fragment, uint64_t local_row) const;
   // Slots in library order: base rows, then appended slots.
   uint64_t SlotCount() const;
