@@ -662,10 +662,19 @@ Status Store::Rep::WriteBase(
         !s.ok()) {
       return s;
     }
-    // Ids must be unique across base fragments too: probe the earlier ones.
+    // Ids must be unique across base fragments too: probe the earlier ones,
+    // a few ids ahead so that the cache misses overlap.
     const internal::Columns& added = internal::SnapshotAccess::Of(*frags->back());
+    constexpr uint64_t kAhead = 8;
+    auto id_at = [&](uint64_t i) { return internal::StringAt(added.strings[0], i); };
     for (uint64_t i = 0; i < added.count && before > 0; ++i) {
-      const std::string_view id = internal::StringAt(added.strings[0], i);
+      if (i + kAhead < added.count) {
+        const uint64_t ahead = format::HashId(id_at(i + kAhead));
+        for (size_t k = 0; k < before; ++k) {
+          __builtin_prefetch(internal::HomeSlot(internal::SnapshotAccess::Of(*(*frags)[k]), ahead));
+        }
+      }
+      const std::string_view id = id_at(i);
       const uint64_t h = format::HashId(id);
       for (size_t k = 0; k < before; ++k) {
         if (internal::FindRow(internal::SnapshotAccess::Of(*(*frags)[k]), id, h) !=
