@@ -35,7 +35,9 @@ static_assert(std::atomic<uint32_t>::is_always_lock_free);
 
 // Persisted. Do not change existing values.
 inline constexpr uint64_t kSegmentMagic = 0x314d48535453544bULL;  // "KTSTSHM1"
-inline constexpr uint32_t kLayoutVersion = 1;
+// 2: the writer and "attached" locks moved from a lock file to the segment
+// file itself; a build of layout 1 must not share a segment with one of 2.
+inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr uint64_t kEntryMagic = 0x59524e4548534b54ULL;  // "TKSHENRY"
 inline constexpr uint64_t kIndexMagic = 0x5844494853534b54ULL;  // "TKSSHIDX"
 inline constexpr uint64_t kHeaderBytes = 4096;

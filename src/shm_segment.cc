@@ -1,11 +1,15 @@
 #include "shm_segment.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 #include <boost/version.hpp>
 
@@ -52,8 +56,8 @@ Status Damaged(const std::string& name, const std::string& why) {
 }
 
 // posix_fallocate reserves every page now (Boost 1.74's ftruncate would make
-// a sparse file and SIGBUS on first touch when /dev/shm is full: RELIABILITY.md
-// Boost item 6). Its failure names the space needed and what is free.
+// a sparse file and SIGBUS on first touch when /dev/shm is full). Its failure names the space
+// needed and what is free.
 Status Reserve(int fd, const std::string& path, const std::string& name, uint64_t bytes) {
   const int err = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes));
   if (err == 0) return Status::OK();
@@ -107,13 +111,8 @@ bool OwnerAlive(uint64_t owner) {
   return MakeOwner(pid, start) == owner;  // else the pid was reused
 }
 
-Segment::Segment(std::string name, char* base, uint64_t size, dev_t dev, ino_t ino)
-    : name_(std::move(name)), base_(base), size_(size), pid_(::getpid()), dev_(dev), ino_(ino) {}
-
-bool Segment::IsAt(const std::string& path) const {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_;
-}
+Segment::Segment(std::shared_ptr<SegmentFile> file, char* base, uint64_t size)
+    : file_(std::move(file)), name_(file_->name()), base_(base), size_(size), pid_(::getpid()) {}
 
 Segment::~Segment() {
   // A forked child holds a copy of this object but not the slot.
@@ -124,29 +123,27 @@ Segment::~Segment() {
   ::munmap(base_, size_);
 }
 
-Result<std::shared_ptr<Segment>> Segment::Attach(const std::string& path, const std::string& name) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return Status::NotFound("shm segment " + name, "does not exist");
-    return PosixError(path, errno);
-  }
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return PosixError(path, err);
-  }
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
+Status Segment::CheckSize() const {
+  const int64_t now = file_->CurrentSize();
+  if (now >= 0 && static_cast<uint64_t>(now) >= size_) return Status::OK();
+  return Damaged(name_, "its file was truncated to " + std::to_string(now) + " of " +
+                            std::to_string(size_) + " bytes while in use");
+}
+
+Result<std::shared_ptr<Segment>> Segment::Attach(std::shared_ptr<SegmentFile> file) {
+  const std::string name = file->name();
+  const int64_t file_size = file->CurrentSize();
+  if (file_size < 0) return Status::IOError("shm segment " + name, "fstat failed");
+  const uint64_t size = static_cast<uint64_t>(file_size);
   if (size < kHeaderBytes) {
-    ::close(fd);
     return Damaged(name, "only " + std::to_string(size) + " bytes: not initialised");
   }
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  const int err = errno;
-  ::close(fd);  // the mapping keeps the file alive
-  if (p == MAP_FAILED) return PosixError(path, err);
-  std::shared_ptr<Segment> seg(
-      new Segment(name, static_cast<char*>(p), size, st.st_dev, st.st_ino));
+  if (size > kMaxSegmentBytes) {
+    return Damaged(name, std::to_string(size) + " bytes: larger than any segment");
+  }
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, file->fd(), 0);
+  if (p == MAP_FAILED) return PosixError("shm segment " + name, errno);
+  std::shared_ptr<Segment> seg(new Segment(std::move(file), static_cast<char*>(p), size));
 
   const SegmentHeader& h = *seg->header();
   if (h.magic != kSegmentMagic) return Damaged(name, "not a trackstore cache segment");
@@ -163,26 +160,92 @@ Result<std::shared_ptr<Segment>> Segment::Attach(const std::string& path, const 
   if (h.ready.load(std::memory_order_acquire) != 1) {
     return Damaged(name, "its creator did not finish initialising it");
   }
+  // Every sum below is of values already bounded by `size` (< 2^40), so
+  // none can wrap.
+  if (h.segment_size != size) {
+    return Damaged(name, "the header says " + std::to_string(h.segment_size) +
+                             " bytes, the file has " + std::to_string(size));
+  }
   const bool geometry_ok =
-      h.segment_size == size && h.slots_offset == kHeaderBytes &&
+      h.slots_offset == kHeaderBytes && h.reader_slot_count >= 1 &&
+      h.reader_slot_count <= kMaxReaders && h.heap_offset <= size &&
       h.slots_offset + uint64_t{h.reader_slot_count} * sizeof(ReaderSlot) <= h.heap_offset &&
-      h.heap_offset + h.heap_size == size && std::has_single_bit(h.index_slot_count) &&
-      h.reader_slot_count >= 1 && h.max_entries >= 1 && h.max_entries <= h.index_slot_count / 2 &&
+      h.heap_size == size - h.heap_offset && h.index_slot_count <= size / sizeof(uint64_t) &&
+      std::has_single_bit(h.index_slot_count) && h.max_entries >= 1 &&
+      h.max_entries <= h.index_slot_count / 2 &&
       seg->IndexAt(h.index_offset.load(std::memory_order_acquire)) != nullptr;
   if (!geometry_ok) return Damaged(name, "inconsistent header");
   return seg;
 }
 
-Result<std::shared_ptr<Segment>> Segment::Create(const std::string& path,
-                                                 const std::string& tmp_path,
-                                                 const std::string& name, const Geometry& g) {
+namespace {
+
+// ".<name>.<16 hex digits>.new": user names cannot start with '.', so no
+// segment can have this name, and the random part keeps a concurrent
+// creator (or a stranger in a shared directory) from predicting it.
+std::string TmpName(const std::string& name) {
+  uint64_t r = 0;
+  if (::getrandom(&r, sizeof(r), 0) != sizeof(r)) {
+    r = static_cast<uint64_t>(::getpid()) << 32 ^ static_cast<uint64_t>(::time(nullptr));
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(r));
+  return "." + name + "." + hex + ".new";
+}
+
+// Removes temporary files of creators that died building a segment named
+// `name`: ours, not empty (a live creator locks its file before it grows),
+// and with the writer lock free.
+void RemoveStaleTmpFiles(const std::string& dir, const std::string& name) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return;
+  const std::string prefix = "." + name + ".";
+  while (const struct dirent* ent = ::readdir(d)) {
+    const std::string f = ent->d_name;
+    if (f.size() != prefix.size() + 16 + 4 || f.compare(0, prefix.size(), prefix) != 0 ||
+        f.compare(f.size() - 4, 4, ".new") != 0) {
+      continue;
+    }
+    const std::string path = dir + "/" + f;
+    const int fd = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) continue;
+    struct stat st;
+    struct flock fl = {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_len = 1;
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid() &&
+        st.st_size > 0 && ::fcntl(fd, F_OFD_SETLK, &fl) == 0) {
+      ::unlink(path.c_str());
+    }
+    ::close(fd);
+  }
+  ::closedir(d);
+}
+
+}  // namespace
+
+Result<std::shared_ptr<Segment>> Segment::Create(const std::string& dir, const std::string& name,
+                                                 const Geometry& g, bool share_with_group,
+                                                 bool replace, bool* name_taken) {
+  // Bounds first, so that no product below can wrap.
+  if (g.capacity >= kMaxSegmentBytes) {
+    return Status::InvalidArgument("shm segment " + name,
+                                   "capacity " + std::to_string(g.capacity) +
+                                       " bytes: it must be below 1 TiB (1099511627776 bytes)");
+  }
+  if (g.max_entries == 0 || g.max_entries > kMaxEntries || g.reader_slots == 0 ||
+      g.reader_slots > kMaxReaders) {
+    return Status::InvalidArgument(
+        "shm segment " + name, "max_entries " + std::to_string(g.max_entries) + " and readers " +
+                                   std::to_string(g.reader_slots) + ": max_entries must be 1 to " +
+                                   std::to_string(kMaxEntries) + ", readers 1 to " +
+                                   std::to_string(kMaxReaders));
+  }
   const uint64_t index_slots = std::bit_ceil(std::max<uint64_t>(16, g.max_entries * 2));
   const uint64_t heap_offset =
       kHeaderBytes + (uint64_t{g.reader_slots} * sizeof(ReaderSlot) + 4095) / 4096 * 4096;
   const uint64_t index_bytes = IndexBlockBytes(index_slots);
-  if (g.capacity >= kMaxSegmentBytes) {
-    return Status::InvalidArgument("shm segment " + name, "capacity must be below 1 TiB");
-  }
   if (g.capacity < heap_offset + Heap::get_min_size(0) + 2 * index_bytes + 4096) {
     return Status::InvalidArgument(
         "shm segment " + name,
@@ -190,24 +253,35 @@ Result<std::shared_ptr<Segment>> Segment::Create(const std::string& path,
             std::to_string(g.max_entries) + " entries and " + std::to_string(g.reader_slots) +
             " readers: give at least " + std::to_string(heap_offset + 2 * index_bytes + 65536));
   }
-  ::unlink(tmp_path.c_str());  // left by a writer that died creating it
-  const int fd = ::open(tmp_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (fd < 0) return PosixError(tmp_path, errno);
+  RemoveStaleTmpFiles(dir, name);
+  const std::string path = dir + "/" + name;
+  std::string tmp_path;
+  Result<std::shared_ptr<SegmentFile>> file = Status::IOError("unreachable");
+  for (int attempt = 0; attempt < 8; ++attempt) {  // EEXIST only by a 1-in-2^64 chance
+    tmp_path = dir + "/" + TmpName(name);
+    file = SegmentFile::Create(tmp_path, name, share_with_group);
+    if (file.ok()) break;
+  }
+  if (!file.ok()) return file.status();
+  const int fd = (*file)->fd();
   Status s = Reserve(fd, tmp_path, name, g.capacity);
-  struct stat st = {};
-  if (s.ok() && ::fstat(fd, &st) != 0) s = PosixError(tmp_path, errno);
   void* p = MAP_FAILED;
   if (s.ok()) {
     p = ::mmap(nullptr, g.capacity, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) s = PosixError(tmp_path, errno);
   }
-  ::close(fd);
   if (!s.ok()) {
     ::unlink(tmp_path.c_str());
+    (*file)->UnlockWriter();
     return s;
   }
-  std::shared_ptr<Segment> seg(
-      new Segment(name, static_cast<char*>(p), g.capacity, st.st_dev, st.st_ino));
+  std::shared_ptr<Segment> seg(new Segment(*file, static_cast<char*>(p), g.capacity));
+  // From here on, every return that is not the segment drops the writer lock.
+  auto fail = [&](Status why) {
+    ::unlink(tmp_path.c_str());
+    seg->file()->UnlockWriter();
+    return why;
+  };
 
   // The file is not yet visible under its name: plain stores suffice until
   // `ready` and the rename publish it.
@@ -229,8 +303,7 @@ Result<std::shared_ptr<Segment>> Segment::Create(const std::string& path,
 
   void* index = HeapAllocate(heap, index_bytes);
   if (index == nullptr) {
-    ::unlink(tmp_path.c_str());
-    return Status::InvalidArgument("shm segment " + name, "capacity too small for the index");
+    return fail(Status::InvalidArgument("shm segment " + name, "capacity too small for the index"));
   }
   IndexBlock* ib = new (index) IndexBlock();
   ib->block = {kIndexMagic, index_bytes, 0, 0};
@@ -249,10 +322,21 @@ Result<std::shared_ptr<Segment>> Segment::Create(const std::string& path,
   h->heap_used.store(HeapUsed(heap));
   h->ready.store(1, std::memory_order_release);
 
-  if (::rename(tmp_path.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp_path.c_str());
-    return PosixError(path, err);
+  int rc = 0;
+  if (replace) {
+    rc = ::rename(tmp_path.c_str(), path.c_str());
+  } else {
+    rc = ::renameat2(AT_FDCWD, tmp_path.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE);
+    if (rc != 0 && errno == EINVAL) {
+      // A file system without RENAME_NOREPLACE: link() also refuses to
+      // replace a name.
+      rc = ::link(tmp_path.c_str(), path.c_str());
+      if (rc == 0) ::unlink(tmp_path.c_str());
+    }
+  }
+  if (rc != 0) {
+    if (errno == EEXIST && name_taken != nullptr) *name_taken = true;
+    return fail(PosixError(path, errno));
   }
   return seg;
 }
