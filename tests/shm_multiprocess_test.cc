@@ -243,7 +243,12 @@ TEST_F(ShmMultiprocessTest, WriterKilledMidPutNeverBlocksOrTearsAnything) {
           Result<ShmCache> c = ShmCache::Open(options_);
           if (!c.ok()) return 10;
           for (uint64_t v = 0;; ++v) {  // killed by the hook or by the parent
-            if (!c->Put("k", Versioned(100000 + trial * 1000 + v % 1000)).ok()) return 11;
+            Result<uint64_t> put = c->Put("k", Versioned(100000 + trial * 1000 + v % 1000));
+            if (!put.ok()) {
+              std::snprintf(board_->last_error, sizeof(board_->last_error), "put %llu: %s",
+                            static_cast<unsigned long long>(v), put.status().ToString().c_str());
+              return 11;
+            }
           }
         },
         30);
@@ -251,7 +256,7 @@ TEST_F(ShmMultiprocessTest, WriterKilledMidPutNeverBlocksOrTearsAnything) {
     if (!named) ::kill(child, SIGKILL);
     const int status = Reap(child, std::chrono::seconds(20));
     ASSERT_TRUE(Killed(status)) << "trial " << trial << " (" << (named ? point : "random")
-                                << "): status " << status;
+                                << "): status " << status << " " << board_->last_error;
     ++killed;
     const ShmStats before = cache.Stats();
     if (named) {
