@@ -276,25 +276,47 @@ Result<ShmEntry> ShmCache::Rep::Get(std::string_view key) {
   return GetFrom(*fresh, key);
 }
 
+// A few exact attempts, then a coarse one, which never goes stale: a
+// reader never waits for writers, however fast they publish.
 Result<ShmEntry> ShmCache::Rep::GetFrom(const SegmentPtr& s, std::string_view key) {
+  constexpr int kExactAttempts = 8;
   if (Status size = s->CheckSize(); !size.ok()) return size;
   SegmentHeader& h = *s->header();
-  Result<uint64_t> pinned = s->Pin();
-  if (!pinned.ok()) {
-    // Every slot is taken; dead processes' slots are freed under the lock.
-    WriteScope scope;
-    Result<SegmentPtr> locked = ForWrite(scope);
-    if (locked.ok() && *locked == s && h.dirty_pid.load() == 0) {
-      Writer w(s.get());
-      w.Begin();
-      w.ReclaimRetired(/*all_slots=*/true);
-      w.End();
+  for (int attempt = 0;; ++attempt) {
+    const bool coarse = attempt >= kExactAttempts;
+    Result<shm::Pinned> pinned = s->Pin(coarse);
+    if (!pinned.ok()) {
+      // Every slot is taken; dead processes' slots are freed under the lock.
+      WriteScope scope;
+      Result<SegmentPtr> locked = ForWrite(scope);
+      if (locked.ok() && *locked == s && h.dirty_pid.load() == 0) {
+        Writer w(s.get());
+        w.Begin();
+        w.ReclaimRetired(/*all_slots=*/true);
+        w.End();
+      }
+      pinned = s->Pin(coarse);
+      if (!pinned.ok()) return pinned.status();
     }
-    pinned = s->Pin();
-    if (!pinned.ok()) return pinned.status();
+    std::optional<Result<ShmEntry>> got = TryGet(s, key, *pinned);
+    if (got.has_value()) return *std::move(got);
   }
+}
+
+std::optional<Result<ShmEntry>> ShmCache::Rep::TryGet(const SegmentPtr& s, std::string_view key,
+                                                      shm::Pinned pinned) {
+  SegmentHeader& h = *s->header();
+  // An exact pin covers only what the index held at its generation: after
+  // loading an offset, check that the generation has not moved.
+  auto stale = [&] {
+    if (pinned.coarse || h.generation.load(std::memory_order_seq_cst) == pinned.generation) {
+      return false;
+    }
+    s->Unpin(pinned);
+    return true;
+  };
   auto miss = [&](Status why, uint64_t word) {
-    s->Unpin(*pinned);
+    s->Unpin(pinned);
     h.misses.fetch_add(1, std::memory_order_relaxed);
     if (word != 0) DropIfUnchanged(s, key, HashKey(key), word);
     return why;
@@ -302,7 +324,9 @@ Result<ShmEntry> ShmCache::Rep::GetFrom(const SegmentPtr& s, std::string_view ke
   // Acquire loads: the index and every block it links were complete before
   // their offsets were stored (release), and stay unchanged while pinned.
   const uint64_t hash = HashKey(key);
-  const shm::IndexBlock* index = s->IndexAt(h.index_offset.load(std::memory_order_acquire));
+  const uint64_t index_offset = h.index_offset.load(std::memory_order_acquire);
+  if (stale()) return std::nullopt;
+  const shm::IndexBlock* index = s->IndexAt(index_offset);
   if (index == nullptr) return miss(Status::StructureInvalid(What(), "damaged index"), 0);
   const std::atomic<uint64_t>* words = const_cast<shm::IndexBlock*>(index)->words();
   const uint64_t mask = index->slot_count - 1;
@@ -310,6 +334,7 @@ Result<ShmEntry> ShmCache::Rep::GetFrom(const SegmentPtr& s, std::string_view ke
     const uint64_t word = words[p].load(std::memory_order_acquire);
     if (word == shm::kEmpty) break;
     if (!shm::IsLive(word) || !shm::TagMatches(word, hash)) continue;
+    if (stale()) return std::nullopt;
     shm::EntryHeader* e = s->EntryAt(shm::WordOffset(word));
     if (e == nullptr || e->key_hash != hash || s->EntryKey(e) != key) continue;
     if (e->expires_at <= options.clock()) {
@@ -323,7 +348,7 @@ Result<ShmEntry> ShmCache::Rep::GetFrom(const SegmentPtr& s, std::string_view ke
                        std::memory_order_relaxed);
     h.hits.fetch_add(1, std::memory_order_relaxed);
     return ShmEntry(std::unique_ptr<ShmEntry::Rep>(new ShmEntry::Rep{
-        s, *pinned, std::move(snap).value(), s->EntryKey(e), e->version, e->expires_at}));
+        s, pinned, std::move(snap).value(), s->EntryKey(e), e->version, e->expires_at}));
   }
   return miss(Status::NotFound(What(), "no entry " + Quote(key)), 0);
 }

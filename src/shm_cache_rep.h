@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,7 +40,7 @@ inline std::string Quote(std::string_view key) {
 
 struct ShmEntry::Rep {
   SegmentPtr seg;
-  uint64_t pinned;
+  shm::Pinned pinned;
   Snapshot snapshot;
   std::string_view key;  // in the segment
   uint64_t version;
@@ -119,6 +120,9 @@ struct ShmCache::Rep {
                        const std::function<Status(char*)>& fill, std::optional<int64_t> ttl);
   Result<ShmEntry> Get(std::string_view key);
   Result<ShmEntry> GetFrom(const SegmentPtr& s, std::string_view key);
+  // One attempt of GetFrom; nullopt when an exact pin went stale.
+  std::optional<Result<ShmEntry>> TryGet(const SegmentPtr& s, std::string_view key,
+                                         shm::Pinned pinned);
   void DropIfUnchanged(const SegmentPtr& s, std::string_view key, uint64_t hash, uint64_t word);
   void Evict(Writer& w, SegmentHeader& h, int64_t pos);
   template <typename Fn>

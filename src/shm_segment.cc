@@ -118,6 +118,7 @@ Segment::~Segment() {
   // A forked child holds a copy of this object but not the slot.
   if (slot_ != nullptr && ::getpid() == pid_) {
     slot_->generation.store(0, std::memory_order_seq_cst);
+    for (std::atomic<uint64_t>& pin : slot_->pins) pin.store(0, std::memory_order_seq_cst);
     slot_->owner.store(0, std::memory_order_release);
   }
   ::munmap(base_, size_);
@@ -400,6 +401,8 @@ Status Segment::ClaimSlot() {
       // slots run out, while one at 1 holds back every retired block, so
       // the next put that retires anything checks our pid and frees it.
       s.generation.store(1, std::memory_order_seq_cst);
+      // A dead owner's exact pins are stale; they only held frees back.
+      for (std::atomic<uint64_t>& pin : s.pins) pin.store(0, std::memory_order_seq_cst);
       slot_ = &s;
       return Status::OK();
     }
@@ -410,20 +413,29 @@ Status Segment::ClaimSlot() {
 
 // The LMDB reader protocol (mdb.c mdb_txn_renew0, ITS#7970): publish the
 // generation we are about to read at, then re-read the global generation and
-// retry until they agree. A writer retires a block it unlinked at generation
-// R (R = the generation after its unlink) and frees it only when every live
-// slot reads 0 or >= R. Why that is safe, with every access involved
-// seq_cst (our claim of the slot's owner, our generation store and re-read;
-// the writer's increment and its loads of each slot's owner and generation):
-//  - if our slot store precedes the writer's scan, the scan sees it (or a
-//    later value of ours, which is no larger while this pin is held);
+// retry until they agree. Two ways to publish it:
+//  - exact: in a free word of slot.pins. The reader then promises to use
+//    only what the index held at exactly generation g: after each load of an
+//    offset from the index it re-reads the global generation, and starts
+//    over if it moved (ShmCache::Rep::GetFrom). A block linked at L and
+//    unlinked by the bump to R is then held back only by pins in [L, R);
+//  - coarse: in slot.generation, the minimum over such pins of this handle:
+//    every block still linked at g is held back (R > g), whenever the read
+//    happens. Used when the pin words are all taken, and by a reader that
+//    keeps losing the race against writers.
+// A writer frees a retired block only when no live slot holds it back. Why
+// that is safe, with every access involved seq_cst (our claim of the slot's
+// owner, our stores and re-reads; the writer's increment and its loads of
+// each slot's words):
+//  - if our store precedes the writer's scan, the scan sees it;
 //  - if not, the writer's increment to R precedes our re-read, so we see
 //    g >= R and retry, or we already held g >= R; and a reader that loaded
 //    g >= R also sees the unlink (it happens before the increment), so it
-//    cannot reach the block at all.
-// While this handle already holds pins, its slot holds their minimum, which
-// is <= the current generation, so new reads are covered without a store.
-Result<uint64_t> Segment::Pin() {
+//    cannot reach the block at all;
+//  - an exact reader that loads the offset of a block linked at L > g sees
+//    the global generation at L or later on its re-read (the link store
+//    happens after the increment to L), so it never dereferences it.
+Result<Pinned> Segment::Pin(bool coarse) {
   std::lock_guard<std::mutex> lock(mu_);
   if (slot_ == nullptr) {
     Status s = ClaimSlot();
@@ -431,26 +443,54 @@ Result<uint64_t> Segment::Pin() {
   }
   std::atomic<uint64_t>& global = header()->generation;
   uint64_t g = global.load(std::memory_order_seq_cst);
-  if (pinned_.empty()) {
+  // Publishes g in `word`, re-reading until the global generation agrees.
+  auto publish = [&](std::atomic<uint64_t>& word) {
     for (;;) {
-      slot_->generation.store(g, std::memory_order_seq_cst);
+      word.store(g, std::memory_order_seq_cst);
       const uint64_t again = global.load(std::memory_order_seq_cst);
-      if (again == g) break;
+      if (again == g) return;
       g = again;
     }
+  };
+  if (!coarse) {
+    for (ExactPin& pin : exact_) {  // a word already published at g
+      if (pin.count > 0 && pin.generation == g) {
+        ++pin.count;
+        return Pinned{g, false};
+      }
+    }
+    for (size_t i = 0; i < exact_.size(); ++i) {
+      if (exact_[i].count != 0) continue;
+      publish(slot_->pins[i]);
+      exact_[i] = {g, 1};
+      // The "holds everything" mark ClaimSlot left, when nothing else needs it.
+      if (coarse_.empty()) slot_->generation.store(0, std::memory_order_seq_cst);
+      return Pinned{g, false};
+    }
   }
-  pinned_.insert(g);
-  return g;
+  // While this handle holds coarse pins, the word holds their minimum, which
+  // is <= the current generation: new reads are covered without a store.
+  if (coarse_.empty()) publish(slot_->generation);
+  coarse_.insert(g);
+  return Pinned{g, true};
 }
 
-void Segment::Unpin(uint64_t generation) {
+void Segment::Unpin(Pinned pinned) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = pinned_.find(generation);
-  if (it == pinned_.end()) return;
-  pinned_.erase(it);
-  // Release: our reads of the blocks happen before a writer that sees the
-  // new value frees them.
-  slot_->generation.store(pinned_.empty() ? 0 : *pinned_.begin(), std::memory_order_seq_cst);
+  // seq_cst stores: our reads of the blocks happen before a writer that
+  // sees the new value frees them.
+  if (!pinned.coarse) {
+    for (size_t i = 0; i < exact_.size(); ++i) {
+      if (exact_[i].count == 0 || exact_[i].generation != pinned.generation) continue;
+      if (--exact_[i].count == 0) slot_->pins[i].store(0, std::memory_order_seq_cst);
+      return;
+    }
+    return;
+  }
+  auto it = coarse_.find(pinned.generation);
+  if (it == coarse_.end()) return;
+  coarse_.erase(it);
+  slot_->generation.store(coarse_.empty() ? 0 : *coarse_.begin(), std::memory_order_seq_cst);
 }
 
 }  // namespace trackstore::shm

@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -29,6 +30,12 @@ uint64_t SelfOwner();
 bool OwnerAlive(uint64_t owner);
 // kill(pid, 0) says the process exists and /proc does not show a zombie.
 bool PidAlive(int64_t pid);
+
+// A reader's registration (Segment::Pin).
+struct Pinned {
+  uint64_t generation = 0;
+  bool coarse = false;
+};
 
 // The shape of a new segment.
 struct Geometry {
@@ -94,11 +101,15 @@ class Segment {
   const char* EntryImage(const EntryHeader* e) const;
 
   // Registers this process as reading at the current generation and
-  // returns it. Until the matching Unpin, no block reachable from the index
-  // now is freed. Claims a reader slot on first use; ResourceExhausted when
-  // every slot is held.
-  Result<uint64_t> Pin();
-  void Unpin(uint64_t generation);
+  // returns it. Exact (the default, while this handle has a free pin word):
+  // the caller must re-read the global generation after every offset it
+  // loads from the index and, if it moved, Unpin and start over; until the
+  // matching Unpin, no block linked at the returned generation is freed.
+  // Coarse: no block reachable from the index now is freed, whenever it is
+  // read. Claims a reader slot on first use; ResourceExhausted when every
+  // slot is held.
+  Result<Pinned> Pin(bool coarse = false);
+  void Unpin(Pinned pinned);
 
  private:
   Segment(std::shared_ptr<SegmentFile> file, char* base, uint64_t size);
@@ -111,8 +122,15 @@ class Segment {
   const pid_t pid_;  // the process that mapped it; a forked child must not release its slot
 
   std::mutex mu_;
-  ReaderSlot* slot_ = nullptr;      // guarded by mu_
-  std::multiset<uint64_t> pinned_;  // guarded by mu_: generations of this handle's held views
+  ReaderSlot* slot_ = nullptr;  // guarded by mu_
+  // Guarded by mu_: this handle's pins, mirroring slot_->pins and
+  // slot_->generation.
+  struct ExactPin {
+    uint64_t generation = 0;
+    uint64_t count = 0;  // views held at it
+  };
+  std::array<ExactPin, kExactPins> exact_;
+  std::multiset<uint64_t> coarse_;
 };
 
 }  // namespace trackstore::shm

@@ -404,13 +404,17 @@ TEST_F(ShmMultiprocessTest, TwoWritersAreSerialized) {
   EXPECT_EQ(e->version(), all.back());
 }
 
-// F15 (short): a stopped reader holds every version published since it
-// pinned. Puts then fail cleanly with ResourceExhausted; once it resumes
-// and lets go, the memory comes back and its view was valid throughout.
-TEST_F(ShmMultiprocessTest, StoppedReaderFillsTheSegmentUntilItResumes) {
+// F15 (short): a stopped reader holds back only the version it has a view
+// of, not every version published since (writers' puts used to fail with
+// ResourceExhausted then, and a reader descheduled on a loaded machine made
+// a writer's put fail in WriterKilledMidPutNeverBlocksOrTearsAnything). Once
+// it resumes and lets go, the memory comes back; its view was valid
+// throughout.
+TEST_F(ShmMultiprocessTest, StoppedReaderHoldsBackOnlyTheVersionItViews) {
   options_.capacity_bytes = 2 << 20;
   ShmCache cache = OpenOrDie();
   const uint64_t baseline = Baseline(cache);
+  const uint64_t one_entry = cache.Stats().entry_bytes;
   int to_child[2], from_child[2];
   ASSERT_EQ(::pipe(to_child), 0);
   ASSERT_EQ(::pipe(from_child), 0);
@@ -431,12 +435,20 @@ TEST_F(ShmMultiprocessTest, StoppedReaderFillsTheSegmentUntilItResumes) {
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, WUNTRACED), child);
   ASSERT_TRUE(WIFSTOPPED(status));
-  Status s;
+  uint64_t peak = 0;
   int published = 0;
-  for (; published < 500 && s.ok(); ++published) s = cache.Put("k", Versioned(published)).status();
-  EXPECT_TRUE(s.IsResourceExhausted()) << s.ToString();
-  const uint64_t peak = cache.Stats().retired_bytes;
+  for (; published < 500; ++published) {
+    const Status s = cache.Put("k", Versioned(published)).status();
+    if (!s.ok()) {  // not ASSERT: the child must be let go below
+      ADD_FAILURE() << "put " << published << ": " << s.ToString();
+      break;
+    }
+    peak = std::max(peak, cache.Stats().retired_bytes);
+  }
+  // The stopped reader's version, and the one published next (linked at the
+  // generation the reader pinned, so it might have seen it): nothing more.
   EXPECT_GT(peak, 0u);
+  EXPECT_LE(peak, 2 * one_entry);
   ::kill(child, SIGCONT);
   ASSERT_EQ(::write(to_child[1], "g", 1), 1);
   EXPECT_TRUE(ExitedOk(Reap(child, std::chrono::seconds(10))));
@@ -444,8 +456,9 @@ TEST_F(ShmMultiprocessTest, StoppedReaderFillsTheSegmentUntilItResumes) {
   EXPECT_OK(cache.Put("k", Versioned(1)).status());
   EXPECT_EQ(cache.Stats().retired_bytes, 0u);
   EXPECT_EQ(cache.Stats().bytes_used, baseline);
-  std::printf("stopped reader: %d puts until full, peak %llu bytes held, all back after\n",
-              published - 1, static_cast<unsigned long long>(peak));
+  std::printf(
+      "stopped reader: %d puts, peak %llu bytes held (at most two entries), all back after\n",
+      published, static_cast<unsigned long long>(peak));
 }
 
 // F14: a damaged segment found while other processes have it open is
