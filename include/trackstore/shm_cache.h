@@ -35,9 +35,17 @@
 //  - Linux only: the segment is the tmpfs file <shm_dir>/<name> (what
 //    shm_open(3) uses), and the writer lock is an open-file-description lock
 //    (F_OFD_SETLK) on a byte of the segment file itself.
-//  - A process that stops (SIGSTOP, a debugger) while holding a view keeps
-//    every version replaced since then alive: the segment fills up and puts
-//    fail with ResourceExhausted until it resumes or dies (as in LMDB).
+//  - A process that stops (SIGSTOP, a debugger) while holding views keeps
+//    those versions alive (and the one published right after each). One
+//    handle holding views of more than six versions at once keeps every
+//    version replaced since its oldest view alive: the segment may fill up,
+//    and puts fail with ResourceExhausted until it lets go (as in LMDB).
+//  - Trust: a segment is created with mode 0600 (0660 with
+//    share_with_group), and one that another user owns, or others may
+//    write, is refused with an error naming its owner. Its owner can still
+//    write into it or truncate it; a reader that holds a view of a truncated
+//    segment gets SIGBUS when it touches the missing pages (each get checks
+//    the size first and fails cleanly). README.md, "Who may use a segment".
 //  - Memory is allocated in full when the segment is created
 //    (posix_fallocate), so a full /dev/shm is an error at creation, never a
 //    SIGBUS later. Capacity is fixed at creation.
