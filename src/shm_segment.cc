@@ -115,8 +115,9 @@ Segment::Segment(std::shared_ptr<SegmentFile> file, char* base, uint64_t size)
     : file_(std::move(file)), name_(file_->name()), base_(base), size_(size), pid_(::getpid()) {}
 
 Segment::~Segment() {
-  // A forked child holds a copy of this object but not the slot.
-  if (slot_ != nullptr && ::getpid() == pid_) {
+  // A forked child holds a copy of this object but not the slot. A file its
+  // owner truncated has lost the slot's page: touching it would be SIGBUS.
+  if (slot_ != nullptr && ::getpid() == pid_ && CheckSize().ok()) {
     slot_->generation.store(0, std::memory_order_seq_cst);
     for (std::atomic<uint64_t>& pin : slot_->pins) pin.store(0, std::memory_order_seq_cst);
     slot_->owner.store(0, std::memory_order_release);
@@ -477,6 +478,9 @@ Result<Pinned> Segment::Pin(bool coarse) {
 
 void Segment::Unpin(Pinned pinned) {
   std::lock_guard<std::mutex> lock(mu_);
+  // Truncated by its owner: the slot's page may be gone, and the segment is
+  // dead anyway (writers replace it).
+  if (!CheckSize().ok()) return;
   // seq_cst stores: our reads of the blocks happen before a writer that
   // sees the new value frees them.
   if (!pinned.coarse) {
