@@ -257,12 +257,14 @@ Result<std::shared_ptr<Segment>> Segment::Create(const std::string& dir, const s
   }
   RemoveStaleTmpFiles(dir, name);
   const std::string path = dir + "/" + name;
-  std::string tmp_path;
-  Result<std::shared_ptr<SegmentFile>> file = Status::IOError("unreachable");
-  for (int attempt = 0; attempt < 8; ++attempt) {  // EEXIST only by a 1-in-2^64 chance
+  std::string tmp_path = dir + "/" + TmpName(name);
+  Result<std::shared_ptr<SegmentFile>> file = SegmentFile::Create(tmp_path, name, share_with_group);
+  // Only when the name is taken (a 1-in-2^64 chance): another one.
+  struct stat st;
+  for (int attempt = 1; !file.ok() && attempt < 8 && ::lstat(tmp_path.c_str(), &st) == 0;
+       ++attempt) {
     tmp_path = dir + "/" + TmpName(name);
     file = SegmentFile::Create(tmp_path, name, share_with_group);
-    if (file.ok()) break;
   }
   if (!file.ok()) return file.status();
   const int fd = (*file)->fd();

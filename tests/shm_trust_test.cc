@@ -239,6 +239,30 @@ TEST_F(ShmTrustTest, HelperNamesNeverCollideWithSegmentNames) {
   EXPECT_TRUE(ShmCache::Open(hidden).status().IsInvalidArgument());
 }
 
+// A creator killed while building a segment leaves its temporary file; the
+// next creator removes it (unlocked, not empty, ours), and keeps a file a
+// live creator holds.
+TEST_F(ShmTrustTest, TemporaryFilesOfDeadCreatorsAreRemoved) {
+  const std::string dead = options_.shm_dir + "/." + options_.name + ".00000000deadbeef.new";
+  const std::string live = options_.shm_dir + "/." + options_.name + ".00000000000a11fe.new";
+  testing::WriteFileBytes(dead, std::string(8192, 'x'));
+  testing::WriteFileBytes(live, std::string(8192, 'x'));
+  const int fd = ::open(live.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  struct flock writer = {};
+  writer.l_type = F_WRLCK;
+  writer.l_whence = SEEK_SET;
+  writer.l_len = 1;
+  ASSERT_EQ(::fcntl(fd, F_OFD_SETLK, &writer), 0);
+  {
+    ShmCache cache = OpenOrDie(options_);
+    ASSERT_OK(cache.Put("k", MakeTracks(3)).status());
+  }
+  EXPECT_EQ(::access(dead.c_str(), F_OK), -1);
+  EXPECT_EQ(::access(live.c_str(), F_OK), 0);
+  ::close(fd);
+}
+
 TEST_F(ShmTrustTest, SizesAndCountsThatWouldOverflowAreInvalidArgument) {
   struct Case {
     uint64_t capacity;
