@@ -63,65 +63,59 @@ Result<ShmCache> ShmCache::Open(const ShmOptions& options) try {
   if (!ValidName(options.name)) {
     return Status::InvalidArgument("shm segment name " + Quote(options.name),
                                    "use 1-200 characters from A-Z a-z 0-9 . _ -, not starting "
-                                   "with '.'");
+                                   "with '.' (names starting with '.' are the cache's own)");
   }
-  if (options.max_entries == 0 || options.max_readers == 0 || options.max_readers > 65536 ||
+  // Checked before anything is created, and before any arithmetic on them.
+  const std::string what = "shm segment " + options.name;
+  if (options.capacity_bytes >= shm::kMaxSegmentBytes) {
+    return Status::InvalidArgument(what, "capacity_bytes " +
+                                             std::to_string(options.capacity_bytes) +
+                                             ": must be below 1 TiB (1099511627776 bytes)");
+  }
+  if (options.max_entries == 0 || options.max_entries > shm::kMaxEntries) {
+    return Status::InvalidArgument(what, "max_entries " + std::to_string(options.max_entries) +
+                                             ": must be 1 to " + std::to_string(shm::kMaxEntries));
+  }
+  if (options.max_readers == 0 || options.max_readers > shm::kMaxReaders ||
       options.lock_timeout_ms < 0) {
-    return Status::InvalidArgument("shm segment " + options.name,
-                                   "max_entries, max_readers (<= 65536) and lock_timeout_ms "
-                                   "must be positive");
+    return Status::InvalidArgument(what, "max_readers must be 1 to " +
+                                             std::to_string(shm::kMaxReaders) +
+                                             ", lock_timeout_ms not negative");
   }
   auto rep = std::make_unique<Rep>();
   rep->options = options;
   if (!rep->options.clock) rep->options.clock = SystemClock();
-  if (rep->options.lock_dir.empty()) rep->options.lock_dir = rep->options.shm_dir;
   rep->path = rep->options.shm_dir + "/" + options.name;
-  rep->tmp_path = rep->path + ".new";
-  // A reader looking for a segment that is not there leaves no lock file.
-  if (!options.create_if_missing && ::access(rep->path.c_str(), F_OK) != 0 && errno == ENOENT) {
-    return rep->Missing();
-  }
-  bool alone = false;
-  Result<std::unique_ptr<shm::LockFile>> lock =
-      shm::LockFile::Open(rep->options.lock_dir + "/" + options.name + ".lock", options.name,
-                          rep->options.lock_timeout_ms, &alone);
-  if (!lock.ok()) return lock.status();
-  rep->lock = std::move(lock).value();
-  Status s = rep->Open(alone);
-  if (!s.ok()) {
-    // Leave no lock file for a segment that was not created.
-    if (::access(rep->path.c_str(), F_OK) != 0 && rep->lock->Alone()) rep->lock->Unlink();
-    return s;
-  }
+  Status s = rep->Open();
+  if (!s.ok()) return s;
   return ShmCache(std::move(rep));
 }
 TRACKSTORE_SHM_BOUNDARY("shm segment " + options.name)
 
 Status ShmCache::Remove(const ShmOptions& options) try {
-  ShmOptions o = options;
-  o.create_if_missing = false;
-  if (!ValidName(o.name)) return Status::InvalidArgument("shm segment name " + Quote(o.name));
-  if (o.lock_dir.empty()) o.lock_dir = o.shm_dir;
-  const std::string path = o.shm_dir + "/" + o.name;
-  bool alone = false;
-  Result<std::unique_ptr<shm::LockFile>> lock =
-      shm::LockFile::Open(o.lock_dir + "/" + o.name + ".lock", o.name, o.lock_timeout_ms, &alone);
-  if (!lock.ok()) return lock.status();
-  shm::WriterLock wl(lock->get(), o.lock_timeout_ms, nullptr);
-  if (!wl.status().ok()) return wl.status();
+  if (!ValidName(options.name)) {
+    return Status::InvalidArgument("shm segment name " + Quote(options.name));
+  }
+  const std::string path = options.shm_dir + "/" + options.name;
+  // Only a segment this user may use is removed (the same checks as Open).
+  Result<std::shared_ptr<shm::SegmentFile>> file =
+      shm::SegmentFile::Open(path, options.name, options.share_with_group, options.lock_timeout_ms);
+  if (!file.ok()) {
+    if (file.status().IsNotFound()) {
+      return Status::NotFound("shm segment " + options.name, "does not exist");
+    }
+    return file.status();
+  }
+  if (Status ls = (*file)->LockWriter(options.lock_timeout_ms, nullptr); !ls.ok()) return ls;
+  WriteScope scope;
+  scope.Hold(*file);
+  if (!(*file)->IsAt(path)) return Status::OK();  // replaced meanwhile: someone else's now
   // Tell attached processes to look again (they find nothing, or a writer's
   // new segment); then take the name away.
-  if (Result<SegmentPtr> a = Segment::Attach(path, o.name); a.ok()) {
+  if (Result<SegmentPtr> a = Segment::Attach(*file); a.ok() && (*a)->CheckSize().ok()) {
     (*a)->header()->replaced.store(1, std::memory_order_release);
   }
-  const bool existed = ::unlink(path.c_str()) == 0;
-  const int err = errno;
-  ::unlink((path + ".new").c_str());
-  if ((*lock)->Alone()) (*lock)->Unlink();
-  if (!existed) {
-    if (err == ENOENT) return Status::NotFound("shm segment " + o.name, "does not exist");
-    return PosixError(path, err);
-  }
+  if (::unlink(path.c_str()) != 0) return PosixError(path, errno);
   return Status::OK();
 }
 TRACKSTORE_SHM_BOUNDARY("shm segment " + options.name)

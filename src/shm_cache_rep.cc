@@ -5,6 +5,7 @@
 #include "shm_cache_rep.h"
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 
 namespace trackstore {
@@ -24,62 +25,106 @@ Micros ExpiresAt(Micros now, int64_t ttl_seconds) {
 }  // namespace
 
 // Follows the name to a newer segment when a writer replaced this one.
+// A segment whose owner truncated it is an error: its header may lie in the
+// missing pages, and touching them is SIGBUS.
 Result<SegmentPtr> ShmCache::Rep::ForRead() {
   SegmentPtr s = Current();
-  if (s != nullptr && s->header()->replaced.load(std::memory_order_acquire) == 0) return s;
-  Result<SegmentPtr> fresh = Segment::Attach(path, options.name);
-  if (!fresh.ok()) {
-    if (!fresh.status().IsNotFound()) return fresh.status();
+  if (s != nullptr) {
+    if (Status size = s->CheckSize(); !size.ok()) return size;
+    if (s->header()->replaced.load(std::memory_order_acquire) == 0) return s;
+  }
+  Result<std::shared_ptr<shm::SegmentFile>> file = OpenFile();
+  if (!file.ok()) {
+    if (!file.status().IsNotFound()) return file.status();
     return Status::NotFound(What(), "was removed (`trackstore shm publish` creates it again)");
   }
+  Result<SegmentPtr> fresh = Segment::Attach(std::move(file).value());
+  if (!fresh.ok()) return fresh.status();
   SetCurrent(*fresh);
   return *fresh;
 }
 
-// The segment a writer may change. REQUIRES: the writer lock. Anything odd
-// is repaired by replacing the segment with an empty one (it is a cache):
-// missing, damaged, made by another build when nobody else uses it, or left
-// dirty by a writer that died mid-change. A write also checks that the name
-// still leads to our file (one stat), in case it was swapped from outside.
-Result<SegmentPtr> ShmCache::Rep::ForWrite() {
-  SegmentPtr s = Current();
-  if (s == nullptr || s->header()->replaced.load(std::memory_order_acquire) != 0 ||
-      !s->IsAt(path)) {
-    Result<SegmentPtr> a = Segment::Attach(path, options.name);
-    if (a.ok()) {
-      s = *a;
-      SetCurrent(s);
-    } else if (a.status().IsVersionUnsupported() && !lock->Alone()) {
-      return Status::VersionUnsupported(a.status().message(),
-                                        "other processes still use it: stop them, or run "
-                                        "`trackstore shm remove " +
-                                            options.name + "`");
+// Anything odd is repaired by replacing the segment with an empty one (it
+// is a cache): missing, damaged, truncated, made by another build when
+// nobody else uses it, or left dirty by a writer that died mid-change. After
+// taking a file's lock, the name must still lead to that file (one lstat):
+// else another writer replaced it meanwhile, and we go after the new one.
+Result<SegmentPtr> ShmCache::Rep::ForWrite(WriteScope& scope) {
+  using std::chrono::steady_clock;
+  const auto deadline = steady_clock::now() + std::chrono::milliseconds(options.lock_timeout_ms);
+  for (;;) {
+    const int64_t left = std::max<int64_t>(
+        0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady_clock::now())
+               .count());
+    SegmentPtr s = Current();
+    std::shared_ptr<shm::SegmentFile> file;
+    if (s != nullptr && s->CheckSize().ok() &&
+        s->header()->replaced.load(std::memory_order_acquire) == 0 && s->IsAt(path)) {
+      file = s->file();
     } else {
-      return Rebuild(nullptr, a.status().IsNotFound() ? "" : a.status().message());
+      s = nullptr;
+      Result<std::shared_ptr<shm::SegmentFile>> opened = OpenFile();
+      if (!opened.ok()) {
+        if (!opened.status().IsNotFound()) return opened.status();
+        bool taken = false;
+        Result<SegmentPtr> created = Rebuild(scope, nullptr, "", /*replace=*/false, &taken);
+        if (!taken || left == 0) return created;
+        continue;  // another process created it first: use theirs
+      }
+      file = std::move(opened).value();
     }
+    if (Status ls = file->LockWriter(left, Wanted(s)); !ls.ok()) return ls;
+    scope.Hold(file);
+    if (!file->IsAt(path)) {
+      scope.Release(file);
+      if (left == 0) return Status::IOError(What(), "keeps being replaced");
+      continue;
+    }
+    if (s == nullptr) {
+      Result<SegmentPtr> a = Segment::Attach(file);
+      if (a.ok()) {
+        s = *a;
+        SetCurrent(s);
+      } else if (a.status().IsVersionUnsupported() && !file->Alone()) {
+        return Status::VersionUnsupported(a.status().message(),
+                                          "other processes still use it: stop them, or run "
+                                          "`trackstore shm remove " +
+                                              options.name + "`");
+      } else {
+        return Rebuild(scope, nullptr, a.status().message(), /*replace=*/true);
+      }
+    }
+    // Its header may lie in the missing pages: do not read it.
+    if (Status size = s->CheckSize(); !size.ok()) {
+      return Rebuild(scope, nullptr, size.message(), /*replace=*/true);
+    }
+    // We hold the lock, so a set marker is not a live writer's.
+    const int64_t dirty = s->header()->dirty_pid.load(std::memory_order_acquire);
+    if (dirty != 0) {
+      return Rebuild(scope, s.get(), "writer pid " + std::to_string(dirty) + " died mid-write",
+                     /*replace=*/true);
+    }
+    if (!Writer(s.get()).RetiredListIntact()) {
+      return Rebuild(scope, s.get(), "its list of retired blocks is damaged", /*replace=*/true);
+    }
+    return s;
   }
-  // We hold the lock, so a set marker is not a live writer's.
-  const int64_t dirty = s->header()->dirty_pid.load(std::memory_order_acquire);
-  if (dirty != 0) {
-    return Rebuild(s.get(), "writer pid " + std::to_string(dirty) + " died mid-write");
-  }
-  if (!Writer(s.get()).RetiredListIntact()) {
-    return Rebuild(s.get(), "its list of retired blocks is damaged");
-  }
-  return s;
 }
 
 // Builds a new segment under a temporary name and renames it over the old
 // one. Processes that have the old one mapped keep it (and their views of
 // it) until they notice `replaced`; the memory goes when the last unmaps.
-Result<SegmentPtr> ShmCache::Rep::Rebuild(const Segment* old, const std::string& why) {
+Result<SegmentPtr> ShmCache::Rep::Rebuild(WriteScope& scope, const Segment* old,
+                                          const std::string& why, bool replace, bool* name_taken) {
   shm::Geometry g{options.capacity_bytes, options.max_entries, options.max_readers};
   if (old != nullptr) {
     const SegmentHeader& oh = *old->header();
     g = {oh.segment_size, oh.max_entries, oh.reader_slot_count};
   }
-  Result<SegmentPtr> fresh = Segment::Create(path, tmp_path, options.name, g);
+  Result<SegmentPtr> fresh = Segment::Create(options.shm_dir, options.name, g,
+                                             options.share_with_group, replace, name_taken);
   if (!fresh.ok()) return fresh.status();
+  scope.Hold((*fresh)->file());
   SegmentHeader& nh = *(*fresh)->header();
   if (old != nullptr) {
     const SegmentHeader& oh = *old->header();
@@ -99,19 +144,28 @@ Status ShmCache::Rep::Missing() const {
                                       options.name + " KEY FILE.snap`)");
 }
 
-Status ShmCache::Rep::Open(bool alone) {
-  Result<SegmentPtr> a = Segment::Attach(path, options.name);
-  // A segment a writer died in is still readable (what it published is
-  // whole); the next write rebuilds it, and Stats() reports it until then.
-  if (a.ok() && (!alone || (*a)->header()->dirty_pid.load() != 0)) {
-    SetCurrent(*a);
-    return Status::OK();
+Status ShmCache::Rep::Open() {
+  Result<std::shared_ptr<shm::SegmentFile>> file = OpenFile();
+  bool alone = false;
+  if (file.ok()) {
+    alone = (*file)->Alone();
+    Result<SegmentPtr> a = Segment::Attach(std::move(file).value());
+    // A segment a writer died in is still readable (what it published is
+    // whole); the next write rebuilds it, and Stats() reports it until then.
+    if (a.ok() && (!alone || (*a)->header()->dirty_pid.load() != 0)) {
+      SetCurrent(*a);
+      return Status::OK();
+    }
+    // Else its descriptor is closed here, so that ForWrite's own probe of
+    // who else has the file open does not count us.
+    if (a.ok()) SetCurrent(*a);
+  } else if (!file.status().IsNotFound()) {
+    return file.status();
+  } else if (!options.create_if_missing) {
+    return Missing();
   }
-  if (!a.ok() && a.status().IsNotFound() && !options.create_if_missing) return Missing();
-  if (a.ok()) SetCurrent(*a);
-  shm::WriterLock wl(lock.get(), options.lock_timeout_ms, nullptr);
-  if (!wl.status().ok()) return wl.status();
-  Result<SegmentPtr> s = ForWrite();
+  WriteScope scope;
+  Result<SegmentPtr> s = ForWrite(scope);
   if (!s.ok()) return s.status();
   if (alone) {
     // Nobody else has the segment open, so every reader slot is a dead
@@ -140,10 +194,8 @@ Result<uint64_t> ShmCache::Rep::Put(std::string_view key, uint64_t image_size,
   }
   const uint64_t hash = HashKey(key);
   const uint64_t need = shm::EntryBlockBytes(key.size(), image_size);
-  const SegmentPtr hint = Current();
-  shm::WriterLock wl(lock.get(), options.lock_timeout_ms, Wanted(hint));
-  if (!wl.status().ok()) return wl.status();
-  Result<SegmentPtr> rs = ForWrite();
+  WriteScope scope;
+  Result<SegmentPtr> rs = ForWrite(scope);
   if (!rs.ok()) return rs.status();
   const SegmentPtr s = *rs;
   SegmentHeader& h = *s->header();
@@ -216,29 +268,55 @@ Result<ShmEntry> ShmCache::Rep::Get(std::string_view key) {
   // writer killed between renaming a rebuilt segment into place and marking
   // the old one replaced would otherwise leave us reading a stale one.
   if (e.ok() || !e.status().IsNotFound() || (*rs)->IsAt(path)) return e;
-  Result<SegmentPtr> fresh = Segment::Attach(path, options.name);
+  Result<std::shared_ptr<shm::SegmentFile>> file = OpenFile();
+  if (!file.ok()) return e;
+  Result<SegmentPtr> fresh = Segment::Attach(std::move(file).value());
   if (!fresh.ok()) return e;
   SetCurrent(*fresh);
   return GetFrom(*fresh, key);
 }
 
+// A few exact attempts, then a coarse one, which never goes stale: a
+// reader never waits for writers, however fast they publish.
 Result<ShmEntry> ShmCache::Rep::GetFrom(const SegmentPtr& s, std::string_view key) {
+  constexpr int kExactAttempts = 8;
+  if (Status size = s->CheckSize(); !size.ok()) return size;
   SegmentHeader& h = *s->header();
-  Result<uint64_t> pinned = s->Pin();
-  if (!pinned.ok()) {
-    // Every slot is taken; dead processes' slots are freed under the lock.
-    shm::WriterLock wl(lock.get(), options.lock_timeout_ms, nullptr);
-    if (wl.status().ok() && Current() == s && h.dirty_pid.load() == 0) {
-      Writer w(s.get());
-      w.Begin();
-      w.ReclaimRetired(/*all_slots=*/true);
-      w.End();
+  for (int attempt = 0;; ++attempt) {
+    const bool coarse = attempt >= kExactAttempts;
+    Result<shm::Pinned> pinned = s->Pin(coarse);
+    if (!pinned.ok()) {
+      // Every slot is taken; dead processes' slots are freed under the lock.
+      WriteScope scope;
+      Result<SegmentPtr> locked = ForWrite(scope);
+      if (locked.ok() && *locked == s && h.dirty_pid.load() == 0) {
+        Writer w(s.get());
+        w.Begin();
+        w.ReclaimRetired(/*all_slots=*/true);
+        w.End();
+      }
+      pinned = s->Pin(coarse);
+      if (!pinned.ok()) return pinned.status();
     }
-    pinned = s->Pin();
-    if (!pinned.ok()) return pinned.status();
+    std::optional<Result<ShmEntry>> got = TryGet(s, key, *pinned);
+    if (got.has_value()) return *std::move(got);
   }
+}
+
+std::optional<Result<ShmEntry>> ShmCache::Rep::TryGet(const SegmentPtr& s, std::string_view key,
+                                                      shm::Pinned pinned) {
+  SegmentHeader& h = *s->header();
+  // An exact pin covers only what the index held at its generation: after
+  // loading an offset, check that the generation has not moved.
+  auto stale = [&] {
+    if (pinned.coarse || h.generation.load(std::memory_order_seq_cst) == pinned.generation) {
+      return false;
+    }
+    s->Unpin(pinned);
+    return true;
+  };
   auto miss = [&](Status why, uint64_t word) {
-    s->Unpin(*pinned);
+    s->Unpin(pinned);
     h.misses.fetch_add(1, std::memory_order_relaxed);
     if (word != 0) DropIfUnchanged(s, key, HashKey(key), word);
     return why;
@@ -246,7 +324,9 @@ Result<ShmEntry> ShmCache::Rep::GetFrom(const SegmentPtr& s, std::string_view ke
   // Acquire loads: the index and every block it links were complete before
   // their offsets were stored (release), and stay unchanged while pinned.
   const uint64_t hash = HashKey(key);
-  const shm::IndexBlock* index = s->IndexAt(h.index_offset.load(std::memory_order_acquire));
+  const uint64_t index_offset = h.index_offset.load(std::memory_order_acquire);
+  if (stale()) return std::nullopt;
+  const shm::IndexBlock* index = s->IndexAt(index_offset);
   if (index == nullptr) return miss(Status::StructureInvalid(What(), "damaged index"), 0);
   const std::atomic<uint64_t>* words = const_cast<shm::IndexBlock*>(index)->words();
   const uint64_t mask = index->slot_count - 1;
@@ -254,6 +334,7 @@ Result<ShmEntry> ShmCache::Rep::GetFrom(const SegmentPtr& s, std::string_view ke
     const uint64_t word = words[p].load(std::memory_order_acquire);
     if (word == shm::kEmpty) break;
     if (!shm::IsLive(word) || !shm::TagMatches(word, hash)) continue;
+    if (stale()) return std::nullopt;
     shm::EntryHeader* e = s->EntryAt(shm::WordOffset(word));
     if (e == nullptr || e->key_hash != hash || s->EntryKey(e) != key) continue;
     if (e->expires_at <= options.clock()) {
@@ -267,7 +348,7 @@ Result<ShmEntry> ShmCache::Rep::GetFrom(const SegmentPtr& s, std::string_view ke
                        std::memory_order_relaxed);
     h.hits.fetch_add(1, std::memory_order_relaxed);
     return ShmEntry(std::unique_ptr<ShmEntry::Rep>(new ShmEntry::Rep{
-        s, *pinned, std::move(snap).value(), s->EntryKey(e), e->version, e->expires_at}));
+        s, pinned, std::move(snap).value(), s->EntryKey(e), e->version, e->expires_at}));
   }
   return miss(Status::NotFound(What(), "no entry " + Quote(key)), 0);
 }
@@ -277,8 +358,10 @@ Result<ShmEntry> ShmCache::Rep::GetFrom(const SegmentPtr& s, std::string_view ke
 // wait for writers; a later get, put or RemoveExpired drops it otherwise.
 void ShmCache::Rep::DropIfUnchanged(const SegmentPtr& s, std::string_view key, uint64_t hash,
                                     uint64_t word) {
-  shm::WriterLock wl(lock.get(), std::try_to_lock);
-  if (!wl.status().ok() || Current() != s || s->header()->dirty_pid.load() != 0) return;
+  if (!s->file()->TryLockWriter()) return;
+  WriteScope scope;
+  scope.Hold(s->file());
+  if (Current() != s || !s->IsAt(path) || s->header()->dirty_pid.load() != 0) return;
   Writer w(s.get());
   const int64_t pos = w.Find(key, hash);
   if (pos < 0 || w.WordAt(pos) != word) return;

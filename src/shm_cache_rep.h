@@ -7,11 +7,14 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "shm_lock.h"
 #include "shm_segment.h"
@@ -37,7 +40,7 @@ inline std::string Quote(std::string_view key) {
 
 struct ShmEntry::Rep {
   SegmentPtr seg;
-  uint64_t pinned;
+  shm::Pinned pinned;
   Snapshot snapshot;
   std::string_view key;  // in the segment
   uint64_t version;
@@ -45,11 +48,33 @@ struct ShmEntry::Rep {
   ~Rep() { seg->Unpin(pinned); }
 };
 
+// Writer locks held for one change: the segment's, and that of any segment
+// created meanwhile (a creator holds the new file's lock before it gets the
+// name). Released in the destructor.
+class WriteScope {
+ public:
+  WriteScope() = default;
+  WriteScope(const WriteScope&) = delete;
+  WriteScope& operator=(const WriteScope&) = delete;
+  ~WriteScope() {
+    for (const auto& f : held_) f->UnlockWriter();
+  }
+  // `file`'s writer lock was just taken by this thread.
+  void Hold(std::shared_ptr<shm::SegmentFile> file) { held_.push_back(std::move(file)); }
+  void Release(const std::shared_ptr<shm::SegmentFile>& file) {
+    auto it = std::find(held_.begin(), held_.end(), file);
+    if (it == held_.end()) return;
+    (*it)->UnlockWriter();
+    held_.erase(it);
+  }
+
+ private:
+  std::vector<std::shared_ptr<shm::SegmentFile>> held_;
+};
+
 struct ShmCache::Rep {
   ShmOptions options;
-  std::string path;      // <shm_dir>/<name>
-  std::string tmp_path;  // where a new segment is built before taking the name
-  std::unique_ptr<shm::LockFile> lock;
+  std::string path;  // <shm_dir>/<name>
   pid_t pid = ::getpid();
 
   std::mutex mu;
@@ -74,16 +99,30 @@ struct ShmCache::Rep {
     return Status::InvalidArgument(What(),
                                    "handle opened by another process (fork): open a new one");
   }
+  Result<std::shared_ptr<shm::SegmentFile>> OpenFile() const {
+    return shm::SegmentFile::Open(path, options.name, options.share_with_group,
+                                  options.lock_timeout_ms);
+  }
 
   Result<SegmentPtr> ForRead();
-  Result<SegmentPtr> ForWrite();
-  Result<SegmentPtr> Rebuild(const Segment* old, const std::string& why);
-  Status Open(bool alone);
+  // Takes the writer lock of the segment at `path` (creating one when there
+  // is none) into `scope`, and returns the segment a writer may change.
+  Result<SegmentPtr> ForWrite(WriteScope& scope);
+  // Builds an empty segment (geometry from `old`, else the options) and
+  // gives it the name: over the file there with `replace` (REQUIRES: its
+  // writer lock in `scope`), else only if the name is free.
+  // *name_taken is set when another process created it first.
+  Result<SegmentPtr> Rebuild(WriteScope& scope, const Segment* old, const std::string& why,
+                             bool replace, bool* name_taken = nullptr);
+  Status Open();
   Status Missing() const;  // NotFound, saying how to create the segment
   Result<uint64_t> Put(std::string_view key, uint64_t image_size,
                        const std::function<Status(char*)>& fill, std::optional<int64_t> ttl);
   Result<ShmEntry> Get(std::string_view key);
   Result<ShmEntry> GetFrom(const SegmentPtr& s, std::string_view key);
+  // One attempt of GetFrom; nullopt when an exact pin went stale.
+  std::optional<Result<ShmEntry>> TryGet(const SegmentPtr& s, std::string_view key,
+                                         shm::Pinned pinned);
   void DropIfUnchanged(const SegmentPtr& s, std::string_view key, uint64_t hash, uint64_t word);
   void Evict(Writer& w, SegmentHeader& h, int64_t pos);
   template <typename Fn>
@@ -93,10 +132,8 @@ struct ShmCache::Rep {
 // Runs fn(Writer&, Segment&) under the writer lock between Begin and End.
 template <typename Fn>
 Result<uint64_t> ShmCache::Rep::Mutate(Fn fn) {
-  const SegmentPtr hint = Current();
-  shm::WriterLock wl(lock.get(), options.lock_timeout_ms, Wanted(hint));
-  if (!wl.status().ok()) return wl.status();
-  Result<SegmentPtr> rs = ForWrite();
+  WriteScope scope;
+  Result<SegmentPtr> rs = ForWrite(scope);
   if (!rs.ok()) return rs.status();
   Writer w(rs->get());
   w.Begin();

@@ -35,7 +35,10 @@ static_assert(std::atomic<uint32_t>::is_always_lock_free);
 
 // Persisted. Do not change existing values.
 inline constexpr uint64_t kSegmentMagic = 0x314d48535453544bULL;  // "KTSTSHM1"
-inline constexpr uint32_t kLayoutVersion = 1;
+// 2: the writer and "attached" locks moved from a lock file to the segment
+// file itself; a build of layout 1 must not share a segment with one of 2.
+// Reader slots gained exact pins; IndexBlock its link generation.
+inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr uint64_t kEntryMagic = 0x59524e4548534b54ULL;  // "TKSHENRY"
 inline constexpr uint64_t kIndexMagic = 0x5844494853534b54ULL;  // "TKSSHIDX"
 inline constexpr uint64_t kHeaderBytes = 4096;
@@ -56,12 +59,15 @@ inline bool TagMatches(uint64_t word, uint64_t key_hash) {
 }
 
 // One per reading handle, on its own cache line. `owner` is claimed with a
-// compare-and-swap from 0; `generation` is the oldest cache generation the
-// owner may still be reading (0: holds nothing).
+// compare-and-swap from 0. `generation` (coarse, 0: none) means the owner may
+// still read any block that was linked at that generation or later; each
+// nonzero word of `pins` (exact) means it reads only blocks that were linked
+// at exactly that generation (shm_segment.cc, Segment::Pin).
+inline constexpr int kExactPins = 6;
 struct alignas(64) ReaderSlot {
   std::atomic<uint64_t> owner;  // pid << 32 | low 32 bits of its start time; 0 free
   std::atomic<uint64_t> generation;
-  char pad[48];
+  std::atomic<uint64_t> pins[kExactPins];
 };
 static_assert(sizeof(ReaderSlot) == 64);
 
@@ -112,7 +118,7 @@ struct BlockHeader {
   uint64_t magic;        // kEntryMagic or kIndexMagic
   uint64_t block_bytes;  // as requested from the allocator
   // Writer only, set when the block is unlinked: it is freed once no reader
-  // slot holds a generation below retire_generation.
+  // slot holds it back (Writer::ReclaimRetired).
   uint64_t retire_generation;
   uint64_t retire_next;  // next retired block's offset, 0 at the end
 };
@@ -120,7 +126,7 @@ struct BlockHeader {
 struct EntryHeader {
   BlockHeader block;
   uint64_t key_hash;
-  uint64_t version;
+  uint64_t version;       // the generation after its link: linked at version - 1
   int64_t expires_at;     // Micros
   uint64_t image_offset;  // from the start of this header; 8-aligned
   uint64_t image_size;
@@ -134,7 +140,7 @@ static_assert(sizeof(EntryHeader) % 8 == 0);
 struct IndexBlock {
   BlockHeader block;
   uint64_t slot_count;
-  uint64_t reserved;
+  uint64_t link_generation;  // the generation at which it became the index in use
   // std::atomic<uint64_t> words[slot_count] follow
   std::atomic<uint64_t>* words() { return reinterpret_cast<std::atomic<uint64_t>*>(this + 1); }
 };

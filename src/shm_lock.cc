@@ -2,13 +2,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <thread>
+#include <vector>
 
 #include "trackstore/env.h"
 
@@ -52,42 +55,118 @@ bool PollUntil(std::chrono::steady_clock::time_point deadline, TryFn try_fn) {
   }
 }
 
-}  // namespace
-
-Result<std::unique_ptr<LockFile>> LockFile::Open(const std::string& path, const std::string& name,
-                                                 int64_t timeout_ms, bool* alone) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  for (;;) {
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    if (fd < 0) return PosixError(path, errno);
-    std::unique_ptr<LockFile> file(new LockFile(path, name, fd));
-    *alone = SetLock(fd, kAttachedByte, F_WRLCK);
-    if (*alone) {
-      SetLock(fd, kAttachedByte, F_RDLCK);  // a downgrade always succeeds
-    } else if (!PollUntil(deadline, [&] { return SetLock(fd, kAttachedByte, F_RDLCK); })) {
-      return Status::IOError("shm segment " + name, "timed out waiting for " + path);
-    }
-    // Remove() unlinks the lock file when nobody holds byte 1. If that
-    // happened between our open() and our lock, we hold a lock on a dead
-    // inode that a newcomer would not see: start again with the new file.
-    struct stat ours, now;
-    if (::fstat(fd, &ours) == 0 && ::stat(path.c_str(), &now) == 0 && ours.st_ino == now.st_ino &&
-        ours.st_dev == now.st_dev) {
-      return file;
-    }
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return Status::IOError("shm segment " + name, path + " keeps being replaced");
-    }
-  }
+bool InGroup(gid_t gid) {
+  if (gid == ::getegid()) return true;
+  const int n = ::getgroups(0, nullptr);
+  if (n <= 0) return false;
+  std::vector<gid_t> groups(static_cast<size_t>(n));
+  const int got = ::getgroups(n, groups.data());
+  return got > 0 && std::find(groups.begin(), groups.begin() + got, gid) != groups.begin() + got;
 }
 
-LockFile::~LockFile() { ::close(fd_); }
+std::string Octal(mode_t mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof(buf), "%04o", static_cast<unsigned>(mode & 07777));
+  return buf;
+}
 
-Status LockFile::LockWriter(int64_t timeout_ms, std::atomic<int64_t>* wanted) {
+// Whether a file this user did not create alone may be used. A segment is
+// read without further checks by every process that maps it, so whoever
+// could write it could forge what readers get.
+Status CheckTrust(const struct stat& st, const std::string& path, const std::string& name,
+                  bool share_with_group) {
+  const std::string what = "shm segment " + name;
+  if (!S_ISREG(st.st_mode)) return Status::IOError(what, path + " is not a regular file");
+  const uid_t me = ::geteuid();
+  const bool group_ok = share_with_group && InGroup(st.st_gid);
+  if (st.st_uid != me && !group_ok) {
+    return Status::IOError(
+        what, path + " is owned by uid " + std::to_string(st.st_uid) + ", not by this user (uid " +
+                  std::to_string(me) +
+                  "): not used. Anyone who can write a segment decides what its readers get; "
+                  "have its owner remove it, or use another name or shm_dir");
+  }
+  if ((st.st_mode & 0002) != 0 || (st.st_mode & 0020 && !group_ok)) {
+    return Status::IOError(
+        what, path + " has mode " + Octal(st.st_mode) +
+                  ((st.st_mode & 0002) != 0 ? ": any user may write it; not used"
+                                            : ": its group (gid " + std::to_string(st.st_gid) +
+                                                  ") may write it; share_with_group "
+                                                  "(--share-with-group) accepts that"));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::shared_ptr<SegmentFile>> SegmentFile::Open(const std::string& path,
+                                                       const std::string& name,
+                                                       bool share_with_group, int64_t timeout_ms) {
+  // O_NONBLOCK: a FIFO planted at the name must not block the open.
+  const int fd = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ELOOP) {
+      return Status::IOError("shm segment " + name,
+                             path + " is a symbolic link: segments are never opened through one");
+    }
+    return PosixError(path, err);
+  }
+  struct stat st;
+  Status s = ::fstat(fd, &st) == 0 ? Status::OK() : PosixError(path, errno);
+  if (s.ok()) s = CheckTrust(st, path, name, share_with_group);
+  if (!s.ok()) {
+    ::close(fd);
+    return s;
+  }
+  std::shared_ptr<SegmentFile> file(new SegmentFile(name, fd, st.st_dev, st.st_ino));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  const Status timeout = Status::IOError(
-      "shm segment " + name_,
-      "the writer lock (" + path_ + ") was not free within " + std::to_string(timeout_ms) + " ms");
+  if (!PollUntil(deadline, [&] { return SetLock(fd, kAttachedByte, F_RDLCK); })) {
+    return Status::IOError("shm segment " + name, "timed out waiting to attach to " + path);
+  }
+  return file;
+}
+
+Result<std::shared_ptr<SegmentFile>> SegmentFile::Create(const std::string& path,
+                                                         const std::string& name,
+                                                         bool share_with_group) {
+  const mode_t mode = share_with_group ? 0660 : 0600;
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return PosixError(path, errno);
+  // The umask may only take bits away; set exactly what was asked.
+  struct stat st;
+  Status s = ::fchmod(fd, mode) == 0 ? Status::OK() : PosixError(path, errno);
+  if (s.ok() && ::fstat(fd, &st) != 0) s = PosixError(path, errno);
+  if (s.ok() && !(SetLock(fd, kWriterByte, F_WRLCK) && SetLock(fd, kAttachedByte, F_RDLCK))) {
+    s = PosixError(path, errno);
+  }
+  if (!s.ok()) {
+    ::unlink(path.c_str());
+    ::close(fd);
+    return s;
+  }
+  std::shared_ptr<SegmentFile> file(new SegmentFile(name, fd, st.st_dev, st.st_ino));
+  file->thread_mu_.lock();  // the writer lock, as LockWriter takes it
+  return file;
+}
+
+SegmentFile::~SegmentFile() { ::close(fd_); }
+
+bool SegmentFile::IsAt(const std::string& path) const {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_;
+}
+
+int64_t SegmentFile::CurrentSize() const {
+  struct stat st;
+  return ::fstat(fd_, &st) == 0 ? static_cast<int64_t>(st.st_size) : -1;
+}
+
+Status SegmentFile::LockWriter(int64_t timeout_ms, std::atomic<int64_t>* wanted) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  const Status timeout =
+      Status::IOError("shm segment " + name_,
+                      "the writer lock was not free within " + std::to_string(timeout_ms) + " ms");
   // Polled rather than std::timed_mutex, whose clocklock ThreadSanitizer
   // does not see.
   if (!PollUntil(deadline, [&] { return thread_mu_.try_lock(); })) return timeout;
@@ -110,24 +189,22 @@ Status LockFile::LockWriter(int64_t timeout_ms, std::atomic<int64_t>* wanted) {
   return Status::OK();
 }
 
-bool LockFile::TryLockWriter() {
+bool SegmentFile::TryLockWriter() {
   if (!thread_mu_.try_lock()) return false;
   if (SetLock(fd_, kWriterByte, F_WRLCK)) return true;
   thread_mu_.unlock();
   return false;
 }
 
-void LockFile::UnlockWriter() {
+void SegmentFile::UnlockWriter() {
   SetLock(fd_, kWriterByte, F_UNLCK);
   thread_mu_.unlock();
 }
 
-bool LockFile::Alone() {
+bool SegmentFile::Alone() {
   if (!SetLock(fd_, kAttachedByte, F_WRLCK)) return false;
   SetLock(fd_, kAttachedByte, F_RDLCK);
   return true;
 }
-
-void LockFile::Unlink() { ::unlink(path_.c_str()); }
 
 }  // namespace trackstore::shm

@@ -1,11 +1,15 @@
 #include "shm_segment.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 #include <boost/version.hpp>
 
@@ -52,8 +56,8 @@ Status Damaged(const std::string& name, const std::string& why) {
 }
 
 // posix_fallocate reserves every page now (Boost 1.74's ftruncate would make
-// a sparse file and SIGBUS on first touch when /dev/shm is full: RELIABILITY.md
-// Boost item 6). Its failure names the space needed and what is free.
+// a sparse file and SIGBUS on first touch when /dev/shm is full). Its failure names the space
+// needed and what is free.
 Status Reserve(int fd, const std::string& path, const std::string& name, uint64_t bytes) {
   const int err = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes));
   if (err == 0) return Status::OK();
@@ -107,46 +111,41 @@ bool OwnerAlive(uint64_t owner) {
   return MakeOwner(pid, start) == owner;  // else the pid was reused
 }
 
-Segment::Segment(std::string name, char* base, uint64_t size, dev_t dev, ino_t ino)
-    : name_(std::move(name)), base_(base), size_(size), pid_(::getpid()), dev_(dev), ino_(ino) {}
-
-bool Segment::IsAt(const std::string& path) const {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_;
-}
+Segment::Segment(std::shared_ptr<SegmentFile> file, char* base, uint64_t size)
+    : file_(std::move(file)), name_(file_->name()), base_(base), size_(size), pid_(::getpid()) {}
 
 Segment::~Segment() {
-  // A forked child holds a copy of this object but not the slot.
-  if (slot_ != nullptr && ::getpid() == pid_) {
+  // A forked child holds a copy of this object but not the slot. A file its
+  // owner truncated has lost the slot's page: touching it would be SIGBUS.
+  if (slot_ != nullptr && ::getpid() == pid_ && CheckSize().ok()) {
     slot_->generation.store(0, std::memory_order_seq_cst);
+    for (std::atomic<uint64_t>& pin : slot_->pins) pin.store(0, std::memory_order_seq_cst);
     slot_->owner.store(0, std::memory_order_release);
   }
   ::munmap(base_, size_);
 }
 
-Result<std::shared_ptr<Segment>> Segment::Attach(const std::string& path, const std::string& name) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return Status::NotFound("shm segment " + name, "does not exist");
-    return PosixError(path, errno);
-  }
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return PosixError(path, err);
-  }
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
+Status Segment::CheckSize() const {
+  const int64_t now = file_->CurrentSize();
+  if (now >= 0 && static_cast<uint64_t>(now) >= size_) return Status::OK();
+  return Damaged(name_, "its file was truncated to " + std::to_string(now) + " of " +
+                            std::to_string(size_) + " bytes while in use");
+}
+
+Result<std::shared_ptr<Segment>> Segment::Attach(std::shared_ptr<SegmentFile> file) {
+  const std::string name = file->name();
+  const int64_t file_size = file->CurrentSize();
+  if (file_size < 0) return Status::IOError("shm segment " + name, "fstat failed");
+  const uint64_t size = static_cast<uint64_t>(file_size);
   if (size < kHeaderBytes) {
-    ::close(fd);
     return Damaged(name, "only " + std::to_string(size) + " bytes: not initialised");
   }
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  const int err = errno;
-  ::close(fd);  // the mapping keeps the file alive
-  if (p == MAP_FAILED) return PosixError(path, err);
-  std::shared_ptr<Segment> seg(
-      new Segment(name, static_cast<char*>(p), size, st.st_dev, st.st_ino));
+  if (size > kMaxSegmentBytes) {
+    return Damaged(name, std::to_string(size) + " bytes: larger than any segment");
+  }
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, file->fd(), 0);
+  if (p == MAP_FAILED) return PosixError("shm segment " + name, errno);
+  std::shared_ptr<Segment> seg(new Segment(std::move(file), static_cast<char*>(p), size));
 
   const SegmentHeader& h = *seg->header();
   if (h.magic != kSegmentMagic) return Damaged(name, "not a trackstore cache segment");
@@ -163,26 +162,92 @@ Result<std::shared_ptr<Segment>> Segment::Attach(const std::string& path, const 
   if (h.ready.load(std::memory_order_acquire) != 1) {
     return Damaged(name, "its creator did not finish initialising it");
   }
+  // Every sum below is of values already bounded by `size` (< 2^40), so
+  // none can wrap.
+  if (h.segment_size != size) {
+    return Damaged(name, "the header says " + std::to_string(h.segment_size) +
+                             " bytes, the file has " + std::to_string(size));
+  }
   const bool geometry_ok =
-      h.segment_size == size && h.slots_offset == kHeaderBytes &&
+      h.slots_offset == kHeaderBytes && h.reader_slot_count >= 1 &&
+      h.reader_slot_count <= kMaxReaders && h.heap_offset <= size &&
       h.slots_offset + uint64_t{h.reader_slot_count} * sizeof(ReaderSlot) <= h.heap_offset &&
-      h.heap_offset + h.heap_size == size && std::has_single_bit(h.index_slot_count) &&
-      h.reader_slot_count >= 1 && h.max_entries >= 1 && h.max_entries <= h.index_slot_count / 2 &&
+      h.heap_size == size - h.heap_offset && h.index_slot_count <= size / sizeof(uint64_t) &&
+      std::has_single_bit(h.index_slot_count) && h.max_entries >= 1 &&
+      h.max_entries <= h.index_slot_count / 2 &&
       seg->IndexAt(h.index_offset.load(std::memory_order_acquire)) != nullptr;
   if (!geometry_ok) return Damaged(name, "inconsistent header");
   return seg;
 }
 
-Result<std::shared_ptr<Segment>> Segment::Create(const std::string& path,
-                                                 const std::string& tmp_path,
-                                                 const std::string& name, const Geometry& g) {
+namespace {
+
+// ".<name>.<16 hex digits>.new": user names cannot start with '.', so no
+// segment can have this name, and the random part keeps a concurrent
+// creator (or a stranger in a shared directory) from predicting it.
+std::string TmpName(const std::string& name) {
+  uint64_t r = 0;
+  if (::getrandom(&r, sizeof(r), 0) != sizeof(r)) {
+    r = static_cast<uint64_t>(::getpid()) << 32 ^ static_cast<uint64_t>(::time(nullptr));
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(r));
+  return "." + name + "." + hex + ".new";
+}
+
+// Removes temporary files of creators that died building a segment named
+// `name`: ours, not empty (a live creator locks its file before it grows),
+// and with the writer lock free.
+void RemoveStaleTmpFiles(const std::string& dir, const std::string& name) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return;
+  const std::string prefix = "." + name + ".";
+  while (const struct dirent* ent = ::readdir(d)) {
+    const std::string f = ent->d_name;
+    if (f.size() != prefix.size() + 16 + 4 || f.compare(0, prefix.size(), prefix) != 0 ||
+        f.compare(f.size() - 4, 4, ".new") != 0) {
+      continue;
+    }
+    const std::string path = dir + "/" + f;
+    const int fd = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) continue;
+    struct stat st;
+    struct flock fl = {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_len = 1;
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid() &&
+        st.st_size > 0 && ::fcntl(fd, F_OFD_SETLK, &fl) == 0) {
+      ::unlink(path.c_str());
+    }
+    ::close(fd);
+  }
+  ::closedir(d);
+}
+
+}  // namespace
+
+Result<std::shared_ptr<Segment>> Segment::Create(const std::string& dir, const std::string& name,
+                                                 const Geometry& g, bool share_with_group,
+                                                 bool replace, bool* name_taken) {
+  // Bounds first, so that no product below can wrap.
+  if (g.capacity >= kMaxSegmentBytes) {
+    return Status::InvalidArgument("shm segment " + name,
+                                   "capacity " + std::to_string(g.capacity) +
+                                       " bytes: it must be below 1 TiB (1099511627776 bytes)");
+  }
+  if (g.max_entries == 0 || g.max_entries > kMaxEntries || g.reader_slots == 0 ||
+      g.reader_slots > kMaxReaders) {
+    return Status::InvalidArgument(
+        "shm segment " + name, "max_entries " + std::to_string(g.max_entries) + " and readers " +
+                                   std::to_string(g.reader_slots) + ": max_entries must be 1 to " +
+                                   std::to_string(kMaxEntries) + ", readers 1 to " +
+                                   std::to_string(kMaxReaders));
+  }
   const uint64_t index_slots = std::bit_ceil(std::max<uint64_t>(16, g.max_entries * 2));
   const uint64_t heap_offset =
       kHeaderBytes + (uint64_t{g.reader_slots} * sizeof(ReaderSlot) + 4095) / 4096 * 4096;
   const uint64_t index_bytes = IndexBlockBytes(index_slots);
-  if (g.capacity >= kMaxSegmentBytes) {
-    return Status::InvalidArgument("shm segment " + name, "capacity must be below 1 TiB");
-  }
   if (g.capacity < heap_offset + Heap::get_min_size(0) + 2 * index_bytes + 4096) {
     return Status::InvalidArgument(
         "shm segment " + name,
@@ -190,24 +255,37 @@ Result<std::shared_ptr<Segment>> Segment::Create(const std::string& path,
             std::to_string(g.max_entries) + " entries and " + std::to_string(g.reader_slots) +
             " readers: give at least " + std::to_string(heap_offset + 2 * index_bytes + 65536));
   }
-  ::unlink(tmp_path.c_str());  // left by a writer that died creating it
-  const int fd = ::open(tmp_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (fd < 0) return PosixError(tmp_path, errno);
+  RemoveStaleTmpFiles(dir, name);
+  const std::string path = dir + "/" + name;
+  std::string tmp_path = dir + "/" + TmpName(name);
+  Result<std::shared_ptr<SegmentFile>> file = SegmentFile::Create(tmp_path, name, share_with_group);
+  // Only when the name is taken (a 1-in-2^64 chance): another one.
+  struct stat st;
+  for (int attempt = 1; !file.ok() && attempt < 8 && ::lstat(tmp_path.c_str(), &st) == 0;
+       ++attempt) {
+    tmp_path = dir + "/" + TmpName(name);
+    file = SegmentFile::Create(tmp_path, name, share_with_group);
+  }
+  if (!file.ok()) return file.status();
+  const int fd = (*file)->fd();
   Status s = Reserve(fd, tmp_path, name, g.capacity);
-  struct stat st = {};
-  if (s.ok() && ::fstat(fd, &st) != 0) s = PosixError(tmp_path, errno);
   void* p = MAP_FAILED;
   if (s.ok()) {
     p = ::mmap(nullptr, g.capacity, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) s = PosixError(tmp_path, errno);
   }
-  ::close(fd);
   if (!s.ok()) {
     ::unlink(tmp_path.c_str());
+    (*file)->UnlockWriter();
     return s;
   }
-  std::shared_ptr<Segment> seg(
-      new Segment(name, static_cast<char*>(p), g.capacity, st.st_dev, st.st_ino));
+  std::shared_ptr<Segment> seg(new Segment(*file, static_cast<char*>(p), g.capacity));
+  // From here on, every return that is not the segment drops the writer lock.
+  auto fail = [&](Status why) {
+    ::unlink(tmp_path.c_str());
+    seg->file()->UnlockWriter();
+    return why;
+  };
 
   // The file is not yet visible under its name: plain stores suffice until
   // `ready` and the rename publish it.
@@ -229,8 +307,7 @@ Result<std::shared_ptr<Segment>> Segment::Create(const std::string& path,
 
   void* index = HeapAllocate(heap, index_bytes);
   if (index == nullptr) {
-    ::unlink(tmp_path.c_str());
-    return Status::InvalidArgument("shm segment " + name, "capacity too small for the index");
+    return fail(Status::InvalidArgument("shm segment " + name, "capacity too small for the index"));
   }
   IndexBlock* ib = new (index) IndexBlock();
   ib->block = {kIndexMagic, index_bytes, 0, 0};
@@ -249,10 +326,21 @@ Result<std::shared_ptr<Segment>> Segment::Create(const std::string& path,
   h->heap_used.store(HeapUsed(heap));
   h->ready.store(1, std::memory_order_release);
 
-  if (::rename(tmp_path.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp_path.c_str());
-    return PosixError(path, err);
+  int rc = 0;
+  if (replace) {
+    rc = ::rename(tmp_path.c_str(), path.c_str());
+  } else {
+    rc = ::renameat2(AT_FDCWD, tmp_path.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE);
+    if (rc != 0 && errno == EINVAL) {
+      // A file system without RENAME_NOREPLACE: link() also refuses to
+      // replace a name.
+      rc = ::link(tmp_path.c_str(), path.c_str());
+      if (rc == 0) ::unlink(tmp_path.c_str());
+    }
+  }
+  if (rc != 0) {
+    if (errno == EEXIST && name_taken != nullptr) *name_taken = true;
+    return fail(PosixError(path, errno));
   }
   return seg;
 }
@@ -316,6 +404,8 @@ Status Segment::ClaimSlot() {
       // slots run out, while one at 1 holds back every retired block, so
       // the next put that retires anything checks our pid and frees it.
       s.generation.store(1, std::memory_order_seq_cst);
+      // A dead owner's exact pins are stale; they only held frees back.
+      for (std::atomic<uint64_t>& pin : s.pins) pin.store(0, std::memory_order_seq_cst);
       slot_ = &s;
       return Status::OK();
     }
@@ -326,20 +416,29 @@ Status Segment::ClaimSlot() {
 
 // The LMDB reader protocol (mdb.c mdb_txn_renew0, ITS#7970): publish the
 // generation we are about to read at, then re-read the global generation and
-// retry until they agree. A writer retires a block it unlinked at generation
-// R (R = the generation after its unlink) and frees it only when every live
-// slot reads 0 or >= R. Why that is safe, with every access involved
-// seq_cst (our claim of the slot's owner, our generation store and re-read;
-// the writer's increment and its loads of each slot's owner and generation):
-//  - if our slot store precedes the writer's scan, the scan sees it (or a
-//    later value of ours, which is no larger while this pin is held);
+// retry until they agree. Two ways to publish it:
+//  - exact: in a free word of slot.pins. The reader then promises to use
+//    only what the index held at exactly generation g: after each load of an
+//    offset from the index it re-reads the global generation, and starts
+//    over if it moved (ShmCache::Rep::GetFrom). A block linked at L and
+//    unlinked by the bump to R is then held back only by pins in [L, R);
+//  - coarse: in slot.generation, the minimum over such pins of this handle:
+//    every block still linked at g is held back (R > g), whenever the read
+//    happens. Used when the pin words are all taken, and by a reader that
+//    keeps losing the race against writers.
+// A writer frees a retired block only when no live slot holds it back. Why
+// that is safe, with every access involved seq_cst (our claim of the slot's
+// owner, our stores and re-reads; the writer's increment and its loads of
+// each slot's words):
+//  - if our store precedes the writer's scan, the scan sees it;
 //  - if not, the writer's increment to R precedes our re-read, so we see
 //    g >= R and retry, or we already held g >= R; and a reader that loaded
 //    g >= R also sees the unlink (it happens before the increment), so it
-//    cannot reach the block at all.
-// While this handle already holds pins, its slot holds their minimum, which
-// is <= the current generation, so new reads are covered without a store.
-Result<uint64_t> Segment::Pin() {
+//    cannot reach the block at all;
+//  - an exact reader that loads the offset of a block linked at L > g sees
+//    the global generation at L or later on its re-read (the link store
+//    happens after the increment to L), so it never dereferences it.
+Result<Pinned> Segment::Pin(bool coarse) {
   std::lock_guard<std::mutex> lock(mu_);
   if (slot_ == nullptr) {
     Status s = ClaimSlot();
@@ -347,26 +446,57 @@ Result<uint64_t> Segment::Pin() {
   }
   std::atomic<uint64_t>& global = header()->generation;
   uint64_t g = global.load(std::memory_order_seq_cst);
-  if (pinned_.empty()) {
+  // Publishes g in `word`, re-reading until the global generation agrees.
+  auto publish = [&](std::atomic<uint64_t>& word) {
     for (;;) {
-      slot_->generation.store(g, std::memory_order_seq_cst);
+      word.store(g, std::memory_order_seq_cst);
       const uint64_t again = global.load(std::memory_order_seq_cst);
-      if (again == g) break;
+      if (again == g) return;
       g = again;
     }
+  };
+  if (!coarse) {
+    for (ExactPin& pin : exact_) {  // a word already published at g
+      if (pin.count > 0 && pin.generation == g) {
+        ++pin.count;
+        return Pinned{g, false};
+      }
+    }
+    for (size_t i = 0; i < exact_.size(); ++i) {
+      if (exact_[i].count != 0) continue;
+      publish(slot_->pins[i]);
+      exact_[i] = {g, 1};
+      // The "holds everything" mark ClaimSlot left, when nothing else needs it.
+      if (coarse_.empty()) slot_->generation.store(0, std::memory_order_seq_cst);
+      return Pinned{g, false};
+    }
   }
-  pinned_.insert(g);
-  return g;
+  // While this handle holds coarse pins, the word holds their minimum, which
+  // is <= the current generation: new reads are covered without a store.
+  if (coarse_.empty()) publish(slot_->generation);
+  coarse_.insert(g);
+  return Pinned{g, true};
 }
 
-void Segment::Unpin(uint64_t generation) {
+void Segment::Unpin(Pinned pinned) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = pinned_.find(generation);
-  if (it == pinned_.end()) return;
-  pinned_.erase(it);
-  // Release: our reads of the blocks happen before a writer that sees the
-  // new value frees them.
-  slot_->generation.store(pinned_.empty() ? 0 : *pinned_.begin(), std::memory_order_seq_cst);
+  // Truncated by its owner: the slot's page may be gone, and the segment is
+  // dead anyway (writers replace it).
+  if (!CheckSize().ok()) return;
+  // seq_cst stores: our reads of the blocks happen before a writer that
+  // sees the new value frees them.
+  if (!pinned.coarse) {
+    for (size_t i = 0; i < exact_.size(); ++i) {
+      if (exact_[i].count == 0 || exact_[i].generation != pinned.generation) continue;
+      if (--exact_[i].count == 0) slot_->pins[i].store(0, std::memory_order_seq_cst);
+      return;
+    }
+    return;
+  }
+  auto it = coarse_.find(pinned.generation);
+  if (it == coarse_.end()) return;
+  coarse_.erase(it);
+  slot_->generation.store(coarse_.empty() ? 0 : *coarse_.begin(), std::memory_order_seq_cst);
 }
 
 }  // namespace trackstore::shm

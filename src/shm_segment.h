@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -16,6 +17,7 @@
 #include <string>
 
 #include "shm_layout.h"
+#include "shm_lock.h"
 #include "trackstore/result.h"
 
 namespace trackstore::shm {
@@ -29,6 +31,12 @@ bool OwnerAlive(uint64_t owner);
 // kill(pid, 0) says the process exists and /proc does not show a zombie.
 bool PidAlive(int64_t pid);
 
+// A reader's registration (Segment::Pin).
+struct Pinned {
+  uint64_t generation = 0;
+  bool coarse = false;
+};
+
 // The shape of a new segment.
 struct Geometry {
   uint64_t capacity = 0;
@@ -36,21 +44,34 @@ struct Geometry {
   uint32_t reader_slots = 0;
 };
 
+// Largest values a new segment accepts (the index needs 16 bytes per entry,
+// and offsets in the index have 40 bits).
+inline constexpr uint64_t kMaxEntries = uint64_t{1} << 32;
+inline constexpr uint32_t kMaxReaders = 65536;
+
 class Segment {
  public:
-  // Maps the existing segment file `path` and checks its header. Errors:
-  // NotFound (no file), VersionUnsupported (a trackstore segment of another
-  // layout, Boost version or word size), StructureInvalid (not a segment, or
-  // one whose creator died before finishing), IOError.
-  static Result<std::shared_ptr<Segment>> Attach(const std::string& path, const std::string& name);
+  // Maps the segment file `file` (opened by SegmentFile::Open, which checked
+  // who may have written it) and checks its header. The size is taken with
+  // fstat before mapping, and the header must agree with it, so nothing
+  // beyond the end of the file is ever touched. Errors: VersionUnsupported
+  // (a trackstore segment of another layout, Boost version or word size),
+  // StructureInvalid (not a segment, one whose creator died before
+  // finishing, or one shorter than its header says), IOError.
+  static Result<std::shared_ptr<Segment>> Attach(std::shared_ptr<SegmentFile> file);
 
-  // Creates and initialises a segment in a new file `tmp_path`, then renames
-  // it to `path`: other processes see no segment or a complete one. The
-  // caller holds the writer lock. Errors: ResourceExhausted (/dev/shm too
-  // small), InvalidArgument (capacity too small for the geometry), IOError.
-  static Result<std::shared_ptr<Segment>> Create(const std::string& path,
-                                                 const std::string& tmp_path,
-                                                 const std::string& name, const Geometry& g);
+  // Creates and initialises a segment in a new file, under a name no
+  // segment can have (it starts with '.'), holding its writer lock, then
+  // gives it the name `path`: with `replace`, by renaming it over what is
+  // there (the caller holds that file's writer lock); else only if `path`
+  // does not exist (else an IOError, with *name_taken set). Other
+  // processes see no segment or a complete one. Errors: ResourceExhausted
+  // (/dev/shm too small), InvalidArgument (capacity too small or too large
+  // for the geometry), IOError. The returned segment's writer lock is held:
+  // the caller releases it.
+  static Result<std::shared_ptr<Segment>> Create(const std::string& dir, const std::string& name,
+                                                 const Geometry& g, bool share_with_group,
+                                                 bool replace, bool* name_taken = nullptr);
 
   Segment(const Segment&) = delete;
   Segment& operator=(const Segment&) = delete;
@@ -63,8 +84,12 @@ class Segment {
     return reinterpret_cast<ReaderSlot*>(base_ + header()->slots_offset);
   }
   const std::string& name() const { return name_; }
+  const std::shared_ptr<SegmentFile>& file() const { return file_; }
   // True while `path` still names the file this Segment maps.
-  bool IsAt(const std::string& path) const;
+  bool IsAt(const std::string& path) const { return file_->IsAt(path); }
+  // An error when the file is now shorter than the mapping (its owner
+  // truncated it): touching the missing pages would raise SIGBUS. One fstat.
+  Status CheckSize() const;
 
   // The block at `offset` when it lies inside the heap, is aligned and has
   // the right magic, else nullptr. Readers check every offset they load from
@@ -76,26 +101,36 @@ class Segment {
   const char* EntryImage(const EntryHeader* e) const;
 
   // Registers this process as reading at the current generation and
-  // returns it. Until the matching Unpin, no block reachable from the index
-  // now is freed. Claims a reader slot on first use; ResourceExhausted when
-  // every slot is held.
-  Result<uint64_t> Pin();
-  void Unpin(uint64_t generation);
+  // returns it. Exact (the default, while this handle has a free pin word):
+  // the caller must re-read the global generation after every offset it
+  // loads from the index and, if it moved, Unpin and start over; until the
+  // matching Unpin, no block linked at the returned generation is freed.
+  // Coarse: no block reachable from the index now is freed, whenever it is
+  // read. Claims a reader slot on first use; ResourceExhausted when every
+  // slot is held.
+  Result<Pinned> Pin(bool coarse = false);
+  void Unpin(Pinned pinned);
 
  private:
-  Segment(std::string name, char* base, uint64_t size, dev_t dev, ino_t ino);
+  Segment(std::shared_ptr<SegmentFile> file, char* base, uint64_t size);
   Status ClaimSlot();  // REQUIRES: mu_ held
 
+  const std::shared_ptr<SegmentFile> file_;  // its descriptor holds the attached lock
   const std::string name_;
   char* const base_;
   const uint64_t size_;
   const pid_t pid_;  // the process that mapped it; a forked child must not release its slot
-  const dev_t dev_;
-  const ino_t ino_;
 
   std::mutex mu_;
-  ReaderSlot* slot_ = nullptr;      // guarded by mu_
-  std::multiset<uint64_t> pinned_;  // guarded by mu_: generations of this handle's held views
+  ReaderSlot* slot_ = nullptr;  // guarded by mu_
+  // Guarded by mu_: this handle's pins, mirroring slot_->pins and
+  // slot_->generation.
+  struct ExactPin {
+    uint64_t generation = 0;
+    uint64_t count = 0;  // views held at it
+  };
+  std::array<ExactPin, kExactPins> exact_;
+  std::multiset<uint64_t> coarse_;
 };
 
 }  // namespace trackstore::shm

@@ -125,48 +125,76 @@ void Writer::Retire(uint64_t offset, uint64_t retire_generation) {
 
 void Writer::Deallocate(uint64_t offset) { HeapFree(heap_, seg_->base() + offset); }
 
-// The smallest generation a live reader has pinned (max when none). A block
-// retired at R is free when R <= that. Only slots pinned below
-// `newest_retired` can hold anything back, so only those are checked for a
-// dead owner (a kill() and a /proc read each).
-uint64_t Writer::OldestPinnedGeneration(uint64_t newest_retired, bool all_slots) {
-  uint64_t oldest = std::numeric_limits<uint64_t>::max();
+// What live readers hold back. Only slots holding something linked before
+// `newest_retired` can matter, so only those are checked for a dead owner
+// (a kill() and a /proc read each).
+Writer::Pins Writer::LivePins(uint64_t newest_retired, bool all_slots) {
+  Pins pins;
   ReaderSlot* slots = seg_->slots();
   for (uint32_t i = 0; i < h_->reader_slot_count; ++i) {
     uint64_t owner = slots[i].owner.load(std::memory_order_seq_cst);
     if (owner == 0) continue;
-    const uint64_t g = slots[i].generation.load(std::memory_order_seq_cst);
-    if (!all_slots && (g == 0 || g >= newest_retired)) continue;
+    const uint64_t coarse = slots[i].generation.load(std::memory_order_seq_cst);
+    uint64_t exact[kExactPins];
+    bool matters = all_slots || (coarse != 0 && coarse < newest_retired);
+    for (int k = 0; k < kExactPins; ++k) {
+      exact[k] = slots[i].pins[k].load(std::memory_order_seq_cst);
+      matters |= exact[k] != 0 && exact[k] < newest_retired;
+    }
+    if (!matters) continue;
     if (!OwnerAlive(owner)) {
       // The owner is gone, so it cannot race with us; a new claimer can
-      // only take the slot from 0. Its stale generation is left in place:
-      // a claimer overwrites it, and until then it only holds frees back.
+      // only take the slot from 0. Its stale words are left in place: a
+      // claimer overwrites them, and until then they only hold frees back.
       slots[i].owner.compare_exchange_strong(owner, 0, std::memory_order_acq_rel);
       continue;
     }
-    if (g != 0) oldest = std::min(oldest, g);
+    if (coarse != 0) pins.coarse = std::min(pins.coarse, coarse);
+    for (uint64_t g : exact) {
+      if (g != 0) pins.exact.push_back(g);
+    }
   }
-  return oldest;
+  std::sort(pins.exact.begin(), pins.exact.end());
+  return pins;
 }
 
+// The generation at which the retired block `b` became reachable. Clamped
+// so that a damaged value can only hold the block back longer.
+uint64_t Writer::LinkGeneration(const BlockHeader* b) const {
+  uint64_t linked = 0;
+  if (b->magic == kEntryMagic && b->block_bytes >= sizeof(EntryHeader)) {
+    const uint64_t version = reinterpret_cast<const EntryHeader*>(b)->version;
+    linked = version == 0 ? 0 : version - 1;
+  } else if (b->magic == kIndexMagic && b->block_bytes >= sizeof(IndexBlock)) {
+    linked = reinterpret_cast<const IndexBlock*>(b)->link_generation;
+  }
+  return std::min(linked, b->retire_generation - 1);
+}
+
+// A block linked at L and unlinked by the bump to R is free when no coarse
+// pin lies below R and no exact pin in [L, R): a reader pinned exactly at
+// g < L never dereferences it, and one at g >= R never finds it.
 void Writer::ReclaimRetired(bool all_slots) {
   if (h_->retired_head == 0 && !all_slots) return;
   if (!RetiredListIntact()) {
     // Leave the list alone (ForWrite rebuilds the segment on the next
     // write), but still free dead readers' slots: a reader may be waiting
     // for one.
-    if (all_slots) OldestPinnedGeneration(0, /*all_slots=*/true);
+    if (all_slots) LivePins(0, /*all_slots=*/true);
     return;
   }
   const uint64_t newest =
       h_->retired_head == 0
           ? 0
           : reinterpret_cast<BlockHeader*>(seg_->base() + h_->retired_head)->retire_generation;
-  const uint64_t oldest = OldestPinnedGeneration(newest, all_slots);
+  const Pins pins = LivePins(newest, all_slots);
   uint64_t* link = &h_->retired_head;
   while (*link != 0) {
     auto* b = reinterpret_cast<BlockHeader*>(seg_->base() + *link);
-    if (b->retire_generation <= oldest) {
+    const uint64_t retired = b->retire_generation;
+    const auto first = std::lower_bound(pins.exact.begin(), pins.exact.end(), LinkGeneration(b));
+    const bool held = pins.coarse < retired || (first != pins.exact.end() && *first < retired);
+    if (!held) {
       const uint64_t offset = *link;
       *link = b->retire_next;
       h_->retired_bytes.fetch_sub(b->block_bytes, std::memory_order_relaxed);
@@ -257,6 +285,7 @@ void Writer::MaybeCompactIndex() {
     nw[q].store(word, std::memory_order_relaxed);
   }
   const uint64_t old_offset = h_->index_offset.load(std::memory_order_relaxed);
+  fresh->link_generation = h_->generation.load(std::memory_order_relaxed);
   h_->index_offset.store(reinterpret_cast<char*>(fresh) - seg_->base(), std::memory_order_release);
   h_->tombstones = 0;
   Retire(old_offset, BumpGeneration());

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <string_view>
 #include <vector>
 
@@ -61,7 +62,8 @@ class Writer {
   // generation of the blocks just unlinked.
   uint64_t BumpGeneration();
   void Retire(uint64_t offset, uint64_t retire_generation);  // no-op for 0
-  // Frees retired blocks that no live reader can still hold. Slots of dead
+  // Frees retired blocks that no live reader can still hold (exactly: a
+  // block is held only by readers pinned while it was linked). Slots of dead
   // readers that stand in the way are freed first; with `all_slots`, every
   // dead reader's slot is.
   void ReclaimRetired(bool all_slots = false);
@@ -85,7 +87,12 @@ class Writer {
   std::atomic<uint64_t>* words() const;
   uint64_t mask() const { return h_->index_slot_count - 1; }
   void Deallocate(uint64_t offset);
-  uint64_t OldestPinnedGeneration(uint64_t newest_retired, bool all_slots);
+  struct Pins {
+    uint64_t coarse = std::numeric_limits<uint64_t>::max();  // the smallest
+    std::vector<uint64_t> exact;                             // sorted
+  };
+  Pins LivePins(uint64_t newest_retired, bool all_slots);
+  uint64_t LinkGeneration(const BlockHeader* b) const;
 
   Segment* seg_;
   SegmentHeader* h_;

@@ -243,7 +243,12 @@ TEST_F(ShmMultiprocessTest, WriterKilledMidPutNeverBlocksOrTearsAnything) {
           Result<ShmCache> c = ShmCache::Open(options_);
           if (!c.ok()) return 10;
           for (uint64_t v = 0;; ++v) {  // killed by the hook or by the parent
-            if (!c->Put("k", Versioned(100000 + trial * 1000 + v % 1000)).ok()) return 11;
+            Result<uint64_t> put = c->Put("k", Versioned(100000 + trial * 1000 + v % 1000));
+            if (!put.ok()) {
+              std::snprintf(board_->last_error, sizeof(board_->last_error), "put %llu: %s",
+                            static_cast<unsigned long long>(v), put.status().ToString().c_str());
+              return 11;
+            }
           }
         },
         30);
@@ -251,7 +256,7 @@ TEST_F(ShmMultiprocessTest, WriterKilledMidPutNeverBlocksOrTearsAnything) {
     if (!named) ::kill(child, SIGKILL);
     const int status = Reap(child, std::chrono::seconds(20));
     ASSERT_TRUE(Killed(status)) << "trial " << trial << " (" << (named ? point : "random")
-                                << "): status " << status;
+                                << "): status " << status << " " << board_->last_error;
     ++killed;
     const ShmStats before = cache.Stats();
     if (named) {
@@ -277,12 +282,14 @@ TEST_F(ShmMultiprocessTest, WriterKilledMidPutNeverBlocksOrTearsAnything) {
   EXPECT_EQ(s.bytes_used, baseline);
   EXPECT_EQ(s.retired_bytes, 0u);
   EXPECT_EQ(s.live_readers + s.dead_reader_slots, 0u);
-  // No half-built segment files left behind.
+  // No half-built segment files left behind (temporary names start with
+  // '.'), and no lock file: the lock is on the segment itself.
   int files = 0;
   for (const auto& f : std::filesystem::directory_iterator(options_.shm_dir)) {
-    files += f.path().filename().string().rfind(options_.name, 0) == 0;
+    const std::string n = f.path().filename().string();
+    files += n.rfind(options_.name, 0) == 0 || n.rfind("." + options_.name, 0) == 0;
   }
-  EXPECT_EQ(files, 2);  // the segment and its lock file
+  EXPECT_EQ(files, 1);
   std::printf(
       "%d writers killed (50 at named points, 20 at random), %d rebuilds, %llu whole "
       "reads, 0 torn, slowest recovery put %.1f ms\n",
@@ -397,13 +404,17 @@ TEST_F(ShmMultiprocessTest, TwoWritersAreSerialized) {
   EXPECT_EQ(e->version(), all.back());
 }
 
-// F15 (short): a stopped reader holds every version published since it
-// pinned. Puts then fail cleanly with ResourceExhausted; once it resumes
-// and lets go, the memory comes back and its view was valid throughout.
-TEST_F(ShmMultiprocessTest, StoppedReaderFillsTheSegmentUntilItResumes) {
+// F15 (short): a stopped reader holds back only the version it has a view
+// of, not every version published since (writers' puts used to fail with
+// ResourceExhausted then, and a reader descheduled on a loaded machine made
+// a writer's put fail in WriterKilledMidPutNeverBlocksOrTearsAnything). Once
+// it resumes and lets go, the memory comes back; its view was valid
+// throughout.
+TEST_F(ShmMultiprocessTest, StoppedReaderHoldsBackOnlyTheVersionItViews) {
   options_.capacity_bytes = 2 << 20;
   ShmCache cache = OpenOrDie();
   const uint64_t baseline = Baseline(cache);
+  const uint64_t one_entry = cache.Stats().entry_bytes;
   int to_child[2], from_child[2];
   ASSERT_EQ(::pipe(to_child), 0);
   ASSERT_EQ(::pipe(from_child), 0);
@@ -424,12 +435,20 @@ TEST_F(ShmMultiprocessTest, StoppedReaderFillsTheSegmentUntilItResumes) {
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, WUNTRACED), child);
   ASSERT_TRUE(WIFSTOPPED(status));
-  Status s;
+  uint64_t peak = 0;
   int published = 0;
-  for (; published < 500 && s.ok(); ++published) s = cache.Put("k", Versioned(published)).status();
-  EXPECT_TRUE(s.IsResourceExhausted()) << s.ToString();
-  const uint64_t peak = cache.Stats().retired_bytes;
+  for (; published < 500; ++published) {
+    const Status s = cache.Put("k", Versioned(published)).status();
+    if (!s.ok()) {  // not ASSERT: the child must be let go below
+      ADD_FAILURE() << "put " << published << ": " << s.ToString();
+      break;
+    }
+    peak = std::max(peak, cache.Stats().retired_bytes);
+  }
+  // The stopped reader's version, and the one published next (linked at the
+  // generation the reader pinned, so it might have seen it): nothing more.
   EXPECT_GT(peak, 0u);
+  EXPECT_LE(peak, 2 * one_entry);
   ::kill(child, SIGCONT);
   ASSERT_EQ(::write(to_child[1], "g", 1), 1);
   EXPECT_TRUE(ExitedOk(Reap(child, std::chrono::seconds(10))));
@@ -437,8 +456,9 @@ TEST_F(ShmMultiprocessTest, StoppedReaderFillsTheSegmentUntilItResumes) {
   EXPECT_OK(cache.Put("k", Versioned(1)).status());
   EXPECT_EQ(cache.Stats().retired_bytes, 0u);
   EXPECT_EQ(cache.Stats().bytes_used, baseline);
-  std::printf("stopped reader: %d puts until full, peak %llu bytes held, all back after\n",
-              published - 1, static_cast<unsigned long long>(peak));
+  std::printf(
+      "stopped reader: %d puts, peak %llu bytes held (at most two entries), all back after\n",
+      published, static_cast<unsigned long long>(peak));
 }
 
 // F14: a damaged segment found while other processes have it open is

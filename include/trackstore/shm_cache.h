@@ -34,10 +34,18 @@
 //    checked with kill(pid, 0) and /proc/<pid>/stat.
 //  - Linux only: the segment is the tmpfs file <shm_dir>/<name> (what
 //    shm_open(3) uses), and the writer lock is an open-file-description lock
-//    (F_OFD_SETLK) on <lock_dir>/<name>.lock.
-//  - A process that stops (SIGSTOP, a debugger) while holding a view keeps
-//    every version replaced since then alive: the segment fills up and puts
-//    fail with ResourceExhausted until it resumes or dies (as in LMDB).
+//    (F_OFD_SETLK) on a byte of the segment file itself.
+//  - A process that stops (SIGSTOP, a debugger) while holding views keeps
+//    those versions alive (and the one published right after each). One
+//    handle holding views of more than six versions at once keeps every
+//    version replaced since its oldest view alive: the segment may fill up,
+//    and puts fail with ResourceExhausted until it lets go (as in LMDB).
+//  - Trust: a segment is created with mode 0600 (0660 with
+//    share_with_group), and one that another user owns, or others may
+//    write, is refused with an error naming its owner. Its owner can still
+//    write into it or truncate it; a reader that holds a view of a truncated
+//    segment gets SIGBUS when it touches the missing pages (each get checks
+//    the size first and fails cleanly). README.md, "Who may use a segment".
 //  - Memory is allocated in full when the segment is created
 //    (posix_fallocate), so a full /dev/shm is an error at creation, never a
 //    SIGBUS later. Capacity is fixed at creation.
@@ -70,13 +78,13 @@ struct ShmOptions {
   // The segment's name: 1-200 characters from [A-Za-z0-9._-], not starting
   // with '.'. Required.
   std::string name;
-  // Total size of the segment in bytes, allocated in full at creation. Only
-  // used when the segment is created; an existing one keeps its size.
-  // Default: 64 MiB.
+  // Total size of the segment in bytes, allocated in full at creation, below
+  // 1 TiB. Only used when the segment is created; an existing one keeps its
+  // size. Default: 64 MiB.
   uint64_t capacity_bytes = uint64_t{64} << 20;
   // Least-recently-used eviction past this many entries. The segment's index
-  // is sized from it at creation; a later handle may ask for fewer, not more.
-  // Default: 10,000 (SPEC.md section 10).
+  // is sized from it at creation (16 bytes per entry); a later handle may ask
+  // for fewer, not more. At most 2^32. Default: 10,000.
   uint64_t max_entries = 10000;
   // Least-recently-used eviction past this many bytes of entries (headers
   // included). 0 means the whole segment. Default: 0.
@@ -84,7 +92,8 @@ struct ShmOptions {
   // Time to live of an entry put without an explicit TTL. Default: 900 s.
   int64_t default_ttl_seconds = kDefaultTtlSeconds;
   // Reader slots (processes holding views at once; one slot per open
-  // ShmCache handle that reads). Only used at creation. Default: 126.
+  // ShmCache handle that reads), 1 to 65536. Only used at creation.
+  // Default: 126.
   uint32_t max_readers = 126;
   // Create the segment when it does not exist; else NotFound. Default: true.
   bool create_if_missing = true;
@@ -97,8 +106,15 @@ struct ShmOptions {
   Clock clock;
   // Directory of the segment file. Default: /dev/shm.
   std::string shm_dir = "/dev/shm";
-  // Directory of the lock file <name>.lock. Default: shm_dir.
-  std::string lock_dir;
+  // Who may use the segment besides its owner. A segment is created with
+  // mode 0600 (whatever the umask), and a segment owned by another user, or
+  // writable by its group or by anyone, is refused with an error naming its
+  // owner and mode: whoever can write a segment decides what its readers
+  // get. With share_with_group, a new segment gets mode 0660 (its group:
+  // this process's, or the directory's when set-group-ID), and a segment
+  // owned by another user is accepted when its group is one this process is
+  // in and others have no access. Default: false.
+  bool share_with_group = false;
   // How long a write waits for the writer lock (held by a live writer)
   // before failing with IOError. Default: 5,000 ms.
   int64_t lock_timeout_ms = 5000;

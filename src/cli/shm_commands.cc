@@ -48,6 +48,7 @@ struct ShmArgs {
   uint64_t max_entries = ShmOptions{}.max_entries;
   std::string shm_dir = ShmOptions{}.shm_dir;
   bool json = false;
+  bool share_with_group = false;
   CLI::Option* capacity_option = nullptr;
 };
 
@@ -74,8 +75,11 @@ ShmOptions OptionsFor(const ShmArgs& a, bool create) {
   o.name = a.name;
   o.shm_dir = a.shm_dir;
   o.create_if_missing = create;
-  o.capacity_bytes = a.capacity_mb << 20;
+  // Saturated: a count of MiB that does not fit in bytes must not wrap to a
+  // small size (RunPublish reports it; the library rejects it anyway).
+  o.capacity_bytes = a.capacity_mb > (UINT64_MAX >> 20) ? UINT64_MAX : a.capacity_mb << 20;
   o.max_entries = a.max_entries;
+  o.share_with_group = a.share_with_group;
   return o;
 }
 
@@ -93,6 +97,12 @@ void ReportLeftovers(const ShmStats& s, const std::string& name) {
 }
 
 int RunPublish(const ShmArgs& a) {
+  constexpr uint64_t kMaxCapacityMb = uint64_t{1} << 20;  // 1 TiB
+  if (a.capacity_mb == 0 || a.capacity_mb >= kMaxCapacityMb) {
+    return Fail(Status::InvalidArgument("--capacity " + std::to_string(a.capacity_mb),
+                                        "the segment size in MiB must be 1 to " +
+                                            std::to_string(kMaxCapacityMb - 1) + " (below 1 TiB)"));
+  }
   Result<ShmCache> cache = ShmCache::Open(OptionsFor(a, /*create=*/true));
   if (!cache.ok()) {
     return Fail(cache.status(), false,
@@ -275,6 +285,9 @@ void AddShmCommands(CLI::App& app, int* exit_code) {
     CLI::App* c = shm->add_subcommand(name, about);
     c->add_option("NAME", a->name, "Segment name (the file /dev/shm/NAME)")->required();
     c->add_option("--shm-dir", a->shm_dir, "Directory of the segment")->capture_default_str();
+    c->add_flag("--share-with-group", a->share_with_group,
+                "Create the segment with mode 0660 instead of 0600, and accept one that "
+                "another user of a group of ours created so");
     c->callback([a, run, exit_code] { *exit_code = run(*a); });
     return c;
   };
