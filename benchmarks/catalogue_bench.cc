@@ -273,7 +273,6 @@ void BM_Scan(benchmark::State& state) {
     return false;
   });
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(c.tracks));
-  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(c.bytes));
 }
 
 // Free bytes at `dir`, or nullopt (with a message) when it is unusable.
