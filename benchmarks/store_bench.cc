@@ -46,6 +46,9 @@
 //             copy of the store each iteration starts from is not timed (a
 //             Store is copied with its fragments hard-linked: they are
 //             immutable). The reference is left out (see Merge).
+//             write-fsync: write(2) + fdatasync of a new file of as many
+//             bytes as trackstore's commit writes, the floor of any
+//             durable write of them.
 //   StoreOpen/{layered,compacted}
 //             open-and-ready (Store::Open + Current + the first Find) of a
 //             store holding the base + 4 commits of a different 1% delta
@@ -54,11 +57,12 @@
 //             the Lookup batches through Version::Find on the same two
 //   Compact/trackstore
 //             Store::Open + Store::Compact of the layered store (manual
-//             time: its fresh copy is not timed); Compact/memcpy, the
-//             baseline, copies as many bytes as the compacted fragments hold
+//             time: its fresh copy is not timed); the baselines
+//             Compact/memcpy copies as many bytes as the compacted fragments
+//             hold, Compact/write-fsync writes and fdatasyncs them
 // A console run ends with the ratios of the medians these rows are read by
-// (median_ratios.h): each peer's commit over trackstore's, layered over
-// compacted, compaction over memcpy.
+// (median_ratios.h): each peer's commit over trackstore's, trackstore's
+// over write-fsync, layered over compacted, compaction over its baselines.
 //
 // The libraries, deltas, id sequences and one saved copy of each store
 // ("base") are made once per size, lazily, outside the timed loops, in a
@@ -69,8 +73,10 @@
 // Defaults (unless --benchmark_repetitions / --benchmark_min_time are
 // given): 5 repetitions at 30k (3 for Readers), 3 at 1M, aggregates only;
 // at 1M, one repetition of the reference's Save, Merge and Readers (every
-// run decodes or encodes 1M tracks of JSON: 10-20 s). About 9-10 minutes
-// on 2 shared vCPUs. benchmarks/report.py turns the JSON output into
+// run decodes or encodes 1M tracks of JSON: 10-20 s). About 13 minutes
+// on 2 shared vCPUs (the Store rows about 3-4 of them, most of it
+// restoring the peers' 300-450 MB files before each timed commit).
+// benchmarks/report.py turns the JSON output into
 // docs/benchmarks/README.md; scripts/bench_peers.sh runs it all.
 #include <fcntl.h>
 #include <unistd.h>
@@ -592,6 +598,51 @@ void BM_PeerCommit(benchmark::State& state, Store* store) {
   MergeLoop(state, lib, store, delta.tracks, delta.new_ids);
 }
 
+// Writes `bytes` bytes to a new file in the timed loop and fdatasyncs it:
+// the least a durable write of that much can cost on this disk (manual
+// time: removing the previous file is not timed).
+void WriteFsyncLoop(benchmark::State& state, const std::string& path, uint64_t bytes) {
+  const std::vector<char> data(bytes, 'x');
+  ManualLoop(
+      state,
+      [&] {
+        RemoveFiles({&path, 1});
+        return true;
+      },
+      [&] {
+        const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0) return Check(state, trackstore::PosixError(path, errno));
+        size_t done = 0;
+        while (done < data.size()) {
+          const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+          if (n <= 0) break;
+          done += static_cast<size_t>(n);
+        }
+        const bool ok = done == data.size() && ::fdatasync(fd) == 0;
+        const int err = errno;
+        ::close(fd);
+        return Check(state, ok ? Status::OK() : trackstore::PosixError(path, err));
+      });
+  RemoveFiles({&path, 1});
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
+  state.counters["bytes_written"] = static_cast<double>(bytes);
+}
+
+// The baseline of Commit/trackstore: write + fdatasync of as many bytes as
+// its commit writes (found by one untimed commit of the same delta).
+void BM_CommitWriteFsync(benchmark::State& state) {
+  Library* lib = GetLibrary(state);
+  const std::string* base = lib == nullptr ? nullptr : StoreDir(state, lib, "base");
+  if (base == nullptr) return;
+  const Delta& delta = GetDelta(lib, state.range(1));
+  const std::string work = lib->dir + "/store.commit";
+  if (!Check(state, RestoreStoreDir(*base, work))) return;
+  Result<trackstore::Store> store = trackstore::Store::Open(work);
+  Result<trackstore::CommitStats> c = store.ok() ? store->Commit(delta.tracks) : store.status();
+  if (!Check(state, c.status())) return;
+  WriteFsyncLoop(state, lib->dir + "/write-fsync", c->bytes_written);
+}
+
 // Open-and-ready of a Store: Store::Open + Current() + the first lookup's
 // Find (manual time: dropping the previous handles is not timed).
 void BM_StoreOpen(benchmark::State& state, const char* which) {
@@ -695,7 +746,14 @@ void BM_StoreCompact(benchmark::State& state) {
   state.counters["output_bytes"] = static_cast<double>(bytes);
 }
 
-// The baseline: memcpy of as many bytes as the compaction writes, between
+// A baseline: write + fdatasync of as many bytes as the compaction writes.
+void BM_CompactWriteFsync(benchmark::State& state) {
+  Library* lib = GetLibrary(state);
+  const uint64_t bytes = lib == nullptr ? 0 : CompactedBytes(state, lib);
+  if (bytes > 0) WriteFsyncLoop(state, lib->dir + "/write-fsync", bytes);
+}
+
+// A baseline: memcpy of as many bytes as the compaction writes, between
 // two buffers touched beforehand.
 void BM_CompactMemcpy(benchmark::State& state) {
   Library* lib = GetLibrary(state);
@@ -758,6 +816,7 @@ void RegisterStoreWorkloads(size_t z, bool user_min_time, bool user_repetitions)
     defaults(b, 0.1);
   };
   commit(benchmark::RegisterBenchmark("Commit/trackstore", BM_StoreCommit));
+  commit(benchmark::RegisterBenchmark("Commit/write-fsync", BM_CommitWriteFsync));
   for (const auto& store : H().stores) {
     // Not the reference: every merge of it decodes and encodes the whole
     // library (Merge has its row).
@@ -778,6 +837,9 @@ void RegisterStoreWorkloads(size_t z, bool user_min_time, bool user_repetitions)
   auto* compact = benchmark::RegisterBenchmark("Compact/trackstore", BM_StoreCompact);
   compact->Arg(n)->Unit(benchmark::kMillisecond)->UseManualTime();
   defaults(compact, 0.1);
+  auto* sync = benchmark::RegisterBenchmark("Compact/write-fsync", BM_CompactWriteFsync);
+  sync->Arg(n)->Unit(benchmark::kMillisecond)->UseManualTime();
+  defaults(sync, 0.1);
   auto* copy = benchmark::RegisterBenchmark("Compact/memcpy", BM_CompactMemcpy);
   copy->Arg(n)->Unit(benchmark::kMillisecond)->UseRealTime();
   defaults(copy, 0.2);
@@ -790,6 +852,8 @@ void AddRatios(MedianRatioReporter* reporter) {
     for (int64_t percent : kCommitPercents) {
       const std::string arg = size + "/" + std::to_string(percent);
       const std::string what = "commit " + std::to_string(percent) + "% at " + std::to_string(n);
+      reporter->AddRatio(what + ": trackstore / write+fdatasync of its bytes",
+                         "Commit/trackstore" + arg, "Commit/write-fsync" + arg);
       for (const auto& store : H().stores) {
         if (!store->has_writer() || store->loads_whole_library()) continue;
         const std::string label = CommitLabel(*store);
@@ -803,6 +867,9 @@ void AddRatios(MedianRatioReporter* reporter) {
                        "StoreLookup/layered" + size, "StoreLookup/compacted" + size);
     reporter->AddRatio("compaction at " + std::to_string(n) + ": compact / memcpy of its output",
                        "Compact/trackstore" + size, "Compact/memcpy" + size);
+    reporter->AddRatio(
+        "compaction at " + std::to_string(n) + ": compact / write+fdatasync of its output",
+        "Compact/trackstore" + size, "Compact/write-fsync" + size);
   }
 }
 
