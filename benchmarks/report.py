@@ -38,6 +38,8 @@ ROWS = [
     ("Scan", "full scan, id + name", "time"),
     ("Lookup", "random lookup by id (per lookup)", "time"),
     ("Merge", "merge 1% delta + persist", "time"),
+    ("Commit/1", "commit 1% delta, durable (trackstore: Store::Commit)", "time"),
+    ("Commit/10", "commit 10% delta, durable (trackstore: Store::Commit)", "time"),
     ("Readers/1", "random lookups, 1 process (aggregate/s)", "rate"),
     ("Readers/2", "random lookups, 2 processes (aggregate/s)", "rate"),
     ("Readers/4", "random lookups, 4 processes (aggregate/s)", "rate"),
@@ -46,6 +48,8 @@ ROWS = [
 NOT_APPLICABLE = {
     ("Save", "read"): "= trackstore",
     ("Merge", "read"): "= trackstore",
+    ("Commit", "read"): "= trackstore",
+    ("Commit", "reference"): "see merge",
     ("Verify", "lmdb"): "none",
 }
 # Why a peer can be ahead of trackstore on a row, and what would close it,
@@ -148,8 +152,8 @@ def load_runs(path):
         parts = run_name.split("/")
         workload, store, n = parts[0], parts[1], int(parts[2])
         key = workload
-        if workload == "Readers":
-            key = f"Readers/{parts[3]}"
+        if workload in ("Readers", "Commit"):
+            key = f"{workload}/{parts[3]}"
         if "median" in g:
             e = dict(g["median"])
         elif g["runs"]:

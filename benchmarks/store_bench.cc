@@ -35,6 +35,35 @@
 //   PeakRss   1M tracks only: ru_maxrss of a fresh child process that opens
 //             the store and scans it (processes.h, RssProbe)
 //
+// The versioned Store (trackstore/store.h), whose directories are made once
+// per size with Store::Replace and Store::Commit:
+//   Commit/<store>/<tracks>/<percent>
+//             a 1% and a 10% delta (as Merge's) applied and made durable.
+//             trackstore: Store::Open + Store::Commit on a store holding the
+//             library as one base fragment (writes one delta fragment and a
+//             manifest). snapshot-file: trackstore's whole-file Merger (the
+//             Merge row). sqlite, lmdb: their Merge. Manual time: the fresh
+//             copy of the store each iteration starts from is not timed (a
+//             Store is copied with its fragments hard-linked: they are
+//             immutable). The reference is left out (see Merge).
+//             write-fsync: write(2) + fdatasync of a new file of as many
+//             bytes as trackstore's commit writes, the floor of any
+//             durable write of them.
+//   StoreOpen/{layered,compacted}
+//             open-and-ready (Store::Open + Current + the first Find) of a
+//             store holding the base + 4 commits of a different 1% delta
+//             each, and of the same library compacted (Store::Compact)
+//   StoreLookup/{layered,compacted}
+//             the Lookup batches through Version::Find on the same two
+//   Compact/trackstore
+//             Store::Open + Store::Compact of the layered store (manual
+//             time: its fresh copy is not timed); the baselines
+//             Compact/memcpy copies as many bytes as the compacted fragments
+//             hold, Compact/write-fsync writes and fdatasyncs them
+// A console run ends with the ratios of the medians these rows are read by
+// (median_ratios.h): each peer's commit over trackstore's, trackstore's
+// over write-fsync, layered over compacted, compaction over its baselines.
+//
 // The libraries, deltas, id sequences and one saved copy of each store
 // ("base") are made once per size, lazily, outside the timed loops, in a
 // temporary directory /tmp/trackstore-store-bench-XXXXXX on the disk (not a
@@ -44,10 +73,16 @@
 // Defaults (unless --benchmark_repetitions / --benchmark_min_time are
 // given): 5 repetitions at 30k (3 for Readers), 3 at 1M, aggregates only;
 // at 1M, one repetition of the reference's Save, Merge and Readers (every
-// run decodes or encodes 1M tracks of JSON: 10-20 s). About 9-10 minutes
-// on 2 shared vCPUs. benchmarks/report.py turns the JSON output into
+// run decodes or encodes 1M tracks of JSON: 10-20 s). About 13 minutes
+// on 2 shared vCPUs (the Store rows about 3-4 of them, most of it
+// restoring the peers' 300-450 MB files before each timed commit).
+// benchmarks/report.py turns the JSON output into
 // docs/benchmarks/README.md; scripts/bench_peers.sh runs it all.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -56,16 +91,21 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
 #include <benchmark/benchmark.h>
 
 #include "bench_flags.h"
+#include "median_ratios.h"
 #include "peers/files.h"
 #include "peers/store.h"
 #include "processes.h"
+#include "trackstore/env.h"
+#include "trackstore/store.h"
 #include "trackstore/synthetic.h"
 
 namespace trackstore_bench {
@@ -78,6 +118,8 @@ constexpr size_t kLookupIds = size_t{1} << 20;  // drawn with replacement
 constexpr uint64_t kLookupSeed = 20240229;
 constexpr size_t kLookupBatch = 1000;
 constexpr uint64_t kDeltaPercent = 1;
+constexpr int64_t kCommitPercents[] = {1, 10};
+constexpr uint64_t kLayers = 4;  // delta commits over the base of the layered store
 constexpr int kReaderProcs[] = {1, 2, 4};
 constexpr double kReaderSeconds = 0.3;
 
@@ -87,6 +129,11 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+struct Delta {
+  std::vector<TrackRecord> tracks;
+  uint64_t new_ids = 0;
+};
+
 // One generated library and what every store's benchmarks share.
 struct Library {
   int64_t n = 0;
@@ -95,6 +142,7 @@ struct Library {
   std::vector<TrackRecord> delta;
   uint64_t delta_new_ids = 0;
   std::vector<std::string> lookup_ids;
+  std::map<int64_t, Delta> deltas;            // percent -> delta, other than 1 (`delta`)
   std::map<std::string, std::string> bases;   // store name -> path of its saved copy
   std::map<std::string, std::string> errors;  // store name -> why its base is missing
   // Open readers of the bases, shared by Scan and Lookup (the reference's
@@ -124,17 +172,20 @@ Harness& H() {
 
 // merge_bench's delta: `percent` of the library, every tenth track a new
 // id, the others changed copies of existing tracks, spread uniformly.
+// `round` > 0 gives the round-th of several different deltas (new ids
+// prefixed "new<round>-", so that no two rounds add the same id).
 std::vector<TrackRecord> MakeDelta(const std::vector<TrackRecord>& tracks, uint64_t percent,
-                                   uint64_t* new_ids) {
+                                   uint64_t* new_ids, uint64_t round = 0) {
   const uint64_t n = tracks.size() * percent / 100;
-  std::mt19937_64 rng(percent);
+  std::mt19937_64 rng(percent + 1000 * round);
+  const std::string prefix = round == 0 ? "new-" : "new" + std::to_string(round) + "-";
   std::vector<TrackRecord> delta;
   delta.reserve(n);
   *new_ids = 0;
   for (uint64_t k = 0; k < n; ++k) {
     TrackRecord t = tracks[rng() % tracks.size()];
     if (k % 10 == 9) {
-      t.id = "new-" + std::to_string(k);
+      t.id = prefix + std::to_string(k);
       ++*new_ids;
     } else {
       t.name += " (remastered)";
@@ -312,9 +363,11 @@ void BM_Lookup(benchmark::State& state, Store* store) {
   state.counters["lookups_per_iteration"] = static_cast<double>(kLookupBatch);
 }
 
-void BM_Merge(benchmark::State& state, Store* store) {
-  Library* lib = GetLibrary(state);
-  const std::string* base = lib == nullptr ? nullptr : Base(state, lib, store);
+// `delta` applied to a fresh copy of `store`'s base and made durable, in
+// the timed loop; the result checked once after it.
+void MergeLoop(benchmark::State& state, Library* lib, Store* store,
+               std::span<const TrackRecord> delta, uint64_t delta_new_ids) {
+  const std::string* base = Base(state, lib, store);
   if (base == nullptr) return;
   const std::string work = lib->dir + "/" + std::string(store->name()) + ".merge";
   const std::vector<std::string> from = store->Files(*base), to = store->Files(work);
@@ -328,15 +381,21 @@ void BM_Merge(benchmark::State& state, Store* store) {
         }
         return true;
       },
-      [&] { return Check(state, store->Merge(work, lib->delta)); });
+      [&] { return Check(state, store->Merge(work, delta)); });
+  if (state.error_occurred()) return;
   // The result must hold the library plus the new ids.
   Result<std::unique_ptr<Reader>> r = store->Open(work);
   uint64_t count = 0, sum = 0;
   if (!Check(state, r.status()) || !Check(state, (*r)->Scan(&count, &sum))) return;
-  if (count != lib->tracks.size() + lib->delta_new_ids) {
+  if (count != lib->tracks.size() + delta_new_ids) {
     state.SkipWithError(("merged store holds " + std::to_string(count) + " tracks").c_str());
   }
-  state.counters["delta_tracks"] = static_cast<double>(lib->delta.size());
+  state.counters["delta_tracks"] = static_cast<double>(delta.size());
+}
+
+void BM_Merge(benchmark::State& state, Store* store) {
+  Library* lib = GetLibrary(state);
+  if (lib != nullptr) MergeLoop(state, lib, store, lib->delta, lib->delta_new_ids);
 }
 
 void BM_Readers(benchmark::State& state, Store* store) {
@@ -382,6 +441,334 @@ void BM_PeakRss(benchmark::State& state, Store* store, int store_index) {
   state.counters["store_bytes"] = static_cast<double>(FileBytes(owner->Files(*base)));
 }
 
+// ---------------------------------------------------------------- the Store
+
+// The delta of `percent` (1 is the library's own `delta`).
+const Delta& GetDelta(Library* lib, int64_t percent) {
+  Delta& d = lib->deltas[percent];
+  if (d.tracks.empty()) {
+    if (percent == kDeltaPercent) {
+      d.tracks = lib->delta;
+      d.new_ids = lib->delta_new_ids;
+    } else {
+      d.tracks = MakeDelta(lib->tracks, static_cast<uint64_t>(percent), &d.new_ids);
+    }
+  }
+  return d;
+}
+
+Status FsyncPath(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return trackstore::PosixError(path, errno);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  return rc == 0 ? Status::OK() : trackstore::PosixError(path, err);
+}
+
+// Makes `to` a copy of the store directory `from` as its writer left it:
+// fragments hard-linked (they are immutable, and the links share the
+// originals' page cache), manifests and states copied, the lock file and
+// temporary files left out; everything fsync'ed, so that no dirty page or
+// directory entry of the copy lands in the timed commit's fsyncs.
+Status RestoreStoreDir(const std::string& from, const std::string& to) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::remove_all(to, ec);
+  if (ec) return Status::IOError(to, "remove_all: " + ec.message());
+  std::vector<std::string> synced{to};
+  fs::create_directories(to, ec);
+  for (auto it = fs::recursive_directory_iterator(from, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const fs::path rel = fs::relative(it->path(), from, ec);
+    if (ec) break;
+    const std::string dst = to + "/" + rel.string();
+    const std::string top = rel.begin()->string();
+    if (it->is_directory()) {
+      fs::create_directories(dst, ec);
+      synced.push_back(dst);
+    } else if (top == "fragments") {
+      fs::create_hard_link(it->path(), dst, ec);
+    } else if (top != "tmp" && top != "LOCK") {
+      fs::copy_file(it->path(), dst, ec);
+      synced.push_back(dst);
+    }
+  }
+  if (ec) return Status::IOError(to, "copying the store " + from + ": " + ec.message());
+  for (auto i = synced.rbegin(); i != synced.rend(); ++i) {
+    if (Status s = FsyncPath(*i); !s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+trackstore::StoreOptions ReadOnly() {
+  trackstore::StoreOptions options;
+  options.create_if_missing = false;
+  return options;
+}
+
+// A Store directory for `lib`, made on first use (printing how long it
+// took); nullptr after SkipWithError.
+//   "base"       Replace(library): one base fragment
+//   "layered"    base + 4 commits of a different 1% delta each (no
+//                automatic compaction)
+//   "compacted"  a copy of "layered" after Store::Compact
+const std::string* StoreDir(benchmark::State& state, Library* lib, const std::string& which) {
+  const std::string key = "store:" + which;
+  if (auto it = lib->bases.find(key); it != lib->bases.end()) return &it->second;
+  if (!lib->errors.contains(key)) {
+    const std::string dir = lib->dir + "/store." + which;
+    const Clock::time_point start = Clock::now();
+    Status s = Status::OK();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    if (which == "compacted") {
+      const std::string* layered = StoreDir(state, lib, "layered");
+      if (layered == nullptr) return nullptr;
+      s = RestoreStoreDir(*layered, dir);
+    }
+    Result<trackstore::Store> store =
+        s.ok() ? trackstore::Store::Open(dir) : Result<trackstore::Store>(s);
+    s = store.status();
+    if (s.ok() && which == "compacted") s = store->Compact().status();
+    if (s.ok() && which != "compacted") s = store->Replace(lib->tracks).status();
+    trackstore::CommitOptions no_compaction;
+    no_compaction.allow_compaction = false;
+    for (uint64_t round = 1; s.ok() && which == "layered" && round <= kLayers; ++round) {
+      uint64_t new_ids = 0;
+      const std::vector<TrackRecord> delta = MakeDelta(lib->tracks, 1, &new_ids, round);
+      s = store->Commit(delta, {}, no_compaction).status();
+    }
+    if (s.ok()) {
+      Result<trackstore::Version> v = store->Current();
+      s = v.status();
+      if (s.ok()) {
+        uint64_t bytes = 0;
+        for (const trackstore::FragmentInfo& f : v->info().fragments) bytes += f.bytes;
+        std::fprintf(stderr,
+                     "store_bench: store %s: %llu tracks in %zu fragments, %llu bytes, "
+                     "made in %.2f s\n",
+                     which.c_str(), static_cast<unsigned long long>(v->size()),
+                     v->info().fragments.size(), static_cast<unsigned long long>(bytes),
+                     SecondsSince(start));
+        return &(lib->bases[key] = dir);
+      }
+    }
+    lib->errors[key] = "store " + which + ": " + s.ToString();
+  }
+  state.SkipWithError(lib->errors[key].c_str());
+  return nullptr;
+}
+
+// Commit: the delta applied to a Store holding the library as one base
+// fragment and made durable (Store::Open + Store::Commit, which writes one
+// delta fragment and a manifest, fsync'ed). The peers' rows are their Merge
+// on the same delta; trackstore's whole-file Merger is "snapshot-file".
+void BM_StoreCommit(benchmark::State& state) {
+  Library* lib = GetLibrary(state);
+  const std::string* base = lib == nullptr ? nullptr : StoreDir(state, lib, "base");
+  if (base == nullptr) return;
+  const Delta& delta = GetDelta(lib, state.range(1));
+  const std::string work = lib->dir + "/store.commit";
+  trackstore::CommitStats stats;
+  ManualLoop(
+      state, [&] { return Check(state, RestoreStoreDir(*base, work)); },
+      [&] {
+        Result<trackstore::Store> store = trackstore::Store::Open(work);
+        if (!Check(state, store.status())) return false;
+        Result<trackstore::CommitStats> c = store->Commit(delta.tracks);
+        if (!Check(state, c.status())) return false;
+        stats = *c;
+        return true;
+      });
+  if (state.error_occurred()) return;
+  if (stats.track_count != lib->tracks.size() + delta.new_ids || stats.compacted) {
+    state.SkipWithError(("committed store holds " + std::to_string(stats.track_count) + " tracks" +
+                         (stats.compacted ? " (compacted)" : ""))
+                            .c_str());
+  }
+  state.counters["delta_tracks"] = static_cast<double>(delta.tracks.size());
+  state.counters["bytes_written"] = static_cast<double>(stats.bytes_written);
+}
+
+void BM_PeerCommit(benchmark::State& state, Store* store) {
+  Library* lib = GetLibrary(state);
+  if (lib == nullptr) return;
+  const Delta& delta = GetDelta(lib, state.range(1));
+  MergeLoop(state, lib, store, delta.tracks, delta.new_ids);
+}
+
+// Writes `bytes` bytes to a new file in the timed loop and fdatasyncs it:
+// the least a durable write of that much can cost on this disk (manual
+// time: removing the previous file is not timed).
+void WriteFsyncLoop(benchmark::State& state, const std::string& path, uint64_t bytes) {
+  const std::vector<char> data(bytes, 'x');
+  ManualLoop(
+      state,
+      [&] {
+        RemoveFiles({&path, 1});
+        return true;
+      },
+      [&] {
+        const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0) return Check(state, trackstore::PosixError(path, errno));
+        size_t done = 0;
+        while (done < data.size()) {
+          const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+          if (n <= 0) break;
+          done += static_cast<size_t>(n);
+        }
+        const bool ok = done == data.size() && ::fdatasync(fd) == 0;
+        const int err = errno;
+        ::close(fd);
+        return Check(state, ok ? Status::OK() : trackstore::PosixError(path, err));
+      });
+  RemoveFiles({&path, 1});
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
+  state.counters["bytes_written"] = static_cast<double>(bytes);
+}
+
+// The baseline of Commit/trackstore: write + fdatasync of as many bytes as
+// its commit writes (found by one untimed commit of the same delta).
+void BM_CommitWriteFsync(benchmark::State& state) {
+  Library* lib = GetLibrary(state);
+  const std::string* base = lib == nullptr ? nullptr : StoreDir(state, lib, "base");
+  if (base == nullptr) return;
+  const Delta& delta = GetDelta(lib, state.range(1));
+  const std::string work = lib->dir + "/store.commit";
+  if (!Check(state, RestoreStoreDir(*base, work))) return;
+  Result<trackstore::Store> store = trackstore::Store::Open(work);
+  Result<trackstore::CommitStats> c = store.ok() ? store->Commit(delta.tracks) : store.status();
+  if (!Check(state, c.status())) return;
+  WriteFsyncLoop(state, lib->dir + "/write-fsync", c->bytes_written);
+}
+
+// Open-and-ready of a Store: Store::Open + Current() + the first lookup's
+// Find (manual time: dropping the previous handles is not timed).
+void BM_StoreOpen(benchmark::State& state, const char* which) {
+  Library* lib = GetLibrary(state);
+  const std::string* dir = lib == nullptr ? nullptr : StoreDir(state, lib, which);
+  if (dir == nullptr) return;
+  std::optional<trackstore::Store> store;
+  std::optional<trackstore::Version> version;
+  uint64_t sum = 0;
+  ManualLoop(
+      state,
+      [&] {
+        version.reset();
+        store.reset();
+        return true;
+      },
+      [&] {
+        Result<trackstore::Store> s = trackstore::Store::Open(*dir, ReadOnly());
+        if (!Check(state, s.status())) return false;
+        store.emplace(std::move(s).value());
+        Result<trackstore::Version> v = store->Current();
+        if (!Check(state, v.status())) return false;
+        version.emplace(std::move(v).value());
+        const std::optional<trackstore::TrackView> t = version->Find(lib->lookup_ids.front());
+        if (!t) {
+          state.SkipWithError("first lookup: not found");
+          return false;
+        }
+        sum += Touch(t->name());
+        return true;
+      });
+  benchmark::DoNotOptimize(sum);
+  if (version) state.counters["fragments"] = static_cast<double>(version->info().fragments.size());
+}
+
+// Batches of 1,000 random lookups by id (Version::Find, reading the name),
+// the same id sequence as Lookup.
+void BM_StoreLookup(benchmark::State& state, const char* which) {
+  Library* lib = GetLibrary(state);
+  const std::string* dir = lib == nullptr ? nullptr : StoreDir(state, lib, which);
+  if (dir == nullptr) return;
+  Result<trackstore::Store> store = trackstore::Store::Open(*dir, ReadOnly());
+  if (!Check(state, store.status())) return;
+  Result<trackstore::Version> version = store->Current();
+  if (!Check(state, version.status())) return;
+  const std::span<const std::string> ids(lib->lookup_ids);
+  size_t pos = 0;
+  Loop(state, [&] {
+    if (pos + kLookupBatch > ids.size()) pos = 0;
+    uint64_t sum = 0;
+    for (const std::string& id : ids.subspan(pos, kLookupBatch)) {
+      const std::optional<trackstore::TrackView> t = version->Find(id);
+      if (!t) [[unlikely]] {
+        state.SkipWithError(("no track with id " + id).c_str());
+        return false;
+      }
+      sum += Touch(t->name());
+    }
+    benchmark::DoNotOptimize(sum);
+    pos += kLookupBatch;
+    return true;
+  });
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(kLookupBatch));
+  state.counters["fragments"] = static_cast<double>(version->info().fragments.size());
+}
+
+// The bytes of the compacted store's fragments (the compaction's output).
+uint64_t CompactedBytes(benchmark::State& state, Library* lib) {
+  const std::string* dir = StoreDir(state, lib, "compacted");
+  if (dir == nullptr) return 0;
+  Result<trackstore::Store> store = trackstore::Store::Open(*dir, ReadOnly());
+  Result<trackstore::Version> v = store.ok() ? store->Current() : store.status();
+  if (!Check(state, v.status())) return 0;
+  uint64_t bytes = 0;
+  for (const trackstore::FragmentInfo& f : v->info().fragments) bytes += f.bytes;
+  return bytes;
+}
+
+// Compaction of the layered store (Store::Open + Store::Compact: the
+// deltas folded into a new base, fsync'ed; manual time: the fresh copy of
+// the layered store it starts from is not timed).
+void BM_StoreCompact(benchmark::State& state) {
+  Library* lib = GetLibrary(state);
+  const std::string* layered = lib == nullptr ? nullptr : StoreDir(state, lib, "layered");
+  const uint64_t bytes = layered == nullptr ? 0 : CompactedBytes(state, lib);
+  if (bytes == 0) return;
+  const std::string work = lib->dir + "/store.compact";
+  trackstore::CommitStats stats;
+  ManualLoop(
+      state, [&] { return Check(state, RestoreStoreDir(*layered, work)); },
+      [&] {
+        Result<trackstore::Store> store = trackstore::Store::Open(work);
+        if (!Check(state, store.status())) return false;
+        Result<trackstore::CommitStats> c = store->Compact();
+        if (!Check(state, c.status())) return false;
+        stats = *c;
+        return true;
+      });
+  if (!state.error_occurred() && !stats.compacted) state.SkipWithError("nothing compacted");
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
+  state.counters["output_bytes"] = static_cast<double>(bytes);
+}
+
+// A baseline: write + fdatasync of as many bytes as the compaction writes.
+void BM_CompactWriteFsync(benchmark::State& state) {
+  Library* lib = GetLibrary(state);
+  const uint64_t bytes = lib == nullptr ? 0 : CompactedBytes(state, lib);
+  if (bytes > 0) WriteFsyncLoop(state, lib->dir + "/write-fsync", bytes);
+}
+
+// A baseline: memcpy of as many bytes as the compaction writes, between
+// two buffers touched beforehand.
+void BM_CompactMemcpy(benchmark::State& state) {
+  Library* lib = GetLibrary(state);
+  const uint64_t bytes = lib == nullptr ? 0 : CompactedBytes(state, lib);
+  if (bytes == 0) return;
+  std::vector<char> src(bytes, 1), dst(bytes, 2);
+  Loop(state, [&] {
+    std::memcpy(dst.data(), src.data(), src.size());
+    benchmark::ClobberMemory();
+    return true;
+  });
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
+  state.counters["output_bytes"] = static_cast<double>(bytes);
+}
+
 // ---------------------------------------------------------------- registration
 
 enum class Timing { kReal, kManual };
@@ -409,6 +796,82 @@ const Workload kWorkloads[] = {
     {"Lookup", BM_Lookup, Timing::kReal, benchmark::kMicrosecond, 0.2, false, false, false},
     {"Merge", BM_Merge, Timing::kManual, benchmark::kMillisecond, 0.1, true, false, true},
 };
+
+// The label of a peer's row in the Commit family: trackstore's Merge
+// rewrites the whole snapshot file.
+std::string CommitLabel(const Store& store) {
+  return store.name() == "trackstore" ? "snapshot-file" : std::string(store.name());
+}
+
+// Commit, StoreOpen, StoreLookup and Compact at size kSizes[z].
+void RegisterStoreWorkloads(size_t z, bool user_min_time, bool user_repetitions) {
+  const int64_t n = kSizes[z];
+  auto defaults = [&](benchmark::internal::Benchmark* b, double min_time) {
+    if (!user_min_time) b->MinTime(min_time);
+    if (!user_repetitions) b->Repetitions(kRepetitions[z])->ReportAggregatesOnly(true);
+  };
+  auto commit = [&](benchmark::internal::Benchmark* b) {
+    for (int64_t percent : kCommitPercents) b->Args({n, percent});
+    b->Unit(benchmark::kMillisecond)->UseManualTime();
+    defaults(b, 0.1);
+  };
+  commit(benchmark::RegisterBenchmark("Commit/trackstore", BM_StoreCommit));
+  commit(benchmark::RegisterBenchmark("Commit/write-fsync", BM_CommitWriteFsync));
+  for (const auto& store : H().stores) {
+    // Not the reference: every merge of it decodes and encodes the whole
+    // library (Merge has its row).
+    if (!store->has_writer() || store->loads_whole_library()) continue;
+    const std::string name = "Commit/" + CommitLabel(*store);
+    commit(benchmark::RegisterBenchmark(name.c_str(), BM_PeerCommit, store.get()));
+  }
+  for (const char* which : {"layered", "compacted"}) {
+    auto* open = benchmark::RegisterBenchmark((std::string("StoreOpen/") + which).c_str(),
+                                              BM_StoreOpen, which);
+    open->Arg(n)->Unit(benchmark::kMicrosecond)->UseManualTime();
+    defaults(open, 0.2);
+    auto* lookup = benchmark::RegisterBenchmark((std::string("StoreLookup/") + which).c_str(),
+                                                BM_StoreLookup, which);
+    lookup->Arg(n)->Unit(benchmark::kMicrosecond)->UseRealTime();
+    defaults(lookup, 0.2);
+  }
+  auto* compact = benchmark::RegisterBenchmark("Compact/trackstore", BM_StoreCompact);
+  compact->Arg(n)->Unit(benchmark::kMillisecond)->UseManualTime();
+  defaults(compact, 0.1);
+  auto* sync = benchmark::RegisterBenchmark("Compact/write-fsync", BM_CompactWriteFsync);
+  sync->Arg(n)->Unit(benchmark::kMillisecond)->UseManualTime();
+  defaults(sync, 0.1);
+  auto* copy = benchmark::RegisterBenchmark("Compact/memcpy", BM_CompactMemcpy);
+  copy->Arg(n)->Unit(benchmark::kMillisecond)->UseRealTime();
+  defaults(copy, 0.2);
+}
+
+// The ratios printed at the end of a console run.
+void AddRatios(MedianRatioReporter* reporter) {
+  for (int64_t n : kSizes) {
+    const std::string size = "/" + std::to_string(n);
+    for (int64_t percent : kCommitPercents) {
+      const std::string arg = size + "/" + std::to_string(percent);
+      const std::string what = "commit " + std::to_string(percent) + "% at " + std::to_string(n);
+      reporter->AddRatio(what + ": trackstore / write+fdatasync of its bytes",
+                         "Commit/trackstore" + arg, "Commit/write-fsync" + arg);
+      for (const auto& store : H().stores) {
+        if (!store->has_writer() || store->loads_whole_library()) continue;
+        const std::string label = CommitLabel(*store);
+        reporter->AddRatio(what + ": " + label + " / trackstore", "Commit/" + label + arg,
+                           "Commit/trackstore" + arg);
+      }
+    }
+    reporter->AddRatio("open-and-ready at " + std::to_string(n) + ": layered / compacted",
+                       "StoreOpen/layered" + size, "StoreOpen/compacted" + size);
+    reporter->AddRatio("lookup at " + std::to_string(n) + ": layered / compacted",
+                       "StoreLookup/layered" + size, "StoreLookup/compacted" + size);
+    reporter->AddRatio("compaction at " + std::to_string(n) + ": compact / memcpy of its output",
+                       "Compact/trackstore" + size, "Compact/memcpy" + size);
+    reporter->AddRatio(
+        "compaction at " + std::to_string(n) + ": compact / write+fdatasync of its output",
+        "Compact/trackstore" + size, "Compact/write-fsync" + size);
+  }
+}
 
 void Register(bool user_min_time, bool user_repetitions) {
   for (size_t z = 0; z < std::size(kSizes); ++z) {
@@ -448,6 +911,8 @@ void Register(bool user_min_time, bool user_repetitions) {
       }
     }
   }
+  for (size_t z = 0; z < std::size(kSizes); ++z)
+    RegisterStoreWorkloads(z, user_min_time, user_repetitions);
   for (size_t i = 0; i < H().stores.size(); ++i) {
     Store* store = H().stores[i].get();
     const std::string name = "PeakRss/" + std::string(store->name());
@@ -468,6 +933,7 @@ int main(int argc, char** argv) {
   // Read before Initialize, which removes the flags it consumes from argv.
   const bool user_min_time = trackstore_bench::HasFlag(argc, argv, "--benchmark_min_time");
   const bool user_repetitions = trackstore_bench::HasFlag(argc, argv, "--benchmark_repetitions");
+  const bool user_format = trackstore_bench::HasFlag(argc, argv, "--benchmark_format");
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
 
@@ -491,7 +957,13 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "store_bench: stores:%s; files in %s\n", names.c_str(), h.dir.c_str());
 
   Register(user_min_time, user_repetitions);
-  benchmark::RunSpecifiedBenchmarks();
+  if (user_format) {
+    benchmark::RunSpecifiedBenchmarks();
+  } else {
+    MedianRatioReporter reporter;
+    AddRatios(&reporter);
+    benchmark::RunSpecifiedBenchmarks(&reporter);
+  }
   benchmark::Shutdown();
   return 0;
 }
