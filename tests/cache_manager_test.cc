@@ -451,13 +451,14 @@ TEST_F(CacheManagerTest, UpdateFailingAtAnyFileOperationKeepsThePreviousVersion)
         EXPECT_EQ(service.ReadMetadata()->last_full_scan, now_) << u.what;
         break;
       }
+      const bool published = env.manifest_published;
       env.FailAt(0);
       EXPECT_FALSE(s.ok()) << u.what << ", operation " << k;
       EXPECT_TRUE(FileNames(file("tmp")).empty()) << u.what << ", operation " << k;
       Validity why;
       std::optional<std::vector<TrackRecord>> now_tracks = m.LoadSnapshotRecords(&why);
       ASSERT_TRUE(now_tracks.has_value()) << u.what << ", operation " << k << ": " << why.reason;
-      if (env.manifest_published) {
+      if (published) {
         // Failed after the commit point (syncing it, cleaning up): the new
         // version is current, complete and valid.
         EXPECT_EQ(service.ReadMetadata()->last_full_scan, now_) << u.what << ", operation " << k;

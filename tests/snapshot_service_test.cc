@@ -588,13 +588,14 @@ TEST_F(SnapshotServiceTest, FailedWriteAtAnyFileOperationKeepsThePreviousVersion
         ASSERT_OK(s) << w.what;
         break;
       }
+      const bool published = env.manifest_published;
       env.FailAt(0);
       EXPECT_FALSE(s.ok()) << w.what << ", operation " << k;
       EXPECT_TRUE(FileNames(file("tmp")).empty()) << w.what << ", operation " << k;
       std::optional<Version> current;
       Validity v = service.CheckValidity(&current);
       ASSERT_TRUE(v.valid) << w.what << ", operation " << k << ": " << v.reason;
-      if (!env.manifest_published) {  // failed before the commit point
+      if (!published) {  // failed before the commit point
         EXPECT_EQ(Manifests().size(), versions) << w.what << ", operation " << k;
         EXPECT_EQ(*service.ReadMetadata(), before) << w.what << ", operation " << k;
         EXPECT_EQ(Records(*current), before_tracks) << w.what << ", operation " << k;
