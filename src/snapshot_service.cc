@@ -75,6 +75,17 @@ ServiceMetadata ServiceOf(const SnapshotMetadata& m) {
   return ServiceMetadata{m.format_version, m.last_full_scan, m.library_mtime, m.last_force_scan};
 }
 
+// The first fragment file of `info` that is not in the store `dir`, or ""
+// (step 5's reason names it).
+std::string MissingFragment(const std::string& dir, const VersionInfo& info) {
+  for (const FragmentInfo& f : info.fragments) {
+    const std::string path = dir + "/fragments/" + f.name + ".snap";
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) return path;
+  }
+  return {};
+}
+
 }  // namespace
 
 // --- SnapshotMetadata -------------------------------------------------------
@@ -228,9 +239,11 @@ Validity SnapshotService::CheckValidity(std::optional<Version>* opened) const {
     if (!version.ok() && version.status().IsNotFound()) {
       Result<VersionInfo> now = st.CurrentInfo();
       if (attempt < 3 && now.ok() && now->number != info->number) continue;
+      // Still current: a file was lost, not garbage-collected.
+      const std::string missing = MissingFragment(st.directory(), *info);
       return Invalid(Check::kSnapshotMissing,
-                     "version " + std::to_string(info->number) +
-                         " has a missing file: " + version.status().message());
+                     "version " + std::to_string(info->number) + " has a missing file: " +
+                         (missing.empty() ? version.status().message() : missing));
     }
     Status verified = version.ok() ? version->Verify() : version.status();
     if (!verified.ok()) {

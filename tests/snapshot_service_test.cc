@@ -452,8 +452,8 @@ TEST_F(SnapshotServiceTest, Step5MissingSnapshotIsInvalidEvenWithAnUnchangedLibr
   std::filesystem::remove(fragments[0]);
   Validity v = service.CheckValidity();
   EXPECT_EQ(v.failed, Check::kSnapshotMissing);
-  EXPECT_THAT(v.reason, StartsWith("version 2 has a missing file: "));
-  EXPECT_THAT(v.reason, HasSubstr(fragments[0]));
+  // The reason names the file, not a garbage collection that did not happen.
+  EXPECT_EQ(v.reason, "version 2 has a missing file: " + fragments[0]);
 }
 
 // A delta fragment missing is as much a missing file as the base.
