@@ -12,11 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
 #include <limits>
 #include <utility>
 
 #include "json_util.h"
+#include "snapshot_format.h"
 #include "trackstore/env.h"
 
 namespace trackstore {
@@ -272,9 +274,20 @@ Result<DeltaState> SnapshotService::ReadDeltaState() const {
     return Status::NotFound(options_.directory,
                             "version " + std::to_string(info->number) + " has no delta state");
   }
-  Result<Version> version = (*s)->At(info->number);
-  if (!version.ok()) return version.status();
-  return version->ReadDeltaState();
+  // Read on its own, as Version::ReadDeltaState does, without opening the
+  // tracks: a version whose library files are lost or damaged (a full scan
+  // is then due) still has its state (SPEC.md 6: only a missing or
+  // unreadable state reads as none).
+  const std::string path = (*s)->directory() + "/state/" + info->delta_state + ".json";
+  Env* env = options_.env != nullptr ? options_.env : Env::Default();
+  std::string text;
+  if (Status read = env->ReadFile(path, uint64_t{1} << 30, &text); !read.ok()) return read;
+  const std::array<uint8_t, 16> digest =
+      format::HashPayload({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+  if (format::HashToHex(digest) != info->delta_state) {
+    return Status::HashMismatch(path, "delta state does not hash to its name");
+  }
+  return DeltaState::FromJson(text, path);
 }
 
 std::optional<DeltaState> SnapshotService::LoadDeltaState() const {

@@ -230,6 +230,25 @@ TEST_F(DeltaServiceTest, LoadOfAnUnreadableStateIsNone) {
   EXPECT_FALSE(service.LoadDeltaState().has_value());
 }
 
+// The state is its own file: a version whose library files are missing or
+// damaged (a full scan is then due) still has a readable state.
+TEST_F(DeltaServiceTest, LoadDoesNotNeedTheLibraryFiles) {
+  SnapshotService service(Options());
+  ASSERT_OK(service.SaveSnapshot(testing::MakeTracks(5)).status());
+  WriteState(WithIds(3));
+  const std::vector<std::string> fragments = FileNames(file("fragments"));
+  ASSERT_EQ(fragments.size(), 1u);
+  ReplaceFileBytes(file("fragments/" + fragments[0]), "junk");
+  Result<DeltaState> d = service.ReadDeltaState();
+  ASSERT_OK(d.status());
+  EXPECT_EQ(*d, WithIds(3));
+  std::filesystem::remove(file("fragments/" + fragments[0]));
+  d = service.ReadDeltaState();
+  ASSERT_OK(d.status());
+  EXPECT_EQ(*d, WithIds(3));
+  EXPECT_EQ(service.LoadDeltaState(), WithIds(3));
+}
+
 TEST_F(DeltaServiceTest, LoadOfAStateDueForResetIsNone) {
   WriteState(WithIds(50'000));
   SnapshotService service(Options());
