@@ -276,8 +276,8 @@ Result<DeltaState> SnapshotService::ReadDeltaState() const {
   }
   // Read on its own, as Version::ReadDeltaState does, without opening the
   // tracks: a version whose library files are lost or damaged (a full scan
-  // is then due) still has its state (SPEC.md 6: only a missing or
-  // unreadable state reads as none).
+  // is then due) still has its state: only a missing or unreadable state
+  // reads as none.
   const std::string path = (*s)->directory() + "/state/" + info->delta_state + ".json";
   Env* env = options_.env != nullptr ? options_.env : Env::Default();
   std::string text;

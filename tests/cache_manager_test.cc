@@ -319,7 +319,7 @@ TEST_F(CacheManagerTest, UpdateReplacesADeltaStateDueForReset) {
   EXPECT_EQ(d->tracked_since, now_);
 }
 
-// SPEC.md 6: adding ids sets tracked_since when unset, even when adding
+// Adding ids sets tracked_since when unset, even when adding
 // none, so an update without ids on a fresh state starts the window now;
 // later updates without ids keep it.
 TEST_F(CacheManagerTest, UpdateWithoutIdsStartsTheTrackingWindowOfAFreshState) {
@@ -372,9 +372,9 @@ TEST_F(CacheManagerTest, UpdateWithDeltasDisabledKeepsTheStoredDeltaState) {
   EXPECT_EQ(*enabled.ReadDeltaState(), before);
 }
 
-// A version whose library files are lost is invalid (SPEC.md 5, step 5);
+// A version whose library files are lost is invalid (validity step 5);
 // the full scan that follows must be able to publish a new version, and the
-// stored delta state is added to (SPEC.md 6 and 7: only a missing,
+// stored delta state is added to (only a missing,
 // unreadable or due state reads as none).
 // Disabled: Store::Replace opens the current version as its parent and
 // fails with the missing file ("no readable version"), so the store cannot

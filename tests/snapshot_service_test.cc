@@ -473,7 +473,7 @@ TEST_F(SnapshotServiceTest, Step5MissingDeltaFragmentIsInvalid) {
   EXPECT_EQ(service.CheckValidity().failed, Check::kSnapshotMissing);
 }
 
-// Deliberate (SPEC.md 5, step 6): the metadata's hash and count are the
+// Deliberate (validity step 6): the metadata's hash and count are the
 // version's own, so metadata written with other ones cannot make a version
 // disagree with its metadata.
 TEST_F(SnapshotServiceTest, Step6HashWrittenIntoTheMetadataIsTheVersionsOwn) {
