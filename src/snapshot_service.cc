@@ -12,11 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
 #include <limits>
 #include <utility>
 
 #include "json_util.h"
+#include "snapshot_format.h"
 #include "trackstore/env.h"
 
 namespace trackstore {
@@ -73,6 +75,17 @@ SnapshotMetadata MetadataOf(const VersionInfo& info) {
 
 ServiceMetadata ServiceOf(const SnapshotMetadata& m) {
   return ServiceMetadata{m.format_version, m.last_full_scan, m.library_mtime, m.last_force_scan};
+}
+
+// The first fragment file of `info` that is not in the store `dir`, or ""
+// (step 5's reason names it).
+std::string MissingFragment(const std::string& dir, const VersionInfo& info) {
+  for (const FragmentInfo& f : info.fragments) {
+    const std::string path = dir + "/fragments/" + f.name + ".snap";
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) return path;
+  }
+  return {};
 }
 
 }  // namespace
@@ -228,9 +241,11 @@ Validity SnapshotService::CheckValidity(std::optional<Version>* opened) const {
     if (!version.ok() && version.status().IsNotFound()) {
       Result<VersionInfo> now = st.CurrentInfo();
       if (attempt < 3 && now.ok() && now->number != info->number) continue;
+      // Still current: a file was lost, not garbage-collected.
+      const std::string missing = MissingFragment(st.directory(), *info);
       return Invalid(Check::kSnapshotMissing,
-                     "version " + std::to_string(info->number) +
-                         " has a missing file: " + version.status().message());
+                     "version " + std::to_string(info->number) + " has a missing file: " +
+                         (missing.empty() ? version.status().message() : missing));
     }
     Status verified = version.ok() ? version->Verify() : version.status();
     if (!verified.ok()) {
@@ -259,9 +274,20 @@ Result<DeltaState> SnapshotService::ReadDeltaState() const {
     return Status::NotFound(options_.directory,
                             "version " + std::to_string(info->number) + " has no delta state");
   }
-  Result<Version> version = (*s)->At(info->number);
-  if (!version.ok()) return version.status();
-  return version->ReadDeltaState();
+  // Read on its own, as Version::ReadDeltaState does, without opening the
+  // tracks: a version whose library files are lost or damaged (a full scan
+  // is then due) still has its state: only a missing or unreadable state
+  // reads as none.
+  const std::string path = (*s)->directory() + "/state/" + info->delta_state + ".json";
+  Env* env = options_.env != nullptr ? options_.env : Env::Default();
+  std::string text;
+  if (Status read = env->ReadFile(path, uint64_t{1} << 30, &text); !read.ok()) return read;
+  const std::array<uint8_t, 16> digest =
+      format::HashPayload({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+  if (format::HashToHex(digest) != info->delta_state) {
+    return Status::HashMismatch(path, "delta state does not hash to its name");
+  }
+  return DeltaState::FromJson(text, path);
 }
 
 std::optional<DeltaState> SnapshotService::LoadDeltaState() const {

@@ -1,22 +1,25 @@
 // Tests of the delta-processing state, SPEC.md section 6: the reset rule
-// (>= 50,000 ids; strictly more than 7 days), adding ids, the JSON file,
-// and loading/saving through SnapshotService (only when snapshots and
-// deltas are both enabled).
+// (>= 50,000 ids; strictly more than 7 days), adding ids, the JSON form,
+// and loading/saving through SnapshotService, where the state is kept with
+// a store version (only when snapshots and deltas are both enabled).
 #include "trackstore/delta_state.h"
 
 #include <filesystem>
 
 #include "service_test_util.h"
 #include "trackstore/snapshot_service.h"
+#include "trackstore/store.h"
 
 namespace trackstore {
 namespace {
 
+using testing::DirContents;
+using testing::FileNames;
 using ::testing::HasSubstr;
 using testing::kStartTime;
 using testing::ReadFileBytes;
+using testing::ReplaceFileBytes;
 using testing::ServiceTest;
-using testing::WriteFileBytes;
 
 constexpr Micros kNow = kStartTime;
 
@@ -163,10 +166,23 @@ TEST(DeltaStateTest, FromJsonRejectsBrokenIncompleteOrOtherVersionText) {
 
 class DeltaServiceTest : public ServiceTest {
  protected:
+  // Stores `d` as it is (not reset, unlike SaveDeltaState) with the current
+  // tracks, through the store itself.
   void WriteState(const DeltaState& d) {
-    Result<std::string> json = d.ToJson();
-    ASSERT_OK(json.status());
-    WriteFileBytes(file(kDeltaStateFileName), *json);
+    Result<Store> store = Store::Open(service_dir());
+    ASSERT_OK(store.status());
+    CommitOptions c;
+    c.delta_state = d;
+    ASSERT_OK(store->SetState(c).status());
+  }
+
+  // The paths of the store's delta-state files.
+  std::vector<std::string> StateFiles() const {
+    std::vector<std::string> paths;
+    for (const std::string& name : FileNames(file("state"))) {
+      paths.push_back(file("state/" + name));
+    }
+    return paths;
   }
 };
 
@@ -180,22 +196,64 @@ TEST_F(DeltaServiceTest, LoadReturnsTheStoredState) {
   EXPECT_EQ(*loaded, d);
 }
 
-TEST_F(DeltaServiceTest, LoadOfAMissingFileIsNone) {
-  SnapshotService service(Options());
+TEST_F(DeltaServiceTest, LoadWithoutAStoredStateIsNone) {
+  SnapshotService service(Options());  // no store yet
+  EXPECT_FALSE(service.LoadDeltaState().has_value());
+  EXPECT_TRUE(service.ReadDeltaState().status().IsNotFound());
+  EXPECT_TRUE(FileNames(service_dir()).empty());  // reading creates nothing
+
+  ASSERT_OK(service.SaveSnapshot(testing::MakeTracks(3)).status());  // a version without one
   EXPECT_FALSE(service.LoadDeltaState().has_value());
   EXPECT_TRUE(service.ReadDeltaState().status().IsNotFound());
 }
 
-TEST_F(DeltaServiceTest, LoadOfAnUnreadableFileIsNone) {
-  WriteFileBytes(file(kDeltaStateFileName), "{\"format_version\":1,\"last_r");
+TEST_F(DeltaServiceTest, LoadOfAnUnreadableStateIsNone) {
+  WriteState(WithIds(3));
   SnapshotService service(Options());
+  ASSERT_TRUE(service.LoadDeltaState().has_value());
+  const std::vector<std::string> states = StateFiles();
+  ASSERT_EQ(states.size(), 1u);
+  const std::string good = ReadFileBytes(states[0]);
+
+  ReplaceFileBytes(states[0], "{\"format_version\":1,\"last_r");  // torn
+  EXPECT_FALSE(service.ReadDeltaState().ok());
   EXPECT_FALSE(service.LoadDeltaState().has_value());
+
+  std::string edited = good;  // valid JSON, but not the state the version names
+  edited.replace(edited.find("id0"), 3, "id9");
+  ReplaceFileBytes(states[0], edited);
+  EXPECT_TRUE(service.ReadDeltaState().status().IsHashMismatch());
+  EXPECT_FALSE(service.LoadDeltaState().has_value());
+
+  std::filesystem::remove(states[0]);
+  EXPECT_FALSE(service.ReadDeltaState().ok());
+  EXPECT_FALSE(service.LoadDeltaState().has_value());
+}
+
+// The state is its own file: a version whose library files are missing or
+// damaged (a full scan is then due) still has a readable state.
+TEST_F(DeltaServiceTest, LoadDoesNotNeedTheLibraryFiles) {
+  SnapshotService service(Options());
+  ASSERT_OK(service.SaveSnapshot(testing::MakeTracks(5)).status());
+  WriteState(WithIds(3));
+  const std::vector<std::string> fragments = FileNames(file("fragments"));
+  ASSERT_EQ(fragments.size(), 1u);
+  ReplaceFileBytes(file("fragments/" + fragments[0]), "junk");
+  Result<DeltaState> d = service.ReadDeltaState();
+  ASSERT_OK(d.status());
+  EXPECT_EQ(*d, WithIds(3));
+  std::filesystem::remove(file("fragments/" + fragments[0]));
+  d = service.ReadDeltaState();
+  ASSERT_OK(d.status());
+  EXPECT_EQ(*d, WithIds(3));
+  EXPECT_EQ(service.LoadDeltaState(), WithIds(3));
 }
 
 TEST_F(DeltaServiceTest, LoadOfAStateDueForResetIsNone) {
   WriteState(WithIds(50'000));
   SnapshotService service(Options());
   EXPECT_FALSE(service.LoadDeltaState().has_value());
+  EXPECT_OK(service.ReadDeltaState().status());  // read as written, whatever its age
   WriteState(WithIds(49'999));
   EXPECT_TRUE(service.LoadDeltaState().has_value());
 }
@@ -231,9 +289,44 @@ TEST_F(DeltaServiceTest, SaveKeepsAStateNotDue) {
   EXPECT_EQ(*saved, d);
 }
 
+// A state is kept with a version: on a store without one, saving makes a
+// version with an empty library and no metadata, which is not a valid
+// snapshot.
+TEST_F(DeltaServiceTest, SaveWithoutAVersionMakesAnEmptyVersionWithoutMetadata) {
+  SnapshotService service(Options());
+  ASSERT_OK(service.SaveDeltaState(WithIds(2)));
+  Result<Store*> store = service.store();
+  ASSERT_OK(store.status());
+  Result<Version> v = (*store)->Current();
+  ASSERT_OK(v.status());
+  EXPECT_TRUE(v->empty());
+  EXPECT_TRUE(service.ReadMetadata().status().IsNotFound());
+  EXPECT_EQ(service.CheckValidity().failed, Validity::Check::kMetadata);
+  EXPECT_EQ(*service.ReadDeltaState(), WithIds(2));
+}
+
+// Saving the state keeps the tracks and the metadata of the version.
+TEST_F(DeltaServiceTest, SaveKeepsTheTracksAndTheMetadata) {
+  SnapshotService service(Options());
+  Result<CommitStats> saved = service.SaveSnapshot(testing::MakeTracks(7));
+  ASSERT_OK(saved.status());
+  SnapshotMetadata m;
+  m.last_full_scan = kNow;
+  m.library_mtime = *service.LibraryMtime();
+  ASSERT_OK(service.WriteMetadata(m));
+  const SnapshotMetadata before = *service.ReadMetadata();
+  ASSERT_OK(service.SaveDeltaState(WithIds(4)));
+  EXPECT_EQ(*service.ReadMetadata(), before);
+  std::optional<Version> opened;
+  ASSERT_TRUE(service.CheckValidity(&opened).valid);
+  EXPECT_EQ(opened->size(), 7u);
+  EXPECT_EQ(opened->content_hash(), saved->content_hash);
+  EXPECT_EQ(*service.LoadDeltaState(), WithIds(4));
+}
+
 TEST_F(DeltaServiceTest, NeitherReadNorWrittenUnlessSnapshotsAndDeltasAreEnabled) {
   WriteState(WithIds(5));
-  const std::string before = ReadFileBytes(file(kDeltaStateFileName));
+  const auto before = DirContents(service_dir());
   for (auto [enabled, delta] :
        {std::pair{false, true}, std::pair{true, false}, std::pair{false, false}}) {
     ServiceOptions o = Options();
@@ -243,8 +336,9 @@ TEST_F(DeltaServiceTest, NeitherReadNorWrittenUnlessSnapshotsAndDeltasAreEnabled
     EXPECT_FALSE(service.delta_enabled());
     EXPECT_FALSE(service.LoadDeltaState().has_value());
     ASSERT_OK(service.SaveDeltaState(WithIds(1)));
-    EXPECT_EQ(ReadFileBytes(file(kDeltaStateFileName)), before);
+    EXPECT_EQ(DirContents(service_dir()), before);
   }
+  EXPECT_EQ(*SnapshotService(Options()).ReadDeltaState(), WithIds(5));
 }
 
 }  // namespace

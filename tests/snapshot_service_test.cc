@@ -1,12 +1,14 @@
-// Tests of SnapshotService: the metadata file (SPEC.md section 4), the
-// validity checks in their order (section 5) and the force-scan rule
-// (section 8), with an injected clock for every boundary.
+// Tests of SnapshotService: the metadata kept with each store version
+// (SPEC.md section 4), the validity checks in their order (section 5) and
+// the force-scan rule (section 8), with an injected clock for every
+// boundary.
 #include "trackstore/snapshot_service.h"
 
 #include <sys/stat.h>
 
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <limits>
 
 #include "service_test_util.h"
@@ -16,29 +18,35 @@ namespace trackstore {
 namespace {
 
 using testing::DirContents;
+using testing::FaultEnv;
+using testing::FileNames;
 using ::testing::HasSubstr;
 using testing::kHour;
 using testing::kStartTime;
+using testing::MakeTrack;
 using testing::MakeTracks;
 using testing::ReadFileBytes;
+using testing::ReplaceFileBytes;
 using testing::ServiceTest;
 using testing::SetMtime;
 using ::testing::StartsWith;
-using testing::WriteFileBytes;
 using Check = Validity::Check;
+
+std::vector<TrackRecord> Records(const Version& v) {
+  std::vector<TrackRecord> out;
+  for (TrackView t : v) out.push_back(t.ToRecord());
+  return out;
+}
 
 class SnapshotServiceTest : public ServiceTest {
  protected:
-  // A snapshot of `n` tracks with matching metadata taken now, of the
-  // library's current mtime.
+  // A version of `n` tracks with metadata taken now, of the library's
+  // current mtime.
   void WriteValid(SnapshotService& service, size_t n = 20) {
-    Result<WriteResult> w = service.SaveSnapshot(MakeTracks(n));
-    ASSERT_OK(w.status());
+    ASSERT_OK(service.SaveSnapshot(MakeTracks(n)).status());
     SnapshotMetadata m;
     m.last_full_scan = now_;
     m.library_mtime = *service.LibraryMtime();
-    m.track_count = w->track_count;
-    m.snapshot_hash = w->content_hash;
     ASSERT_OK(service.WriteMetadata(m));
   }
 
@@ -56,6 +64,31 @@ class SnapshotServiceTest : public ServiceTest {
     SetMtime(library(), kStartTime);
     EditMetadata(service, [&](SnapshotMetadata& m) { m.last_full_scan = now_ - age; });
   }
+
+  // The current version's tracks, read from the store directly.
+  std::vector<TrackRecord> CurrentTracks(SnapshotService& service) {
+    Result<Store*> store = service.store();
+    EXPECT_OK(store.status());
+    if (!store.ok()) return {};
+    Result<Version> v = (*store)->Current();
+    EXPECT_OK(v.status());
+    return v.ok() ? Records(*v) : std::vector<TrackRecord>{};
+  }
+
+  // The current version's delta state, if it has a readable one.
+  static std::optional<DeltaState> StoredDelta(const SnapshotService& service) {
+    Result<DeltaState> d = service.ReadDeltaState();
+    if (!d.ok()) return std::nullopt;
+    return std::move(d).value();
+  }
+
+  // Flips one bit of the newest manifest (its checksum then fails).
+  void DamageNewestManifest() {
+    const std::string path = Manifests().back();
+    std::string bytes = ReadFileBytes(path);
+    bytes[bytes.size() / 2] ^= 0x01;
+    ReplaceFileBytes(path, bytes);
+  }
 };
 
 // --- section 4: metadata ----------------------------------------------------
@@ -70,39 +103,174 @@ TEST_F(SnapshotServiceTest, DefaultsMatchSpec) {
   EXPECT_TRUE(static_cast<bool>(o.clock));
 }
 
+// Every field the caller sets reads back exactly; track_count and
+// snapshot_hash are the version's own.
 TEST_F(SnapshotServiceTest, MetadataReadsBackExactlyAsWritten) {
   SnapshotService service(Options());
+  Result<CommitStats> saved = service.SaveSnapshot(MakeTracks(5));
+  ASSERT_OK(saved.status());
   SnapshotMetadata m;
   m.last_full_scan = std::numeric_limits<Micros>::max();
   m.library_mtime = -1'234'567;  // before 1970
   m.track_count = std::numeric_limits<uint64_t>::max();
   m.snapshot_hash = "00112233445566778899aabbccddeeff";
   for (std::optional<Micros> force :
-       {std::optional<Micros>(), std::optional<Micros>(kStartTime + 1)}) {
+       {std::optional<Micros>(), std::optional<Micros>(kStartTime + 1),
+        std::optional<Micros>(std::numeric_limits<Micros>::min())}) {
     m.last_force_scan = force;
     ASSERT_OK(service.WriteMetadata(m));
     Result<SnapshotMetadata> back = service.ReadMetadata();
+    ASSERT_OK(back.status());
+    SnapshotMetadata expected = m;
+    expected.track_count = 5;
+    expected.snapshot_hash = saved->content_hash;
+    EXPECT_EQ(*back, expected);
+  }
+}
+
+// Metadata is kept with a version: without one there is nothing to keep it
+// with, and nothing is written (not even the store's layout).
+TEST_F(SnapshotServiceTest, WriteMetadataWithoutAVersionIsNotFoundAndWritesNothing) {
+  SnapshotService service(Options());
+  EXPECT_TRUE(service.WriteMetadata(SnapshotMetadata()).IsNotFound());
+  EXPECT_TRUE(FileNames(service_dir()).empty());
+
+  ASSERT_OK(service.store().status());  // a store without versions
+  const auto before = DirContents(service_dir());
+  EXPECT_TRUE(service.WriteMetadata(SnapshotMetadata()).IsNotFound());
+  EXPECT_EQ(DirContents(service_dir()), before);
+  EXPECT_TRUE(Manifests().empty());
+}
+
+TEST_F(SnapshotServiceTest, MissingMetadataIsNotFound) {
+  // No store directory at all; reading does not create it.
+  std::filesystem::remove(service_dir());
+  SnapshotService service(Options());
+  EXPECT_TRUE(service.ReadMetadata().status().IsNotFound());
+  EXPECT_EQ(service.CheckValidity().failed, Check::kMetadata);
+  EXPECT_FALSE(std::filesystem::exists(service_dir()));
+
+  // A store without versions.
+  ASSERT_OK(service.store().status());
+  EXPECT_TRUE(service.ReadMetadata().status().IsNotFound());
+  EXPECT_EQ(service.CheckValidity().failed, Check::kMetadata);
+
+  // A version without metadata.
+  ASSERT_OK(service.SaveSnapshot(MakeTracks(3)).status());
+  EXPECT_TRUE(service.ReadMetadata().status().IsNotFound());
+  EXPECT_EQ(service.CheckValidity().failed, Check::kMetadata);
+}
+
+TEST_F(SnapshotServiceTest, AnEmptyDirectoryIsNoMetadata) {
+  SnapshotService service(Options());  // the fixture's directory exists, empty
+  EXPECT_TRUE(service.ReadMetadata().status().IsNotFound());
+  Validity v = service.CheckValidity();
+  EXPECT_EQ(v.failed, Check::kMetadata);
+  EXPECT_THAT(v.reason, StartsWith("no usable metadata"));
+  EXPECT_TRUE(FileNames(service_dir()).empty());
+}
+
+TEST_F(SnapshotServiceTest, UnreadableManifestIsNoMetadata) {
+  SnapshotService service(Options());
+  WriteValid(service);
+  for (const std::string& path : Manifests()) {
+    std::filesystem::remove(path);
+    std::filesystem::create_directory(path);  // read fails: not a regular file
+  }
+  EXPECT_FALSE(service.ReadMetadata().ok());
+  Validity v = service.CheckValidity();
+  EXPECT_EQ(v.failed, Check::kMetadata);
+  EXPECT_THAT(v.reason, StartsWith("no usable metadata"));
+}
+
+// A damaged manifest (empty, garbage, torn, one bit flipped) is not a
+// version: with no other version there is no metadata.
+TEST_F(SnapshotServiceTest, CorruptOrPartialManifestIsNoMetadata) {
+  SnapshotService service(Options());
+  WriteValid(service);  // version 1: the tracks; version 2: with the metadata
+  ASSERT_EQ(Manifests().size(), 2u);
+  std::filesystem::remove(Manifests().front());  // only the version with metadata is left
+  const std::string path = Manifests().back();
+  const std::string good = ReadFileBytes(path);
+  ASSERT_TRUE(SnapshotService(Options()).CheckValidity().valid);
+
+  std::string flipped = good;
+  flipped[flipped.size() / 3] ^= 0x04;
+  const std::vector<std::string> cases = {
+      "",
+      "garbage",
+      good.substr(0, good.size() / 2),  // a torn write
+      good.substr(0, good.rfind("checksum")),
+      flipped,
+  };
+  for (const std::string& bytes : cases) {
+    ReplaceFileBytes(path, bytes);
+    SnapshotService reader(Options());
+    Result<SnapshotMetadata> m = reader.ReadMetadata();
+    EXPECT_FALSE(m.ok()) << bytes;
+    Validity v = reader.CheckValidity();
+    EXPECT_FALSE(v.valid) << bytes;
+    EXPECT_EQ(v.failed, Check::kMetadata) << bytes;
+    EXPECT_THAT(v.reason, StartsWith("no usable metadata")) << bytes;
+    EXPECT_EQ(reader.CheckForceScan().reason, "first run") << bytes;
+  }
+}
+
+// The newest manifest damaged: the version before it is current, with its
+// own tracks and metadata.
+TEST_F(SnapshotServiceTest, DamagedNewestManifestFallsBackToThePreviousVersion) {
+  SnapshotService service(Options());
+  WriteValid(service, 20);
+  const SnapshotMetadata first = *service.ReadMetadata();
+  now_ += kHour;
+  CommitOptions c;  // new tracks and new metadata in one commit
+  c.service = ServiceMetadata{kMetadataFormatVersion, now_, first.library_mtime, std::nullopt};
+  ASSERT_OK((*service.store())->Replace(MakeTracks(30), c).status());
+  ASSERT_EQ(service.ReadMetadata()->track_count, 30u);
+  ASSERT_EQ(service.ReadMetadata()->last_full_scan, now_);
+
+  DamageNewestManifest();
+  Result<SnapshotMetadata> m = service.ReadMetadata();
+  ASSERT_OK(m.status());
+  EXPECT_EQ(*m, first);
+  std::optional<Version> opened;
+  Validity v = service.CheckValidity(&opened);
+  EXPECT_TRUE(v.valid) << v.reason;
+  ASSERT_TRUE(opened.has_value());
+  EXPECT_EQ(Records(*opened), MakeTracks(20));
+}
+
+// SnapshotMetadata's JSON form, for tools.
+TEST(SnapshotMetadataJsonTest, RoundTripsExactly) {
+  SnapshotMetadata m;
+  m.last_full_scan = std::numeric_limits<Micros>::max();
+  m.library_mtime = -1'234'567;
+  m.track_count = std::numeric_limits<uint64_t>::max();
+  m.snapshot_hash = "00112233445566778899aabbccddeeff";
+  for (std::optional<Micros> force :
+       {std::optional<Micros>(), std::optional<Micros>(kStartTime + 1)}) {
+    m.last_force_scan = force;
+    Result<std::string> json = m.ToJson();
+    ASSERT_OK(json.status());
+    Result<SnapshotMetadata> back = SnapshotMetadata::FromJson(*json, "test");
     ASSERT_OK(back.status());
     EXPECT_EQ(*back, m);
   }
 }
 
-TEST_F(SnapshotServiceTest, MissingMetadataIsNotFound) {
-  SnapshotService service(Options());
-  EXPECT_TRUE(service.ReadMetadata().status().IsNotFound());
+TEST(SnapshotMetadataJsonTest, ToJsonRejectsAHashThatIsNotUtf8) {
+  SnapshotMetadata m;
+  m.snapshot_hash = "bad\xff";
+  EXPECT_TRUE(m.ToJson().status().IsInvalidArgument());
 }
 
-TEST_F(SnapshotServiceTest, UnreadableMetadataIsAnError) {
-  SnapshotService service(Options());
-  std::filesystem::create_directory(file(kMetadataFileName));  // read(2) fails: EISDIR
-  EXPECT_FALSE(service.ReadMetadata().ok());
-  EXPECT_EQ(service.CheckValidity().failed, Check::kMetadata);
-}
-
-TEST_F(SnapshotServiceTest, CorruptPartialOrIncompleteMetadataIsNoMetadata) {
-  SnapshotService service(Options());
-  WriteValid(service);
-  const std::string good = ReadFileBytes(file(kMetadataFileName));
+TEST(SnapshotMetadataJsonTest, FromJsonRejectsBrokenPartialOrIncompleteText) {
+  SnapshotMetadata m;
+  m.last_full_scan = 1;
+  m.library_mtime = 2;
+  m.track_count = 3;
+  m.snapshot_hash = "x";
+  const std::string good = *m.ToJson();
   std::vector<std::string> cases = {
       "",
       "garbage",
@@ -123,13 +291,9 @@ TEST_F(SnapshotServiceTest, CorruptPartialOrIncompleteMetadataIsNoMetadata) {
     cases.push_back(text);
   }
   for (const std::string& text : cases) {
-    WriteFileBytes(file(kMetadataFileName), text);
-    Result<SnapshotMetadata> m = service.ReadMetadata();
-    EXPECT_TRUE(m.status().IsInvalidArgument()) << text << " -> " << m.status().ToString();
-    Validity v = service.CheckValidity();
-    EXPECT_FALSE(v.valid) << text;
-    EXPECT_EQ(v.failed, Check::kMetadata) << text;
-    EXPECT_THAT(v.reason, StartsWith("no usable metadata")) << text;
+    Result<SnapshotMetadata> back = SnapshotMetadata::FromJson(text, "meta.json");
+    EXPECT_TRUE(back.status().IsInvalidArgument()) << text << " -> " << back.status().ToString();
+    EXPECT_THAT(back.status().message(), HasSubstr("meta.json")) << text;
   }
 }
 
@@ -138,19 +302,21 @@ TEST_F(SnapshotServiceTest, CorruptPartialOrIncompleteMetadataIsNoMetadata) {
 TEST_F(SnapshotServiceTest, ValidWhenEverythingMatches) {
   SnapshotService service(Options());
   WriteValid(service);
-  std::optional<Snapshot> opened;
+  std::optional<Version> opened;
   Validity v = service.CheckValidity(&opened);
   EXPECT_TRUE(v.valid) << v.reason;
   EXPECT_EQ(v.failed, Check::kNone);
   EXPECT_EQ(v.reason, "library unchanged since the last full scan 0.0 s ago");
   ASSERT_TRUE(opened.has_value());
   EXPECT_EQ(opened->size(), 20u);
+  EXPECT_EQ(Records(*opened), MakeTracks(20));
+  EXPECT_EQ(opened->content_hash(), service.ReadMetadata()->snapshot_hash);
 }
 
 TEST_F(SnapshotServiceTest, ValidEmptySnapshotIsValid) {
   SnapshotService service(Options());
   WriteValid(service, 0);
-  std::optional<Snapshot> opened;
+  std::optional<Version> opened;
   EXPECT_TRUE(service.CheckValidity(&opened).valid);
   ASSERT_TRUE(opened.has_value());
   EXPECT_TRUE(opened->empty());
@@ -162,7 +328,7 @@ TEST_F(SnapshotServiceTest, Step1MissingMetadataIsInvalid) {
   Validity v = service.CheckValidity();
   EXPECT_FALSE(v.valid);
   EXPECT_EQ(v.failed, Check::kMetadata);
-  EXPECT_THAT(v.reason, HasSubstr(kMetadataFileName));
+  EXPECT_EQ(v.reason, "no usable metadata: version 1 has none");
 }
 
 TEST_F(SnapshotServiceTest, Step2OtherFormatVersionIsInvalid) {
@@ -172,6 +338,7 @@ TEST_F(SnapshotServiceTest, Step2OtherFormatVersionIsInvalid) {
   Validity v = service.CheckValidity();
   EXPECT_EQ(v.failed, Check::kFormatVersion);
   EXPECT_EQ(v.reason, "metadata format version 2, this build uses 1");
+  EXPECT_EQ(service.ReadMetadata()->format_version, 2);  // read back as written
 }
 
 TEST_F(SnapshotServiceTest, Step3LibraryNotConfiguredIsInvalid) {
@@ -259,7 +426,9 @@ TEST_F(SnapshotServiceTest, Step4MaxAgeZeroMeansNoLimit) {
   SnapshotService service(o);
   WriteValid(service);
   LibraryChangedAndScanAged(service, 1000 * kMicrosPerDay);
-  EXPECT_TRUE(service.CheckValidity().valid);
+  Validity v = service.CheckValidity();
+  EXPECT_TRUE(v.valid);
+  EXPECT_THAT(v.reason, HasSubstr("no age limit"));
 }
 
 TEST_F(SnapshotServiceTest, Step4CustomMaxAge) {
@@ -278,57 +447,165 @@ TEST_F(SnapshotServiceTest, Step4CustomMaxAge) {
 TEST_F(SnapshotServiceTest, Step5MissingSnapshotIsInvalidEvenWithAnUnchangedLibrary) {
   SnapshotService service(Options());
   WriteValid(service);
-  std::filesystem::remove(file(kSnapshotFileName));
+  const std::vector<std::string> fragments = Fragments();
+  ASSERT_EQ(fragments.size(), 1u);
+  std::filesystem::remove(fragments[0]);
   Validity v = service.CheckValidity();
   EXPECT_EQ(v.failed, Check::kSnapshotMissing);
-  EXPECT_EQ(v.reason, "snapshot file missing: " + file(kSnapshotFileName));
+  // The reason names the file, not a garbage collection that did not happen.
+  EXPECT_EQ(v.reason, "version 2 has a missing file: " + fragments[0]);
 }
 
-TEST_F(SnapshotServiceTest, Step6HashDifferingFromMetadataIsInvalid) {
+// A delta fragment missing is as much a missing file as the base.
+TEST_F(SnapshotServiceTest, Step5MissingDeltaFragmentIsInvalid) {
+  SnapshotService service(Options());
+  ASSERT_OK(service.SaveSnapshot(MakeTracks(20)).status());
+  const std::vector<std::string> base = Fragments();
+  ASSERT_OK(service.CommitDelta(std::vector<TrackRecord>{MakeTrack(50)}).status());
+  SnapshotMetadata m;
+  m.last_full_scan = now_;
+  m.library_mtime = *service.LibraryMtime();
+  ASSERT_OK(service.WriteMetadata(m));
+  ASSERT_TRUE(service.CheckValidity().valid);
+  for (const std::string& f : Fragments()) {
+    if (std::find(base.begin(), base.end(), f) == base.end()) std::filesystem::remove(f);
+  }
+  EXPECT_EQ(service.CheckValidity().failed, Check::kSnapshotMissing);
+}
+
+// Deliberate (validity step 6): the metadata's hash and count are the
+// version's own, so metadata written with other ones cannot make a version
+// disagree with its metadata.
+TEST_F(SnapshotServiceTest, Step6HashWrittenIntoTheMetadataIsTheVersionsOwn) {
   SnapshotService service(Options());
   WriteValid(service);
+  const std::string real = service.ReadMetadata()->snapshot_hash;
+  ASSERT_EQ(real.size(), 32u);
   EditMetadata(service, [](SnapshotMetadata& m) { m.snapshot_hash = std::string(32, '0'); });
+  EXPECT_EQ(service.ReadMetadata()->snapshot_hash, real);
   Validity v = service.CheckValidity();
-  EXPECT_EQ(v.failed, Check::kSnapshotContent);
-  EXPECT_THAT(v.reason, HasSubstr("differs from the metadata's"));
+  EXPECT_TRUE(v.valid) << v.reason;
 }
 
-TEST_F(SnapshotServiceTest, Step6TrackCountDifferingFromMetadataIsInvalid) {
+TEST_F(SnapshotServiceTest, Step6TrackCountWrittenIntoTheMetadataIsTheVersionsOwn) {
   SnapshotService service(Options());
   WriteValid(service);
   EditMetadata(service, [](SnapshotMetadata& m) { m.track_count += 1; });
-  Validity v = service.CheckValidity();
-  EXPECT_EQ(v.failed, Check::kSnapshotContent);
-  EXPECT_EQ(v.reason, "snapshot holds 20 tracks, the metadata says 21");
+  EXPECT_EQ(service.ReadMetadata()->track_count, 20u);
+  std::optional<Version> opened;
+  Validity v = service.CheckValidity(&opened);
+  EXPECT_TRUE(v.valid) << v.reason;
+  ASSERT_TRUE(opened.has_value());
+  EXPECT_EQ(opened->size(), 20u);
 }
 
 TEST_F(SnapshotServiceTest, Step6CorruptSnapshotIsInvalid) {
   SnapshotService service(Options());
   WriteValid(service);
-  std::string bytes = ReadFileBytes(file(kSnapshotFileName));
+  const std::vector<std::string> fragments = Fragments();
+  ASSERT_EQ(fragments.size(), 1u);
+  const std::string good = ReadFileBytes(fragments[0]);
+  ASSERT_GT(good.size(), 64u + 9u);  // past the header: a payload byte
+  std::string bytes = good;
   bytes[bytes.size() - 9] ^= 0x10;
-  WriteFileBytes(file(kSnapshotFileName), bytes);
+  ReplaceFileBytes(fragments[0], bytes);
   Validity v = service.CheckValidity();
   EXPECT_EQ(v.failed, Check::kSnapshotContent);
+  EXPECT_THAT(v.reason, StartsWith("snapshot fails verification: Hash mismatch"));
+
+  ReplaceFileBytes(fragments[0], "not a snapshot at all");
+  v = service.CheckValidity();
+  EXPECT_EQ(v.failed, Check::kSnapshotContent);
   EXPECT_THAT(v.reason, StartsWith("snapshot fails verification"));
-  WriteFileBytes(file(kSnapshotFileName), "not a snapshot at all");
+
+  ReplaceFileBytes(fragments[0], good.substr(0, good.size() - 1));  // truncated
+  EXPECT_EQ(service.CheckValidity().failed, Check::kSnapshotContent);
+
+  ReplaceFileBytes(fragments[0], good);
+  EXPECT_TRUE(service.CheckValidity().valid);
+}
+
+TEST_F(SnapshotServiceTest, Step6CorruptDeltaFragmentIsInvalid) {
+  SnapshotService service(Options());
+  WriteValid(service);
+  const std::vector<std::string> base = Fragments();
+  std::vector<TrackRecord> updates = {MakeTrack(3), MakeTrack(40)};
+  updates[0].name = "changed";
+  ASSERT_OK(service.CommitDelta(updates).status());
+  ASSERT_TRUE(service.CheckValidity().valid);
+  for (const std::string& f : Fragments()) {
+    if (std::find(base.begin(), base.end(), f) != base.end()) continue;
+    std::string bytes = ReadFileBytes(f);
+    bytes[bytes.size() - 5] ^= 0x01;
+    ReplaceFileBytes(f, bytes);
+  }
   EXPECT_EQ(service.CheckValidity().failed, Check::kSnapshotContent);
 }
 
-// A crash after the new snapshot was renamed into place but before its
-// metadata was: the old metadata must not vouch for the new snapshot.
-TEST_F(SnapshotServiceTest, CrashBetweenSnapshotAndMetadataReadsAsInvalid) {
-  SnapshotService service(Options());
+// Tracks and metadata are one commit: a write of the service that fails at
+// any file operation leaves the previous version current and valid, with its
+// own tracks and metadata, and leaves no temporary file behind; the same
+// write then succeeds.
+TEST_F(SnapshotServiceTest, FailedWriteAtAnyFileOperationKeepsThePreviousVersionValid) {
+  FaultEnv env;
+  ServiceOptions o = Options();
+  o.env = &env;
+  o.store.sync = true;  // directory syncs are operations that can fail too
+  SnapshotService service(o);
   WriteValid(service, 20);
-  ASSERT_OK(service.SaveSnapshot(MakeTracks(21)).status());
-  EXPECT_EQ(service.CheckValidity().failed, Check::kSnapshotContent);
 
-  // The same with the old snapshot kept and only new metadata written.
-  WriteValid(service, 20);
-  const std::string old_snapshot = ReadFileBytes(file(kSnapshotFileName));
-  WriteValid(service, 22);
-  WriteFileBytes(file(kSnapshotFileName), old_snapshot);
-  EXPECT_EQ(service.CheckValidity().failed, Check::kSnapshotContent);
+  struct Write {
+    const char* what;
+    std::function<Status()> run;
+  };
+  const Write writes[] = {
+      {"WriteMetadata",
+       [&] {
+         SnapshotMetadata m = *service.ReadMetadata();
+         m.library_mtime += 1;
+         return service.WriteMetadata(m);
+       }},
+      {"RecordForceScan", [&] { return service.RecordForceScan(); }},
+      {"SaveDeltaState",
+       [&] {
+         DeltaState d;
+         d.last_run = now_;
+         d.processed_ids = {"a"};
+         return service.SaveDeltaState(d);
+       }},
+      {"SaveSnapshot", [&] { return service.SaveSnapshot(MakeTracks(21)).status(); }},
+  };
+  for (const Write& w : writes) {
+    for (int k = 1;; ++k) {
+      now_ += kMicrosPerSecond;
+      const SnapshotMetadata before = *service.ReadMetadata();
+      const std::vector<TrackRecord> before_tracks = CurrentTracks(service);
+      const std::optional<DeltaState> before_delta = StoredDelta(service);
+      const size_t versions = Manifests().size();
+      env.FailAt(k);
+      const Status s = w.run();
+      if (!env.failed) {  // k is past the last operation: the write succeeded
+        ASSERT_OK(s) << w.what;
+        break;
+      }
+      const bool published = env.manifest_published;
+      env.FailAt(0);
+      EXPECT_FALSE(s.ok()) << w.what << ", operation " << k;
+      EXPECT_TRUE(FileNames(file("tmp")).empty()) << w.what << ", operation " << k;
+      std::optional<Version> current;
+      Validity v = service.CheckValidity(&current);
+      ASSERT_TRUE(v.valid) << w.what << ", operation " << k << ": " << v.reason;
+      if (!published) {  // failed before the commit point
+        EXPECT_EQ(Manifests().size(), versions) << w.what << ", operation " << k;
+        EXPECT_EQ(*service.ReadMetadata(), before) << w.what << ", operation " << k;
+        EXPECT_EQ(Records(*current), before_tracks) << w.what << ", operation " << k;
+        EXPECT_EQ(StoredDelta(service), before_delta) << w.what << ", operation " << k;
+      }
+      // The same write, retried without a failure, succeeds.
+      ASSERT_OK(w.run()) << w.what << ", operation " << k;
+    }
+  }
+  EXPECT_EQ(CurrentTracks(service), MakeTracks(21));
 }
 
 TEST_F(SnapshotServiceTest, FirstFailureWins) {
@@ -338,40 +615,98 @@ TEST_F(SnapshotServiceTest, FirstFailureWins) {
 
   WriteValid(service);
   LibraryChangedAndScanAged(service, 48 * kHour);
-  std::filesystem::remove(file(kSnapshotFileName));
+  // The version's files are taken away (and brought back to write).
+  auto hide = [&] { std::filesystem::rename(file("fragments"), file("fragments.away")); };
+  auto restore = [&] { std::filesystem::rename(file("fragments.away"), file("fragments")); };
+  hide();
   EXPECT_EQ(service.CheckValidity().failed, Check::kMaxAge);  // before step 5
 
   SetMtime(library(), kStartTime);
   std::filesystem::remove(library());
   EXPECT_EQ(service.CheckValidity().failed, Check::kLibrary);  // before step 4
 
+  restore();
   EditMetadata(service, [](SnapshotMetadata& m) { m.format_version = 7; });
+  hide();
   EXPECT_EQ(service.CheckValidity().failed, Check::kFormatVersion);  // before step 3
 }
 
 TEST_F(SnapshotServiceTest, OpenedSnapshotIsHandedOverOnlyWhenValid) {
   SnapshotService service(Options());
   WriteValid(service);
-  EditMetadata(service, [](SnapshotMetadata& m) { m.track_count = 1; });
-  std::optional<Snapshot> opened;
-  EXPECT_FALSE(service.CheckValidity(&opened).valid);
+  std::string bytes = ReadFileBytes(Fragments()[0]);
+  bytes[bytes.size() - 9] ^= 0x10;
+  ReplaceFileBytes(Fragments()[0], bytes);
+  std::optional<Version> opened;
+  EXPECT_FALSE(service.CheckValidity(&opened).valid);  // step 6 opened it, then it failed
   EXPECT_FALSE(opened.has_value());
 }
 
-TEST_F(SnapshotServiceTest, SaveMergedSnapshotMergesIntoTheServiceFile) {
+// SaveSnapshot replaces the tracks and keeps the metadata and delta state:
+// the metadata then reports the new version's count and hash.
+TEST_F(SnapshotServiceTest, SaveSnapshotKeepsTheMetadataAndDeltaState) {
   SnapshotService service(Options());
-  ASSERT_OK(service.SaveSnapshot(MakeTracks(10)).status());
-  Result<Snapshot> base = Snapshot::Open(service.snapshot_path());
-  ASSERT_OK(base.status());
-  std::vector<TrackRecord> updates = {MakeTracks(12)[11]};
-  updates[0].name = "changed";
-  Result<MergeStats> merged = service.SaveMergedSnapshot(*base, updates);
-  ASSERT_OK(merged.status());
-  Result<Snapshot> after = Snapshot::Open(service.snapshot_path());
-  ASSERT_OK(after.status());
-  EXPECT_EQ(after->size(), 11u);
-  EXPECT_EQ((*after)[10].name(), "changed");
-  EXPECT_EQ(after->content_hash(), merged->written.content_hash);
+  WriteValid(service, 10);
+  DeltaState d;
+  d.last_run = now_;
+  d.processed_ids = {"x"};
+  ASSERT_OK(service.SaveDeltaState(d));
+  const SnapshotMetadata before = *service.ReadMetadata();
+  Result<CommitStats> saved = service.SaveSnapshot(MakeTracks(12));
+  ASSERT_OK(saved.status());
+  EXPECT_EQ(saved->track_count, 12u);
+  EXPECT_EQ(saved->version, 4u);
+  SnapshotMetadata after = *service.ReadMetadata();
+  EXPECT_EQ(after.track_count, 12u);
+  EXPECT_EQ(after.snapshot_hash, saved->content_hash);
+  EXPECT_EQ(after.last_full_scan, before.last_full_scan);
+  EXPECT_EQ(after.library_mtime, before.library_mtime);
+  EXPECT_EQ(*service.ReadDeltaState(), d);
+  EXPECT_EQ(CurrentTracks(service), MakeTracks(12));
+}
+
+TEST_F(SnapshotServiceTest, SaveSnapshotRejectsEmptyAndDuplicateIdsWritingNothing) {
+  SnapshotService service(Options());
+  WriteValid(service, 10);
+  const auto before = DirContents(service_dir());
+  std::vector<TrackRecord> dup = MakeTracks(5);
+  dup.push_back(dup[0]);
+  EXPECT_TRUE(service.SaveSnapshot(dup).status().IsInvalidArgument());
+  std::vector<TrackRecord> empty_id = MakeTracks(5);
+  empty_id[2].id.clear();
+  EXPECT_TRUE(service.SaveSnapshot(empty_id).status().IsInvalidArgument());
+  EXPECT_EQ(DirContents(service_dir()), before);
+}
+
+TEST_F(SnapshotServiceTest, CommitDeltaLayersTheUpdatesOnTheCurrentVersion) {
+  SnapshotService service(Options());
+  WriteValid(service, 10);
+  const SnapshotMetadata before = *service.ReadMetadata();
+  std::vector<TrackRecord> updates = {MakeTracks(12)[11], MakeTrack(4)};
+  updates[1].name = "changed";
+  const std::vector<std::string> removed = {MakeTrack(0).id};
+  Result<CommitStats> c = service.CommitDelta(updates, removed);
+  ASSERT_OK(c.status());
+  EXPECT_EQ(c->appended, 1u);
+  EXPECT_EQ(c->replaced, 1u);
+  EXPECT_EQ(c->removed, 1u);
+  EXPECT_EQ(c->track_count, 10u);
+
+  std::vector<TrackRecord> expected = MakeTracks(10);
+  expected[4] = updates[1];
+  expected.push_back(updates[0]);
+  expected.erase(expected.begin());
+  std::optional<Version> opened;
+  Validity v = service.CheckValidity(&opened);  // the metadata is kept
+  ASSERT_TRUE(v.valid) << v.reason;
+  EXPECT_EQ(Records(*opened), expected);
+  EXPECT_EQ(opened->content_hash(), c->content_hash);
+  ASSERT_TRUE(opened->Find(updates[1].id).has_value());
+  EXPECT_EQ(opened->Find(updates[1].id)->name(), "changed");
+  EXPECT_FALSE(opened->Find(removed[0]).has_value());
+  SnapshotMetadata after = *service.ReadMetadata();
+  EXPECT_EQ(after.snapshot_hash, c->content_hash);
+  EXPECT_EQ(after.last_full_scan, before.last_full_scan);
 }
 
 // --- section 8: force scan --------------------------------------------------
@@ -388,6 +723,7 @@ TEST_F(ForceScanTest, ForcedIsDueEvenWithoutMetadata) {
   ForceScanDecision d = service.CheckForceScan(/*forced=*/true);
   EXPECT_TRUE(d.due);
   EXPECT_EQ(d.reason, "forced");
+  EXPECT_FALSE(d.days_since_last.has_value());
 }
 
 TEST_F(ForceScanTest, NoMetadataIsFirstRun) {
@@ -395,7 +731,15 @@ TEST_F(ForceScanTest, NoMetadataIsFirstRun) {
   ForceScanDecision d = service.CheckForceScan();
   EXPECT_FALSE(d.due);
   EXPECT_EQ(d.reason, "first run");
-  WriteFileBytes(file(kMetadataFileName), "{broken");
+  EXPECT_FALSE(d.days_since_last.has_value());
+  ASSERT_OK(service.SaveSnapshot(MakeTracks(2)).status());  // a version without metadata
+  EXPECT_EQ(service.CheckForceScan().reason, "first run");
+  WriteValid(service);
+  LastForceScanAgo(service, 30 * kMicrosPerDay);
+  ASSERT_TRUE(service.CheckForceScan().due);
+  for (const std::string& path : Manifests()) {
+    testing::ReplaceFileBytes(path, "{broken");
+  }
   EXPECT_EQ(service.CheckForceScan().reason, "first run");
 }
 
@@ -444,24 +788,47 @@ TEST_F(ForceScanTest, FutureLastForceScanIsFastMode) {
 TEST_F(ForceScanTest, RecordingSetsNowAndKeepsTheOtherFields) {
   SnapshotService service(Options());
   WriteValid(service);
+  DeltaState d;
+  d.last_run = now_;
+  d.processed_ids = {"kept"};
+  ASSERT_OK(service.SaveDeltaState(d));
   SnapshotMetadata before = *service.ReadMetadata();
+  const std::vector<TrackRecord> tracks = CurrentTracks(service);
   now_ += 3 * kHour;
   ASSERT_OK(service.RecordForceScan());
   SnapshotMetadata after = *service.ReadMetadata();
   EXPECT_EQ(after.last_force_scan, now_);
   after.last_force_scan.reset();
   EXPECT_EQ(after, before);
+  EXPECT_EQ(CurrentTracks(service), tracks);
+  EXPECT_EQ(*service.ReadDeltaState(), d);
   EXPECT_TRUE(service.CheckValidity().valid);
   EXPECT_EQ(service.CheckForceScan().reason, "fast mode");
 }
 
 TEST_F(ForceScanTest, RecordingWithoutMetadataWritesNothing) {
   SnapshotService service(Options());
-  ASSERT_OK(service.RecordForceScan());
+  ASSERT_OK(service.RecordForceScan());  // no store
   EXPECT_TRUE(DirContents(service_dir()).empty());
-  WriteFileBytes(file(kMetadataFileName), "{\"format_version\":1}");
+  EXPECT_TRUE(FileNames(service_dir()).empty());
+
+  ASSERT_OK(service.SaveSnapshot(MakeTracks(3)).status());  // a version without metadata
+  const auto before = DirContents(service_dir());
   ASSERT_OK(service.RecordForceScan());
-  EXPECT_EQ(ReadFileBytes(file(kMetadataFileName)), "{\"format_version\":1}");
+  EXPECT_EQ(DirContents(service_dir()), before);
+  EXPECT_TRUE(service.ReadMetadata().status().IsNotFound());
+}
+
+TEST_F(ForceScanTest, RecordingWhenDisabledWritesNothing) {
+  SnapshotService writer(Options());
+  WriteValid(writer);
+  const auto before = DirContents(service_dir());
+  ServiceOptions o = Options();
+  o.enabled = false;
+  SnapshotService disabled(o);
+  ASSERT_OK(disabled.RecordForceScan());
+  EXPECT_EQ(DirContents(service_dir()), before);
+  EXPECT_FALSE(writer.ReadMetadata()->last_force_scan.has_value());
 }
 
 }  // namespace
