@@ -1,18 +1,13 @@
 #include "trackstore/diff.h"
 
 #include <algorithm>
-
-#include "snapshot_access.h"
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace trackstore {
 
 namespace {
-
-using internal::Columns;
-
-std::string_view IdAt(const Columns& c, uint64_t i) {
-  return internal::StringAt(c.strings[static_cast<int>(Field::kId)], i);
-}
 
 // Every field that differs; null and "" differ.
 std::vector<Field> ChangedFields(const TrackView& a, const TrackView& b) {
@@ -41,42 +36,67 @@ std::vector<Field> ReferenceChangedFields(const TrackView& a, const TrackView& b
   return changed;
 }
 
-}  // namespace
+std::vector<Field> Changes(const TrackView& before, const TrackView& after,
+                           const DiffOptions& options) {
+  return options.rule == ChangeRule::kReference ? ReferenceChangedFields(before, after)
+                                                : ChangedFields(before, after);
+}
 
-SnapshotDiff Diff(const Snapshot& a, const Snapshot& b, const DiffOptions& options) {
-  const Columns& ca = internal::SnapshotAccess::Of(a);
-  const Columns& cb = internal::SnapshotAccess::Of(b);
+// One walk for every pair of sides: A and B are Snapshot or Version, each
+// with begin()/end() yielding TrackView in library order and Find(id). Both
+// are walked together position by position; where the ids agree, the pair
+// is compared directly. Elsewhere B's track is looked up in A (new or
+// compared) and A's in B (removed or not). Ids are unique on each side, so
+// every common id is compared exactly once: at its shared position, or
+// when the walk reaches it in B.
+template <typename A, typename B>
+SnapshotDiff DiffOf(const A& a, const B& b, const DiffOptions& options) {
   SnapshotDiff diff;
-  std::vector<bool> seen_in_b(ca.count, false);
-  for (uint64_t j = 0; j < cb.count; ++j) {
-    const std::string_view id = IdAt(cb, j);
-    // When B came from a merge into A, the same id sits at the same
-    // position: one compare instead of a lookup.
-    uint64_t i = j;
-    if (j >= ca.count || IdAt(ca, j) != id) {
-      std::optional<TrackView> found = a.Find(id);
-      if (!found) {
-        diff.added.emplace_back(id);
-        continue;
+  auto compare = [&](const TrackView& before, const TrackView& after) {
+    if (before.content_hash() == after.content_hash()) return;  // unchanged
+    std::vector<Field> changed = Changes(before, after, options);
+    if (!changed.empty()) diff.updated.push_back({std::string(after.id()), std::move(changed)});
+  };
+  auto ia = a.begin(), ea = a.end();
+  auto ib = b.begin(), eb = b.end();
+  while (ia != ea || ib != eb) {
+    const bool has_a = ia != ea, has_b = ib != eb;
+    if (has_a && has_b && (*ia).id() == (*ib).id()) {
+      compare(*ia, *ib);
+    } else {
+      if (has_b) {
+        const TrackView after = *ib;
+        if (std::optional<TrackView> before = a.Find(after.id())) {
+          compare(*before, after);
+        } else {
+          diff.added.emplace_back(after.id());
+        }
       }
-      i = found->index();
+      if (has_a && !b.Find((*ia).id())) diff.removed.emplace_back((*ia).id());
     }
-    seen_in_b[i] = true;
-    if (ca.track_hashes[i] == cb.track_hashes[j]) continue;  // unchanged
-    const TrackView before(&ca, i), after(&cb, j);
-    std::vector<Field> changed = options.rule == ChangeRule::kReference
-                                     ? ReferenceChangedFields(before, after)
-                                     : ChangedFields(before, after);
-    if (!changed.empty()) diff.updated.push_back({std::string(id), std::move(changed)});
-  }
-  for (uint64_t i = 0; i < ca.count; ++i) {
-    if (!seen_in_b[i]) diff.removed.emplace_back(IdAt(ca, i));
+    if (has_a) ++ia;
+    if (has_b) ++ib;
   }
   std::sort(diff.added.begin(), diff.added.end());
   std::sort(diff.removed.begin(), diff.removed.end());
   std::sort(diff.updated.begin(), diff.updated.end(),
             [](const UpdatedTrack& x, const UpdatedTrack& y) { return x.id < y.id; });
   return diff;
+}
+
+}  // namespace
+
+SnapshotDiff Diff(const Snapshot& a, const Snapshot& b, const DiffOptions& options) {
+  return DiffOf(a, b, options);
+}
+SnapshotDiff Diff(const Version& a, const Version& b, const DiffOptions& options) {
+  return DiffOf(a, b, options);
+}
+SnapshotDiff Diff(const Snapshot& a, const Version& b, const DiffOptions& options) {
+  return DiffOf(a, b, options);
+}
+SnapshotDiff Diff(const Version& a, const Snapshot& b, const DiffOptions& options) {
+  return DiffOf(a, b, options);
 }
 
 }  // namespace trackstore

@@ -36,6 +36,7 @@
 
 #include "trackstore/result.h"
 #include "trackstore/snapshot.h"
+#include "trackstore/store.h"
 #include "trackstore/track.h"
 
 namespace trackstore {
@@ -73,8 +74,11 @@ void AppendTrackJson(const TrackRecord& track, std::string* out);
 // Writes tracks as a JSON array, one object per line ("[\n{...},\n{...}\n]\n",
 // or "[]\n"), atomically (temporary file, fsync, rename). A string that is
 // not valid UTF-8 cannot be read back as JSON: it fails with InvalidArgument
-// naming the record and field, and nothing is written.
+// naming the record and field, and nothing is written. A store version
+// (layered or not) exports the same text as its tracks written as one
+// snapshot.
 Status ExportJsonFile(const Snapshot& snapshot, const std::string& path);
+Status ExportJsonFile(const Version& version, const std::string& path);
 Status WriteJsonFile(std::span<const TrackRecord> tracks, const std::string& path);
 
 }  // namespace trackstore
