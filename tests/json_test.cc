@@ -25,6 +25,7 @@ void PrintTo(const TrackRecord& t, std::ostream* os) {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::MakeTrack;
 using testing::MakeTracks;
 using testing::ReadFileBytes;
 using testing::TempDir;
@@ -272,7 +273,9 @@ TEST(JsonExportTest, LayeredVersionExportMatchesCompactedLibrary) {
   updates[0].name = "renamed";
   updates[1].genre.reset();
   ASSERT_OK(store->Commit(updates, std::vector<std::string>{tracks[7].id, "absent"}).status());
-  ASSERT_OK(store->Commit(std::vector<TrackRecord>{MakeTrack(902)}, std::vector<std::string>{"900"})
+  ASSERT_OK(store
+                ->Commit(std::vector<TrackRecord>{MakeTrack(902)},
+                         std::vector<std::string>{MakeTrack(900).id})
                 .status());
   Result<Version> layered = store->Current();
   ASSERT_OK(layered.status());

@@ -192,8 +192,8 @@ TEST_F(StoreCliTest, CommitWithRemovalsIsReadLayeredAsWrittenFromScratch) {
   ASSERT_EQ(same.exit_code, 0) << Describe(same);
   EXPECT_EQ(same.out, "0 new, 0 updated, 0 removed\n");
 
-  // Removal lists as a JSON array, from stdin.
-  WriteFileBytes(dir_.file("remove.json"), "[\"1000\", \"1001\"]");
+  // Removal lists as a JSON array, from stdin: two of the new tracks.
+  WriteFileBytes(dir_.file("remove.json"), "[\"2000\", \"2001\"]");
   CliRun rm = Run({"commit", store_, "--remove", "-", "--json"}, dir_.file("remove.json"));
   ASSERT_EQ(rm.exit_code, 0) << Describe(rm);
   Json c = Json::parse(rm.out);
