@@ -122,6 +122,7 @@ step "checkout of version 2 (as a new version), then a compaction"
 timed $ts checkout "$store" 2
 timed $ts compact "$store"
 timed $ts verify "$store"
+timed $ts lookup "$store" --count "$LOOKUPS"  # one base fragment again
 timed $ts log "$store"
 
 step "garbage collection: keep the newest 2 versions; version 1 is then gone"

@@ -43,12 +43,15 @@ std::vector<Field> Changes(const TrackView& before, const TrackView& after,
 }
 
 // One walk for every pair of sides: A and B are Snapshot or Version, each
-// with begin()/end() yielding TrackView in library order and Find(id). Both
-// are walked together position by position; where the ids agree, the pair
-// is compared directly. Elsewhere B's track is looked up in A (new or
-// compared) and A's in B (removed or not). Ids are unique on each side, so
-// every common id is compared exactly once: at its shared position, or
-// when the walk reaches it in B.
+// with begin()/end() yielding TrackView in library order and Find(id).
+// Both are walked together; where the ids agree (B came from a merge or a
+// commit into A), the pair is compared directly. Elsewhere an id of A that
+// B lacks is removed and only A advances, and an id of B that A lacks is
+// new and only B advances, so the two walks fall back into step after a
+// removal or an insertion; otherwise both ids are on both sides and B's
+// track is compared with A's found by lookup. Ids are unique on each side,
+// so every common id is compared exactly once: where both walks meet it, or
+// where B's walk reaches it out of step.
 template <typename A, typename B>
 SnapshotDiff DiffOf(const A& a, const B& b, const DiffOptions& options) {
   SnapshotDiff diff;
@@ -63,19 +66,27 @@ SnapshotDiff DiffOf(const A& a, const B& b, const DiffOptions& options) {
     const bool has_a = ia != ea, has_b = ib != eb;
     if (has_a && has_b && (*ia).id() == (*ib).id()) {
       compare(*ia, *ib);
-    } else {
-      if (has_b) {
-        const TrackView after = *ib;
-        if (std::optional<TrackView> before = a.Find(after.id())) {
-          compare(*before, after);
-        } else {
-          diff.added.emplace_back(after.id());
-        }
-      }
-      if (has_a && !b.Find((*ia).id())) diff.removed.emplace_back((*ia).id());
+      ++ia;
+      ++ib;
+      continue;
     }
-    if (has_a) ++ia;
-    if (has_b) ++ib;
+    if (has_a && !b.Find((*ia).id())) {
+      diff.removed.emplace_back((*ia).id());
+      ++ia;
+      continue;
+    }
+    if (has_b) {
+      const TrackView after = *ib;
+      std::optional<TrackView> before = a.Find(after.id());
+      if (!before) {
+        diff.added.emplace_back(after.id());
+        ++ib;
+        continue;
+      }
+      compare(*before, after);
+      ++ib;
+    }
+    if (has_a) ++ia;  // in B too, out of step: compared when B's walk reaches it
   }
   std::sort(diff.added.begin(), diff.added.end());
   std::sort(diff.removed.begin(), diff.removed.end());

@@ -440,8 +440,9 @@ int VerifyStore(const Library& lib, bool json, const Stopwatch& timer) {
               {"content_hash", v.content_hash()}};
     std::cout << cli::JsonText(j) << "\n";
   } else {
-    std::cout << "OK: " << lib.Describe() << ": " << Tracks(v.size()) << " in "
-              << v.info().fragments.size() << " fragments, hash " << v.content_hash() << "\n";
+    const size_t n = v.info().fragments.size();
+    std::cout << "OK: " << lib.Describe() << ": " << Tracks(v.size()) << " in " << n
+              << (n == 1 ? " fragment" : " fragments") << ", hash " << v.content_hash() << "\n";
   }
   return kExitOk;
 }
