@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "trackstore/store.h"
+
 namespace trackstore {
 
 namespace {

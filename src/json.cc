@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "trackstore/env.h"
+#include "trackstore/store.h"
 
 namespace trackstore {
 

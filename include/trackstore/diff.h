@@ -19,10 +19,11 @@
 #include <vector>
 
 #include "trackstore/snapshot.h"
-#include "trackstore/store.h"
 #include "trackstore/track.h"
 
 namespace trackstore {
+
+class Version;  // store.h
 
 enum class ChangeRule {
   // Any field, extras included, counts; null and "" differ.

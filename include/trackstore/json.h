@@ -36,10 +36,11 @@
 
 #include "trackstore/result.h"
 #include "trackstore/snapshot.h"
-#include "trackstore/store.h"
 #include "trackstore/track.h"
 
 namespace trackstore {
+
+class Version;  // store.h
 
 struct JsonImportOptions {
   // Upper bound on the decompressed size of a .gz input, against

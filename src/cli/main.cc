@@ -93,9 +93,13 @@ DuplicatePolicy ParsePolicy(const std::string& name) {
 int RunImport(const ImportArgs& a) {
   // Into a store: a full replacement commit.
   if (cli::IsStoreDirectory(a.out) || (!a.out.empty() && a.out.back() == '/')) {
-    StoreImportArgs s{a.in,   a.out, ParsePolicy(a.dedupe), a.drop_empty_ids, !a.no_sync,
-                      a.json, a.wait};
-    return RunImportToStore(s);
+    return RunImportToStore({.in = a.in,
+                             .dir = a.out,
+                             .duplicates = ParsePolicy(a.dedupe),
+                             .drop_empty_ids = a.drop_empty_ids,
+                             .sync = !a.no_sync,
+                             .json = a.json,
+                             .wait = a.wait});
   }
   Stopwatch timer;
   Result<std::vector<TrackRecord>> tracks = ImportJsonFile(a.in);

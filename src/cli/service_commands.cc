@@ -5,8 +5,6 @@
 // update snapshot from a JSON library file.
 #include "service_commands.h"
 
-#include <time.h>
-
 #include <cmath>
 #include <filesystem>
 #include <iostream>

@@ -68,6 +68,11 @@ std::string FragmentKinds(const FragmentCounts& c) {
   return s;
 }
 
+// "1 version", "3 versions".
+std::string Count(uint64_t n, std::string_view noun) {
+  return std::to_string(n) + " " + std::string(noun) + (n == 1 ? "" : "s");
+}
+
 // "2024-05-01T12:00:00Z": the seconds are enough for a person.
 std::string ShortUtc(Micros t) {
   std::string s = cli::FormatUtc(t);
@@ -342,11 +347,12 @@ int RunGc(const GcArgs& a) {
     kept_text = std::to_string(kept.back());
     if (kept.size() > 1) kept_text += " to " + std::to_string(kept.front());
   }
-  std::cout << "removed " << gc->manifests_removed << " versions, " << gc->fragments_removed
-            << " fragments, " << gc->states_removed << " states, " << gc->temporary_removed
-            << " temporary files; " << FormatBytes(gc->bytes_freed) << " freed in "
-            << FormatSeconds(seconds) << "; kept version" << (kept.size() == 1 ? " " : "s ")
-            << kept_text << "\n";
+  std::cout << "removed " << Count(gc->manifests_removed, "version") << ", "
+            << Count(gc->fragments_removed, "fragment") << ", "
+            << Count(gc->states_removed, "state") << ", "
+            << Count(gc->temporary_removed, "temporary file") << "; "
+            << FormatBytes(gc->bytes_freed) << " freed in " << FormatSeconds(seconds)
+            << "; kept version" << (kept.size() == 1 ? " " : "s ") << kept_text << "\n";
   return kExitOk;
 }
 
