@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # README command 1: installs what is missing, builds, and runs the demo:
-# a synthetic 100k-track library → JSON → verified snapshot → lookups.
-# Every step prints its own timing on stderr. Output files go to demo-out/.
+# a synthetic 100k-track library → JSON → verified snapshot → lookups →
+# merge, diff, the snapshot service, shared memory → a versioned store
+# taking delta commits, its log, a checkout, a compaction and a diff of two
+# versions. Every step prints its own timing on stderr; the store steps
+# also print their wall time. Output files go to demo-out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -77,5 +80,53 @@ for pid in "${pids[@]}"; do wait "$pid"; done  # a failed reader fails the demo
 $ts shm stat "$shm"
 $ts shm remove "$shm"
 trap - EXIT
+
+# A store step with its wall time (process start included) after it.
+timed() {
+  local start end
+  start=$(date +%s%N)
+  "$@"
+  end=$(date +%s%N)
+  printf '  [%s %s: %d ms wall]\n' "$(basename "$1")" "$2" $(((end - start) / 1000000))
+}
+
+store="$OUT/store"
+rm -rf "$store"
+
+step "a store: the library imported as version 1 (a full replacement commit)"
+timed $ts import "$OUT/library.json" "$store/"
+
+step "three delta commits: 1000 changed tracks; 50 new ones; 500 changed and 4 removed"
+$ts generate 1000 "$OUT/delta1.json" --seed 11 --first-id 120000
+$ts generate 50 "$OUT/delta2.json" --seed 12 --first-id 950000
+$ts generate 500 "$OUT/delta3.json" --seed 13 --first-id 180000
+printf '%s\n' 100001 100002 100003 950001 > "$OUT/removed.txt"
+timed $ts commit "$store" "$OUT/delta1.json"
+timed $ts commit "$store" "$OUT/delta2.json"
+timed $ts commit "$store" "$OUT/delta3.json" --remove "$OUT/removed.txt"
+
+step "the store's history (* marks the current version)"
+timed $ts log "$store"
+
+step "reads of the layered version: info, a lookup, a removed id (exit code 1)"
+timed $ts info "$store"
+timed $ts get "$store" 950000 --json
+if $ts get "$store" 950001; then exit 1; fi
+timed $ts lookup "$store" --count "$LOOKUPS"
+
+step "diff of versions 1 and 4 (first lines)"
+$ts diff "$store" "$store" --version-a 1 --version-b 4 > "$OUT/store-diff.txt"
+head -n 4 "$OUT/store-diff.txt"
+
+step "checkout of version 2 (as a new version), then a compaction"
+timed $ts checkout "$store" 2
+timed $ts compact "$store"
+timed $ts verify "$store"
+timed $ts lookup "$store" --count "$LOOKUPS"  # one base fragment again
+timed $ts log "$store"
+
+step "garbage collection: keep the newest 2 versions; version 1 is then gone"
+timed $ts gc "$store" --keep 2
+if $ts info "$store" --version 1; then exit 1; fi
 
 printf '\ndemo: done; files in %s/\n' "$OUT"

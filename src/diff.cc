@@ -1,18 +1,15 @@
 #include "trackstore/diff.h"
 
 #include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
 
-#include "snapshot_access.h"
+#include "trackstore/store.h"
 
 namespace trackstore {
 
 namespace {
-
-using internal::Columns;
-
-std::string_view IdAt(const Columns& c, uint64_t i) {
-  return internal::StringAt(c.strings[static_cast<int>(Field::kId)], i);
-}
 
 // Every field that differs; null and "" differ.
 std::vector<Field> ChangedFields(const TrackView& a, const TrackView& b) {
@@ -41,42 +38,78 @@ std::vector<Field> ReferenceChangedFields(const TrackView& a, const TrackView& b
   return changed;
 }
 
-}  // namespace
+std::vector<Field> Changes(const TrackView& before, const TrackView& after,
+                           const DiffOptions& options) {
+  return options.rule == ChangeRule::kReference ? ReferenceChangedFields(before, after)
+                                                : ChangedFields(before, after);
+}
 
-SnapshotDiff Diff(const Snapshot& a, const Snapshot& b, const DiffOptions& options) {
-  const Columns& ca = internal::SnapshotAccess::Of(a);
-  const Columns& cb = internal::SnapshotAccess::Of(b);
+// One walk for every pair of sides: A and B are Snapshot or Version, each
+// with begin()/end() yielding TrackView in library order and Find(id).
+// Both are walked together; where the ids agree (B came from a merge or a
+// commit into A), the pair is compared directly. Elsewhere an id of A that
+// B lacks is removed and only A advances, and an id of B that A lacks is
+// new and only B advances, so the two walks fall back into step after a
+// removal or an insertion; otherwise both ids are on both sides and B's
+// track is compared with A's found by lookup. Ids are unique on each side,
+// so every common id is compared exactly once: where both walks meet it, or
+// where B's walk reaches it out of step.
+template <typename A, typename B>
+SnapshotDiff DiffOf(const A& a, const B& b, const DiffOptions& options) {
   SnapshotDiff diff;
-  std::vector<bool> seen_in_b(ca.count, false);
-  for (uint64_t j = 0; j < cb.count; ++j) {
-    const std::string_view id = IdAt(cb, j);
-    // When B came from a merge into A, the same id sits at the same
-    // position: one compare instead of a lookup.
-    uint64_t i = j;
-    if (j >= ca.count || IdAt(ca, j) != id) {
-      std::optional<TrackView> found = a.Find(id);
-      if (!found) {
-        diff.added.emplace_back(id);
+  auto compare = [&](const TrackView& before, const TrackView& after) {
+    if (before.content_hash() == after.content_hash()) return;  // unchanged
+    std::vector<Field> changed = Changes(before, after, options);
+    if (!changed.empty()) diff.updated.push_back({std::string(after.id()), std::move(changed)});
+  };
+  auto ia = a.begin(), ea = a.end();
+  auto ib = b.begin(), eb = b.end();
+  while (ia != ea || ib != eb) {
+    const bool has_a = ia != ea, has_b = ib != eb;
+    if (has_a && has_b && (*ia).id() == (*ib).id()) {
+      compare(*ia, *ib);
+      ++ia;
+      ++ib;
+      continue;
+    }
+    if (has_a && !b.Find((*ia).id())) {
+      diff.removed.emplace_back((*ia).id());
+      ++ia;
+      continue;
+    }
+    if (has_b) {
+      const TrackView after = *ib;
+      std::optional<TrackView> before = a.Find(after.id());
+      if (!before) {
+        diff.added.emplace_back(after.id());
+        ++ib;
         continue;
       }
-      i = found->index();
+      compare(*before, after);
+      ++ib;
     }
-    seen_in_b[i] = true;
-    if (ca.track_hashes[i] == cb.track_hashes[j]) continue;  // unchanged
-    const TrackView before(&ca, i), after(&cb, j);
-    std::vector<Field> changed = options.rule == ChangeRule::kReference
-                                     ? ReferenceChangedFields(before, after)
-                                     : ChangedFields(before, after);
-    if (!changed.empty()) diff.updated.push_back({std::string(id), std::move(changed)});
-  }
-  for (uint64_t i = 0; i < ca.count; ++i) {
-    if (!seen_in_b[i]) diff.removed.emplace_back(IdAt(ca, i));
+    if (has_a) ++ia;  // in B too, out of step: compared when B's walk reaches it
   }
   std::sort(diff.added.begin(), diff.added.end());
   std::sort(diff.removed.begin(), diff.removed.end());
   std::sort(diff.updated.begin(), diff.updated.end(),
             [](const UpdatedTrack& x, const UpdatedTrack& y) { return x.id < y.id; });
   return diff;
+}
+
+}  // namespace
+
+SnapshotDiff Diff(const Snapshot& a, const Snapshot& b, const DiffOptions& options) {
+  return DiffOf(a, b, options);
+}
+SnapshotDiff Diff(const Version& a, const Version& b, const DiffOptions& options) {
+  return DiffOf(a, b, options);
+}
+SnapshotDiff Diff(const Snapshot& a, const Version& b, const DiffOptions& options) {
+  return DiffOf(a, b, options);
+}
+SnapshotDiff Diff(const Version& a, const Snapshot& b, const DiffOptions& options) {
+  return DiffOf(a, b, options);
 }
 
 }  // namespace trackstore

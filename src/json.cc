@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "trackstore/env.h"
+#include "trackstore/store.h"
 
 namespace trackstore {
 
@@ -487,30 +488,33 @@ Status InvalidUtf8Error(const std::string& path, uint64_t index, const Track& t)
                                            ": invalid UTF-8, which JSON cannot hold");
 }
 
-// Writes "[\n{...},\n{...}\n]\n" (or "[]\n") from `track_at(i)`, i < count.
-// The text is built in chunks of a few MiB and written as pieces, so that
-// a large library is never copied to grow one buffer.
-template <typename TrackAt>
-Status WriteTracks(uint64_t count, const TrackAt& track_at, const std::string& path) try {
+// Writes "[\n{...},\n{...}\n]\n" (or "[]\n") from the `count` tracks of
+// `tracks`, anything iterable in library order (a Snapshot, a Version, a
+// span of records). The text is built in chunks of a few MiB and written as
+// pieces, so that a large library is never copied to grow one buffer.
+template <typename Tracks>
+Status WriteTracks(uint64_t count, const Tracks& tracks, const std::string& path) try {
   constexpr size_t kChunkBytes = size_t{4} << 20;
   std::vector<std::string> chunks(1);
   chunks.back().reserve(kChunkBytes + (kChunkBytes >> 2));
   chunks.back().append(count == 0 ? "[]\n" : "[\n");
-  for (uint64_t i = 0; i < count; ++i) {
+  uint64_t i = 0;
+  for (const auto& track : tracks) {
     std::string* out = &chunks.back();
     const size_t start = out->size();
-    const auto& track = track_at(i);
     AppendTrack(track, out);
     // Escaping leaves bytes >= 0x80 alone, so this checks the strings. A file
     // with invalid UTF-8 would not import again: refuse to write it.
     if (!simdjson::validate_utf8(out->data() + start, out->size() - start)) {
       return InvalidUtf8Error(path, i, track);
     }
-    out->append(i + 1 < count ? ",\n" : "\n]\n");
-    if (out->size() >= kChunkBytes && i + 1 < count) {
+    ++i;
+    out->append(i < count ? ",\n" : "\n]\n");
+    if (out->size() >= kChunkBytes && i < count) {
       chunks.emplace_back().reserve(kChunkBytes + (kChunkBytes >> 2));
     }
   }
+  if (i != count) return Status::StructureInvalid(path, "track count differs from the tracks");
   std::vector<ConstBytes> pieces;
   pieces.reserve(chunks.size());
   for (const std::string& c : chunks) pieces.push_back({c.data(), c.size()});
@@ -559,13 +563,15 @@ void AppendTrackJson(const TrackView& track, std::string* out) { AppendTrack(tra
 void AppendTrackJson(const TrackRecord& track, std::string* out) { AppendTrack(track, out); }
 
 Status ExportJsonFile(const Snapshot& snapshot, const std::string& path) {
-  return WriteTracks(
-      snapshot.size(), [&](uint64_t i) { return snapshot[i]; }, path);
+  return WriteTracks(snapshot.size(), snapshot, path);
+}
+
+Status ExportJsonFile(const Version& version, const std::string& path) {
+  return WriteTracks(version.size(), version, path);
 }
 
 Status WriteJsonFile(std::span<const TrackRecord> tracks, const std::string& path) {
-  return WriteTracks(
-      tracks.size(), [&](uint64_t i) -> const TrackRecord& { return tracks[i]; }, path);
+  return WriteTracks(tracks.size(), tracks, path);
 }
 
 }  // namespace trackstore

@@ -10,6 +10,7 @@
 #include "test_util.h"
 #include "trackstore/snapshot.h"
 #include "trackstore/snapshot_writer.h"
+#include "trackstore/store.h"
 #include "trackstore/synthetic.h"
 
 namespace trackstore {
@@ -24,6 +25,7 @@ void PrintTo(const TrackRecord& t, std::ostream* os) {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::MakeTrack;
 using testing::MakeTracks;
 using testing::ReadFileBytes;
 using testing::TempDir;
@@ -253,6 +255,48 @@ TEST(JsonExportTest, SnapshotExportMatchesRecordExport) {
   Result<std::vector<TrackRecord>> back = ImportJsonFile(dir.file("from_snap.json"));
   ASSERT_OK(back.status());
   EXPECT_EQ(*back, tracks);
+}
+
+// A layered version (a base and deltas that replace, append and remove)
+// exports the same text as the same library compacted and as its tracks
+// written as one snapshot.
+TEST(JsonExportTest, LayeredVersionExportMatchesCompactedLibrary) {
+  TempDir dir;
+  StoreOptions options;
+  options.sync = false;
+  options.auto_compact = false;
+  Result<Store> store = Store::Open(dir.file("store"), options);
+  ASSERT_OK(store.status());
+  std::vector<TrackRecord> tracks = MakeTracks(200);
+  ASSERT_OK(store->Replace(tracks).status());
+  std::vector<TrackRecord> updates = {tracks[3], tracks[150], MakeTrack(900), MakeTrack(901)};
+  updates[0].name = "renamed";
+  updates[1].genre.reset();
+  ASSERT_OK(store->Commit(updates, std::vector<std::string>{tracks[7].id, "absent"}).status());
+  ASSERT_OK(store
+                ->Commit(std::vector<TrackRecord>{MakeTrack(902)},
+                         std::vector<std::string>{MakeTrack(900).id})
+                .status());
+  Result<Version> layered = store->Current();
+  ASSERT_OK(layered.status());
+  ASSERT_EQ(layered->single_snapshot(), nullptr);
+  ASSERT_OK(ExportJsonFile(*layered, dir.file("layered.json")));
+
+  ASSERT_OK(store->Compact().status());
+  Result<Version> compacted = store->Current();
+  ASSERT_OK(compacted.status());
+  ASSERT_NE(compacted->single_snapshot(), nullptr);
+  ASSERT_OK(ExportJsonFile(*compacted->single_snapshot(), dir.file("compacted.json")));
+  EXPECT_EQ(ReadFileBytes(dir.file("layered.json")), ReadFileBytes(dir.file("compacted.json")));
+
+  std::vector<TrackRecord> expected;
+  for (TrackView t : *layered) expected.push_back(t.ToRecord());
+  ASSERT_EQ(expected.size(), 201u);  // 900, 901, 902 appended; 7 and 900 removed
+  ASSERT_OK(WriteJsonFile(expected, dir.file("records.json")));
+  EXPECT_EQ(ReadFileBytes(dir.file("layered.json")), ReadFileBytes(dir.file("records.json")));
+  Result<std::vector<TrackRecord>> back = ImportJsonFile(dir.file("layered.json"));
+  ASSERT_OK(back.status());
+  EXPECT_EQ(*back, expected);
 }
 
 // --------------------------------------------------------------- accepted input

@@ -6,8 +6,12 @@
 // updated id lists the fields that changed.
 //
 // Every track carries a hash of its content, so an unchanged track costs a
-// hash compare, not a field compare; when A and B share their order (B came
-// from a merge into A), no lookup is needed either.
+// hash compare, not a field compare; where A and B hold the same id at the
+// same place in library order (B came from a merge into A), no lookup is
+// needed either. Elsewhere each id is looked up with Find in the other side.
+//
+// A side is a snapshot file or a store version (layered or not); any pair
+// gives the same result as the two libraries written from scratch.
 #ifndef TRACKSTORE_DIFF_H_
 #define TRACKSTORE_DIFF_H_
 
@@ -18,6 +22,8 @@
 #include "trackstore/track.h"
 
 namespace trackstore {
+
+class Version;  // store.h
 
 enum class ChangeRule {
   // Any field, extras included, counts; null and "" differ.
@@ -47,6 +53,9 @@ struct SnapshotDiff {
 };
 
 SnapshotDiff Diff(const Snapshot& a, const Snapshot& b, const DiffOptions& options = {});
+SnapshotDiff Diff(const Version& a, const Version& b, const DiffOptions& options = {});
+SnapshotDiff Diff(const Snapshot& a, const Version& b, const DiffOptions& options = {});
+SnapshotDiff Diff(const Version& a, const Snapshot& b, const DiffOptions& options = {});
 
 }  // namespace trackstore
 

@@ -40,6 +40,8 @@
 
 namespace trackstore {
 
+class Version;  // store.h
+
 struct JsonImportOptions {
   // Upper bound on the decompressed size of a .gz input, against
   // decompression bombs. Default: 4 GiB.
@@ -73,8 +75,11 @@ void AppendTrackJson(const TrackRecord& track, std::string* out);
 // Writes tracks as a JSON array, one object per line ("[\n{...},\n{...}\n]\n",
 // or "[]\n"), atomically (temporary file, fsync, rename). A string that is
 // not valid UTF-8 cannot be read back as JSON: it fails with InvalidArgument
-// naming the record and field, and nothing is written.
+// naming the record and field, and nothing is written. A store version
+// (layered or not) exports the same text as its tracks written as one
+// snapshot.
 Status ExportJsonFile(const Snapshot& snapshot, const std::string& path);
+Status ExportJsonFile(const Version& version, const std::string& path);
 Status WriteJsonFile(std::span<const TrackRecord> tracks, const std::string& path);
 
 }  // namespace trackstore

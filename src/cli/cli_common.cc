@@ -1,7 +1,11 @@
 #include "cli_common.h"
 
+#include <time.h>
+
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <optional>
 
 #include <nlohmann/json.hpp>
@@ -22,6 +26,73 @@ std::string FormatSeconds(double s) {
 
 std::string Tracks(uint64_t n) { return std::to_string(n) + (n == 1 ? " track" : " tracks"); }
 
+std::string JsonText(const nlohmann::ordered_json& j, int indent) {
+  return j.dump(indent, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string FormatBytes(uint64_t bytes) {
+  char buf[32];
+  if (bytes >= 1000 * 1000 * 1000) {
+    std::snprintf(buf, sizeof(buf), "%.2f GB", bytes / 1e9);
+  } else if (bytes >= 1000 * 1000) {
+    std::snprintf(buf, sizeof(buf), "%.1f MB", bytes / 1e6);
+  } else if (bytes >= 1000) {
+    std::snprintf(buf, sizeof(buf), "%.1f kB", bytes / 1e3);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%llu bytes", static_cast<unsigned long long>(bytes));
+  }
+  return buf;
+}
+
+std::string FormatUtc(Micros t) {
+  const Micros secs = t / kMicrosPerSecond - (t % kMicrosPerSecond < 0 ? 1 : 0);
+  const Micros frac = t - secs * kMicrosPerSecond;
+  const time_t tt = static_cast<time_t>(secs);
+  tm parts{};
+  char date[32] = "?";
+  if (gmtime_r(&tt, &parts) != nullptr) strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &parts);
+  char out[64];
+  std::snprintf(out, sizeof(out), "%s.%06lldZ", date, static_cast<long long>(frac));
+  return out;
+}
+
+Result<std::vector<std::string>> ReadIdList(const std::string& path) {
+  std::string text;
+  if (path == "-") {
+    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Status::NotFound(path, "cannot open");
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::string source = path == "-" ? "<stdin>" : path;
+  std::vector<std::string> ids;
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && text[first] == '[') {
+    const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_array()) {
+      return Status::InvalidArgument(source, "expected a JSON array of id strings");
+    }
+    for (const nlohmann::json& id : j) {
+      if (!id.is_string()) {
+        return Status::InvalidArgument(source, "expected a JSON array of id strings");
+      }
+      ids.push_back(id.get<std::string>());
+    }
+    return ids;
+  }
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + start, end - start);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty()) ids.emplace_back(line);
+    start = end + 1;
+  }
+  return ids;
+}
+
 void ReportTime(std::string_view command, uint64_t tracks, double seconds) {
   std::cerr << command << ": " << Tracks(tracks) << " in " << FormatSeconds(seconds) << "\n";
 }
@@ -31,7 +102,7 @@ int Fail(const Status& s, bool json, std::string_view hint) {
   if (!hint.empty()) std::cerr << "hint: " << hint << "\n";
   if (json) {
     nlohmann::ordered_json j = {{"error", Status::CodeName(s.code())}, {"message", s.message()}};
-    std::cout << j.dump() << "\n";
+    std::cout << JsonText(j) << "\n";
   }
   return kExitFailure;
 }

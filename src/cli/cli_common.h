@@ -11,7 +11,12 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "trackstore/clock.h"
+#include "trackstore/result.h"
 #include "trackstore/status.h"
 #include "trackstore/track.h"
 
@@ -37,6 +42,23 @@ std::string FormatSeconds(double seconds);
 
 // "1 track", "3 tracks".
 std::string Tracks(uint64_t n);
+
+// The one way --json output is serialized (`indent` as nlohmann's dump).
+// Text that is not valid UTF-8 (a file name, an id, a value from a crafted
+// file) cannot be JSON: each invalid byte becomes U+FFFD instead of making
+// dump() throw.
+std::string JsonText(const nlohmann::ordered_json& j, int indent = -1);
+
+// "1.2 MB", "830 kB", "512 bytes" (decimal units).
+std::string FormatBytes(uint64_t bytes);
+
+// "2024-05-01T12:00:00.250000Z"
+std::string FormatUtc(Micros t);
+
+// The ids in `path` ("-": standard input): a JSON array of strings when the
+// text starts with '[' (after blanks), else one id per line (a trailing
+// "\r" and empty lines are dropped; other bytes are kept as they are).
+Result<std::vector<std::string>> ReadIdList(const std::string& path);
 
 // "import: 100000 tracks in 412 ms" on stderr.
 void ReportTime(std::string_view command, uint64_t tracks, double seconds);

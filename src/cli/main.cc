@@ -1,6 +1,8 @@
 // src/cli/main.cc: the `trackstore` command-line tool: generate, import,
 // export, info, verify, get and lookup here; merge and diff, status and
-// update, and shm in the *_commands.cc files beside it.
+// update, the store's commit, log, checkout, compact and gc, and shm in the
+// *_commands.cc files beside it. Every command that reads a snapshot also
+// reads a store directory (library.h), the current version or --version N.
 //
 // One function per subcommand. Exit codes and timing as in cli_common.h:
 // 0 success, 1 the operation failed (the Status is printed), 2 usage error
@@ -21,9 +23,11 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_common.h"
+#include "library.h"
 #include "merge_commands.h"
 #include "service_commands.h"
 #include "shm_commands.h"
+#include "store_commands.h"
 #include "trackstore/json.h"
 #include "trackstore/snapshot.h"
 #include "trackstore/snapshot_writer.h"
@@ -39,6 +43,7 @@ using cli::Fail;
 using cli::FormatSeconds;
 using cli::kExitOk;
 using cli::kExitUsage;
+using cli::Library;
 using cli::PrintTrack;
 using cli::ReportTime;
 using cli::Stopwatch;
@@ -73,6 +78,8 @@ struct ImportArgs {
   std::string dedupe = "reject";
   bool drop_empty_ids = false;
   bool no_sync = false;
+  bool json = false;
+  double wait = 30;
 };
 
 DuplicatePolicy ParsePolicy(const std::string& name) {
@@ -84,9 +91,19 @@ DuplicatePolicy ParsePolicy(const std::string& name) {
 // Nothing touches `out` before the snapshot is complete: the writer
 // publishes by rename, so a failed import leaves an existing file intact.
 int RunImport(const ImportArgs& a) {
+  // Into a store: a full replacement commit.
+  if (cli::IsStoreDirectory(a.out) || (!a.out.empty() && a.out.back() == '/')) {
+    return RunImportToStore({.in = a.in,
+                             .dir = a.out,
+                             .duplicates = ParsePolicy(a.dedupe),
+                             .drop_empty_ids = a.drop_empty_ids,
+                             .sync = !a.no_sync,
+                             .json = a.json,
+                             .wait = a.wait});
+  }
   Stopwatch timer;
   Result<std::vector<TrackRecord>> tracks = ImportJsonFile(a.in);
-  if (!tracks.ok()) return Fail(tracks.status());
+  if (!tracks.ok()) return Fail(tracks.status(), a.json);
   const double parse_seconds = timer.Seconds();
 
   WriteOptions options;
@@ -94,11 +111,21 @@ int RunImport(const ImportArgs& a) {
   options.drop_empty_ids = a.drop_empty_ids;
   options.sync = !a.no_sync;
   Result<WriteResult> written = WriteSnapshot(a.out, *tracks, options);
-  if (!written.ok()) return Fail(written.status());
+  if (!written.ok()) return Fail(written.status(), a.json);
 
   ReportTime("import", written->track_count, timer.Seconds());
   std::cerr << "import: parse " << FormatSeconds(parse_seconds) << ", write "
             << FormatSeconds(timer.Seconds() - parse_seconds) << "\n";
+  if (a.json) {
+    Json j = {{"path", a.out},
+              {"track_count", written->track_count},
+              {"file_bytes", written->file_size},
+              {"content_hash", written->content_hash},
+              {"duplicates_dropped", written->duplicates_dropped},
+              {"empty_ids_dropped", written->empty_ids_dropped}};
+    std::cout << cli::JsonText(j) << "\n";
+    return kExitOk;
+  }
   std::cout << a.out << ": " << Tracks(written->track_count) << ", " << written->file_size
             << " bytes, hash " << written->content_hash << "\n";
   if (written->duplicates_dropped > 0) {
@@ -115,14 +142,22 @@ int RunImport(const ImportArgs& a) {
 struct ExportArgs {
   std::string snap;
   std::string out;
+  std::optional<uint64_t> version;
+  bool json = false;
 };
 
 int RunExport(const ExportArgs& a) {
   Stopwatch timer;
-  Result<Snapshot> snap = Snapshot::Open(a.snap);
-  if (!snap.ok()) return Fail(snap.status());
-  if (Status s = ExportJsonFile(*snap, a.out); !s.ok()) return Fail(s);
-  ReportTime("export", snap->size(), timer.Seconds());
+  std::string hint;
+  Result<Library> lib = Library::Open(a.snap, a.version, &hint);
+  if (!lib.ok()) return Fail(lib.status(), a.json, hint);
+  Status s = lib->Visit([&](const auto& tracks) { return ExportJsonFile(tracks, a.out); });
+  if (!s.ok()) return Fail(s, a.json);
+  ReportTime("export", lib->size(), timer.Seconds());
+  if (a.json) {
+    Json j = {{"path", a.out}, {"source", lib->Describe()}, {"track_count", lib->size()}};
+    std::cout << cli::JsonText(j) << "\n";
+  }
   return kExitOk;
 }
 
@@ -130,6 +165,7 @@ int RunExport(const ExportArgs& a) {
 
 struct SnapArgs {
   std::string snap;
+  std::optional<uint64_t> version;
   bool json = false;
 };
 
@@ -139,8 +175,11 @@ double BytesPerTrack(const Snapshot& snap) {
 
 int RunInfo(const SnapArgs& a) {
   Stopwatch timer;
-  Result<Snapshot> snap = Snapshot::Open(a.snap);
-  if (!snap.ok()) return Fail(snap.status(), a.json);
+  std::string hint;
+  Result<Library> lib = Library::Open(a.snap, a.version, &hint);
+  if (!lib.ok()) return Fail(lib.status(), a.json, hint);
+  if (lib->is_store()) return PrintStoreInfo(*lib, a.json, timer);
+  const Snapshot* snap = lib->snapshot();
   ReportTime("info (open + verify)", snap->size(), timer.Seconds());
   if (a.json) {
     Json j = {{"path", snap->path()},
@@ -149,7 +188,7 @@ int RunInfo(const SnapArgs& a) {
               {"file_bytes", snap->file_size()},
               {"bytes_per_track", BytesPerTrack(*snap)},
               {"content_hash", snap->content_hash()}};
-    std::cout << j.dump(2) << "\n";
+    std::cout << cli::JsonText(j, 2) << "\n";
     return kExitOk;
   }
   char per_track[32];
@@ -163,18 +202,22 @@ int RunInfo(const SnapArgs& a) {
   return kExitOk;
 }
 
-// Snapshot::Open runs the full verification: header, layout, content hash.
+// Snapshot::Open runs the full verification: header, layout, content hash;
+// a store version is checked by Version::Verify.
 int RunVerify(const SnapArgs& a) {
   Stopwatch timer;
-  Result<Snapshot> snap = Snapshot::Open(a.snap);
-  if (!snap.ok()) return Fail(snap.status(), a.json);
+  std::string hint;
+  Result<Library> lib = Library::Open(a.snap, a.version, &hint);
+  if (!lib.ok()) return Fail(lib.status(), a.json, hint);
+  if (lib->is_store()) return VerifyStore(*lib, a.json, timer);
+  const Snapshot* snap = lib->snapshot();
   ReportTime("verify", snap->size(), timer.Seconds());
   if (a.json) {
     Json j = {{"ok", true},
               {"path", snap->path()},
               {"track_count", snap->size()},
               {"content_hash", snap->content_hash()}};
-    std::cout << j.dump() << "\n";
+    std::cout << cli::JsonText(j) << "\n";
   } else {
     std::cout << "OK: " << snap->path() << ": " << Tracks(snap->size()) << ", hash "
               << snap->content_hash() << "\n";
@@ -187,17 +230,26 @@ int RunVerify(const SnapArgs& a) {
 struct GetArgs {
   std::string snap;
   std::string id;
+  std::optional<uint64_t> version;
   bool json = false;
 };
 
 int RunGet(const GetArgs& a) {
-  Result<Snapshot> snap = Snapshot::Open(a.snap);
-  if (!snap.ok()) return Fail(snap.status(), a.json);
+  std::string hint;
+  Result<Library> lib = Library::Open(a.snap, a.version, &hint);
+  if (!lib.ok()) return Fail(lib.status(), a.json, hint);
   Stopwatch timer;
-  std::optional<TrackView> track = snap->Find(a.id);
+  std::optional<TrackView> track = lib->Find(a.id);
   const double seconds = timer.Seconds();
-  if (!track) return Fail(Status::NotFound(a.id + " in " + a.snap), a.json);
-  std::cerr << "get: found at index " << track->index() << " in " << FormatSeconds(seconds) << "\n";
+  if (!track) return Fail(Status::NotFound(a.id + " in " + lib->Describe()), a.json);
+  // A store's track sits in one of its fragments: its row there is no
+  // place in library order.
+  if (lib->is_store()) {
+    std::cerr << "get: found in " << FormatSeconds(seconds) << "\n";
+  } else {
+    std::cerr << "get: found at index " << track->index() << " in " << FormatSeconds(seconds)
+              << "\n";
+  }
   if (a.json) {
     std::string out;
     AppendTrackJson(*track, &out);
@@ -214,6 +266,7 @@ struct LookupArgs {
   std::string snap;
   uint64_t count = 1000000;
   uint64_t seed = 1;
+  std::optional<uint64_t> version;
   bool json = false;
 };
 
@@ -228,21 +281,39 @@ std::vector<std::string_view> PickIds(const Snapshot& snap, uint64_t count, uint
   return ids;
 }
 
+// A version has no positional access: its ids are gathered once, in order.
+std::vector<std::string_view> PickIds(const Version& version, uint64_t count, uint64_t seed) {
+  std::vector<std::string_view> all;
+  all.reserve(version.size());
+  for (TrackView t : version) all.push_back(t.id());
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<uint64_t> pick(0, all.size() - 1);
+  std::vector<std::string_view> ids;
+  ids.reserve(count);
+  for (uint64_t i = 0; i < count; ++i) ids.push_back(all[pick(rng)]);
+  return ids;
+}
+
 int RunLookup(const LookupArgs& a) {
-  Result<Snapshot> snap = Snapshot::Open(a.snap);
-  if (!snap.ok()) return Fail(snap.status(), a.json);
-  if (snap->empty()) {
-    return Fail(Status::InvalidArgument(a.snap, "no tracks to look up"), a.json);
+  std::string hint;
+  Result<Library> lib = Library::Open(a.snap, a.version, &hint);
+  if (!lib.ok()) return Fail(lib.status(), a.json, hint);
+  if (lib->empty()) {
+    return Fail(Status::InvalidArgument(lib->Describe(), "no tracks to look up"), a.json);
   }
-  const std::vector<std::string_view> ids = PickIds(*snap, a.count, a.seed);
+  const std::vector<std::string_view> ids =
+      lib->Visit([&](const auto& tracks) { return PickIds(tracks, a.count, a.seed); });
 
   Stopwatch timer;
-  uint64_t misses = 0;
-  for (std::string_view id : ids) misses += !snap->Find(id).has_value();
+  const uint64_t misses = lib->Visit([&](const auto& tracks) {
+    uint64_t n = 0;
+    for (std::string_view id : ids) n += !tracks.Find(id).has_value();
+    return n;
+  });
   const double seconds = timer.Seconds();
   if (misses > 0) {
-    return Fail(Status::StructureInvalid(
-                    a.snap, std::to_string(misses) + " ids present in the snapshot were not found"),
+    return Fail(Status::StructureInvalid(lib->Describe(),
+                                         std::to_string(misses) + " ids present were not found"),
                 a.json);
   }
 
@@ -250,18 +321,18 @@ int RunLookup(const LookupArgs& a) {
   const double ns_per_lookup = a.count > 0 ? seconds * 1e9 / a.count : 0;
   std::cerr << "lookup: " << a.count << " lookups in " << FormatSeconds(seconds) << "\n";
   if (a.json) {
-    Json j = {{"path", snap->path()},
-              {"track_count", snap->size()},
+    Json j = {{"path", lib->Describe()},
+              {"track_count", lib->size()},
               {"lookups", a.count},
               {"seconds", seconds},
               {"lookups_per_second", per_second},
               {"ns_per_lookup", ns_per_lookup}};
-    std::cout << j.dump() << "\n";
+    std::cout << cli::JsonText(j) << "\n";
   } else {
     char line[128];
     std::snprintf(line, sizeof(line), "%.0f lookups/s, %.1f ns per lookup", per_second,
                   ns_per_lookup);
-    std::cout << a.count << " random lookups over " << Tracks(snap->size()) << ": " << line << "\n";
+    std::cout << a.count << " random lookups over " << Tracks(lib->size()) << ": " << line << "\n";
   }
   return kExitOk;
 }
@@ -281,41 +352,57 @@ CLI::App* AddGenerate(CLI::App& app, GenerateArgs& a) {
 CLI::App* AddImport(CLI::App& app, ImportArgs& a) {
   CLI::App* c = app.add_subcommand("import", "Snapshot a JSON library (.json or .json.gz)");
   c->add_option("IN.json", a.in, "Input: a JSON array of tracks, plain or gzip")->required();
-  c->add_option("OUT.snap", a.out, "Output snapshot (replaced atomically)")->required();
+  c->add_option("OUT", a.out,
+                "Output snapshot (replaced atomically), or a store directory (an existing one, "
+                "or a name ending in '/'): a full replacement commit")
+      ->required();
   c->add_option("--dedupe", a.dedupe, "Duplicate ids: reject, keep first or keep last")
       ->check(CLI::IsMember({"reject", "first", "last"}))
       ->capture_default_str();
   c->add_flag("--drop-empty-ids", a.drop_empty_ids, "Drop tracks with an empty id");
   c->add_flag("--no-sync", a.no_sync, "Skip fsync (a machine crash may lose the file)");
+  c->add_option("--wait", a.wait, "Store: seconds to wait for another writer")
+      ->capture_default_str();
+  c->add_flag("--json", a.json, "Print JSON");
   return c;
 }
 
+// --version N: which version of a store to read (default: the current one).
+void AddVersionOption(CLI::App* c, std::optional<uint64_t>& version) {
+  c->add_option("--version", version, "Store: read version N instead of the current one");
+}
+
 CLI::App* AddExport(CLI::App& app, ExportArgs& a) {
-  CLI::App* c = app.add_subcommand("export", "Write a snapshot's tracks as JSON");
-  c->add_option("SNAP", a.snap, "Snapshot file")->required();
+  CLI::App* c = app.add_subcommand("export", "Write a snapshot's or a store's tracks as JSON");
+  c->add_option("SNAP", a.snap, "Snapshot file or store directory")->required();
   c->add_option("OUT.json", a.out, "Output file")->required();
+  AddVersionOption(c, a.version);
+  c->add_flag("--json", a.json, "Print JSON");
   return c;
 }
 
 CLI::App* AddSnapCommand(CLI::App& app, const char* name, const char* about, SnapArgs& a) {
   CLI::App* c = app.add_subcommand(name, about);
-  c->add_option("SNAP", a.snap, "Snapshot file")->required();
+  c->add_option("SNAP", a.snap, "Snapshot file or store directory")->required();
+  AddVersionOption(c, a.version);
   c->add_flag("--json", a.json, "Print JSON");
   return c;
 }
 
 CLI::App* AddGet(CLI::App& app, GetArgs& a) {
   CLI::App* c = app.add_subcommand("get", "Print the track with the given id");
-  c->add_option("SNAP", a.snap, "Snapshot file")->required();
+  c->add_option("SNAP", a.snap, "Snapshot file or store directory")->required();
   c->add_option("ID", a.id, "Track id (exact bytes)")->required();
+  AddVersionOption(c, a.version);
   c->add_flag("--json", a.json, "Print the track as a JSON object");
   return c;
 }
 
 CLI::App* AddLookup(CLI::App& app, LookupArgs& a) {
   CLI::App* c = app.add_subcommand("lookup", "Time random lookups of ids present in a snapshot");
-  c->add_option("SNAP", a.snap, "Snapshot file")->required();
+  c->add_option("SNAP", a.snap, "Snapshot file or store directory")->required();
   c->add_option("--count", a.count, "Number of lookups")->capture_default_str();
+  AddVersionOption(c, a.version);
   c->add_option("--seed", a.seed, "Seed for picking ids")->capture_default_str();
   c->add_flag("--json", a.json, "Print JSON");
   return c;
@@ -347,11 +434,12 @@ int Main(int argc, char** argv) {
       {AddGet(app, a.get), [&] { return RunGet(a.get); }},
       {AddLookup(app, a.lookup), [&] { return RunLookup(a.lookup); }},
   };
-  // merge, diff, status, update and shm run from CLI11's callback during
+  // merge, diff, status, update, the store commands and shm run from CLI11's callback during
   // parse() and leave their exit code here.
   int callback_exit = kExitOk;
   AddMergeCommands(app, &callback_exit);
   AddServiceCommands(app, &callback_exit);
+  AddStoreCommands(app, &callback_exit);
   AddShmCommands(app, &callback_exit);
   try {
     app.parse(argc, argv);

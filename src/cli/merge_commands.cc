@@ -2,11 +2,13 @@
 
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "cli_common.h"
+#include "library.h"
 #include "trackstore/diff.h"
 #include "trackstore/json.h"
 #include "trackstore/merge.h"
@@ -55,7 +57,7 @@ int RunMerge(const MergeArgs& a) {
               {"replaced", stats->replaced},
               {"appended", stats->appended},
               {"superseded", stats->superseded}};
-    std::cout << j.dump(2) << "\n";
+    std::cout << cli::JsonText(j, 2) << "\n";
   } else {
     std::cout << a.out << ": " << cli::Tracks(stats->written.track_count) << " (" << stats->carried
               << " carried, " << stats->replaced << " replaced, " << stats->appended
@@ -66,6 +68,7 @@ int RunMerge(const MergeArgs& a) {
 
 struct DiffArgs {
   std::string a, b;
+  std::optional<uint64_t> version_a, version_b;
   bool reference_rule = false;
   bool json = false;
 };
@@ -88,15 +91,20 @@ void PrintDiff(const SnapshotDiff& d) {
   for (const std::string& id : d.removed) std::cout << "- " << id << "\n";
 }
 
+// Each side is a snapshot file or a store version (A and B may be the same
+// store at two versions).
 int RunDiff(const DiffArgs& a) {
-  Result<Snapshot> before = Snapshot::Open(a.a);
-  if (!before.ok()) return Fail(before.status(), a.json);
-  Result<Snapshot> after = Snapshot::Open(a.b);
-  if (!after.ok()) return Fail(after.status(), a.json);
+  std::string hint;
+  Result<cli::Library> before = cli::Library::Open(a.a, a.version_a, &hint);
+  if (!before.ok()) return Fail(before.status(), a.json, hint);
+  Result<cli::Library> after = cli::Library::Open(a.b, a.version_b, &hint);
+  if (!after.ok()) return Fail(after.status(), a.json, hint);
   cli::Stopwatch timer;
   DiffOptions options;
   options.rule = a.reference_rule ? ChangeRule::kReference : ChangeRule::kAllFields;
-  const SnapshotDiff d = Diff(*before, *after, options);
+  const SnapshotDiff d = before->Visit([&](const auto& x) {
+    return after->Visit([&](const auto& y) { return Diff(x, y, options); });
+  });
   std::cerr << "diff: " << cli::Tracks(before->size()) << " against " << cli::Tracks(after->size())
             << " in " << cli::FormatSeconds(timer.Seconds()) << "\n";
   if (!a.json) {
@@ -108,7 +116,7 @@ int RunDiff(const DiffArgs& a) {
     updated.push_back({{"id", u.id}, {"changed", FieldList(u.changed)}});
   }
   Json j = {{"new", d.added}, {"updated", updated}, {"removed", d.removed}};
-  std::cout << j.dump(2) << "\n";
+  std::cout << cli::JsonText(j, 2) << "\n";
   return cli::kExitOk;
 }
 
@@ -128,8 +136,10 @@ void AddMergeCommands(CLI::App& app, int* exit_code) {
 
   auto diff = std::make_shared<DiffArgs>();
   CLI::App* d = app.add_subcommand("diff", "List new, updated and removed tracks from A to B");
-  d->add_option("A.snap", diff->a, "Older snapshot")->required();
-  d->add_option("B.snap", diff->b, "Newer snapshot")->required();
+  d->add_option("A", diff->a, "Older snapshot, or store directory")->required();
+  d->add_option("B", diff->b, "Newer snapshot, or store directory")->required();
+  d->add_option("--version-a", diff->version_a, "Store A: version N instead of the current one");
+  d->add_option("--version-b", diff->version_b, "Store B: version N instead of the current one");
   d->add_flag("--reference-rule", diff->reference_rule,
               "Count only genre, year and track_status changes, as the reference application");
   d->add_flag("--json", diff->json, "Print JSON");

@@ -5,13 +5,9 @@
 // update snapshot from a JSON library file.
 #include "service_commands.h"
 
-#include <time.h>
-
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,19 +26,7 @@ namespace {
 using cli::Fail;
 using cli::kExitOk;
 using Json = nlohmann::ordered_json;
-
-// "2024-05-01T12:00:00.250000Z"
-std::string FormatUtc(Micros t) {
-  const Micros secs = t / kMicrosPerSecond - (t % kMicrosPerSecond < 0 ? 1 : 0);
-  const Micros frac = t - secs * kMicrosPerSecond;
-  const time_t tt = static_cast<time_t>(secs);
-  tm parts{};
-  char date[32] = "?";
-  if (gmtime_r(&tt, &parts) != nullptr) strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &parts);
-  char out[64];
-  std::snprintf(out, sizeof(out), "%s.%06lldZ", date, static_cast<long long>(frac));
-  return out;
-}
+using cli::FormatUtc;
 
 const char* CheckName(Validity::Check check) {
   switch (check) {
@@ -194,28 +178,10 @@ struct UpdateArgs {
   std::string processed_ids;
 };
 
-// A JSON array of id strings.
-Result<std::vector<std::string>> ReadIds(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound(path, "cannot open");
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_array()) {
-    return Status::InvalidArgument(path, "expected a JSON array of id strings");
-  }
-  std::vector<std::string> ids;
-  for (const Json& id : j) {
-    if (!id.is_string())
-      return Status::InvalidArgument(path, "expected a JSON array of id strings");
-    ids.push_back(id.get<std::string>());
-  }
-  return ids;
-}
-
 int RunUpdate(const UpdateArgs& a) {
   std::vector<std::string> ids;
   if (!a.processed_ids.empty()) {
-    Result<std::vector<std::string>> read = ReadIds(a.processed_ids);
+    Result<std::vector<std::string>> read = cli::ReadIdList(a.processed_ids);
     if (!read.ok()) return Fail(read.status());
     ids = std::move(read).value();
   }
@@ -266,7 +232,7 @@ void AddUpdate(CLI::App& app, int* exit_code) {
   c->add_option("IN.json", a->in, "Input: a JSON array of tracks, plain or gzip")->required();
   c->add_option("--library", a->library, "Music library file whose mtime is recorded")->required();
   c->add_option("--processed-ids", a->processed_ids,
-                "JSON array of the track ids this run processed (delta state)");
+                "Track ids this run processed (delta state): a JSON array, or one per line");
   c->callback([a, exit_code] { *exit_code = RunUpdate(*a); });
 }
 

@@ -1,0 +1,47 @@
+// src/cli/store_commands.h: the commands of a store directory (store.h):
+// commit, log, checkout, compact and gc; import into a store; and the store
+// forms of info and verify.
+#ifndef TRACKSTORE_CLI_STORE_COMMANDS_H_
+#define TRACKSTORE_CLI_STORE_COMMANDS_H_
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "cli_common.h"
+#include "library.h"
+#include "trackstore/snapshot_writer.h"
+
+namespace trackstore {
+
+// Registers
+//   trackstore commit DIR [UPDATES.(json|json.gz|snap)] [--remove IDS_FILE]
+//   trackstore log DIR
+//   trackstore checkout DIR VERSION
+//   trackstore compact DIR
+//   trackstore gc DIR [--keep N]
+// each with --json, and the writers with --wait SECONDS and --no-sync, on
+// `app`. The chosen command runs from CLI11's callback during app.parse()
+// and stores its exit code in *exit_code.
+void AddStoreCommands(CLI::App& app, int* exit_code);
+
+// `trackstore import IN.json DIR/`: the JSON library becomes the store's
+// next version (a full replacement). The store is created when missing.
+struct StoreImportArgs {
+  std::string in;
+  std::string dir;
+  DuplicatePolicy duplicates = DuplicatePolicy::kReject;
+  bool drop_empty_ids = false;
+  bool sync = true;
+  bool json = false;
+  double wait = 30;
+};
+int RunImportToStore(const StoreImportArgs& a);
+
+// info and verify of a store version (`timer` started before it was opened).
+int PrintStoreInfo(const cli::Library& lib, bool json, const cli::Stopwatch& timer);
+int VerifyStore(const cli::Library& lib, bool json, const cli::Stopwatch& timer);
+
+}  // namespace trackstore
+
+#endif  // TRACKSTORE_CLI_STORE_COMMANDS_H_
