@@ -375,12 +375,9 @@ TEST_F(CacheManagerTest, UpdateWithDeltasDisabledKeepsTheStoredDeltaState) {
 // A version whose library files are lost is invalid (validity step 5);
 // the full scan that follows must be able to publish a new version, and the
 // stored delta state is added to (only a missing,
-// unreadable or due state reads as none).
-// Disabled: Store::Replace opens the current version as its parent and
-// fails with the missing file ("no readable version"), so the store cannot
-// be repaired by an update; the same with a damaged fragment (Not a
-// snapshot). Enable once Replace no longer needs the parent's tracks.
-TEST_F(CacheManagerTest, DISABLED_UpdateRepairsAVersionWhoseLibraryFilesWereLost) {
+// unreadable or due state reads as none). A replacement reads only the
+// parent's manifest, never its fragments.
+TEST_F(CacheManagerTest, UpdateRepairsAVersionWhoseLibraryFilesWereLost) {
   SnapshotService service(Options());
   CacheManager m = Manager(&service);
   const std::vector<std::string> first = {"a"}, second = {"b"};

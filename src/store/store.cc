@@ -110,6 +110,9 @@ struct Store::Rep {
   // an empty version 0 instead of NotFound.
   Result<Version> Newest(bool allow_empty, uint64_t* highest) const;
   Version Empty() const;
+  // The newest manifest (number 0 and no fragments when there is none),
+  // without opening its fragments.
+  Result<VersionInfo> NewestInfo(uint64_t* highest) const;
 
   // --- writing (lock held) ---
   Status Lock(std::unique_ptr<FileLock>* lock);
@@ -123,7 +126,7 @@ struct Store::Rep {
   Result<Version> Publish(VersionInfo info, std::vector<std::shared_ptr<const Snapshot>> fragments,
                           uint64_t highest, uint64_t* bytes_written);
   // Applies the options' metadata and state over the parent's.
-  Status CarryState(const Version& parent, const CommitOptions& options, VersionInfo* next,
+  Status CarryState(const VersionInfo& parent, const CommitOptions& options, VersionInfo* next,
                     uint64_t* bytes_written, bool* wrote_state);
   Status WriteBase(const std::function<Result<bool>(std::vector<TrackRecord>*)>& next_chunk,
                    const CommitOptions& options,
@@ -274,6 +277,22 @@ Result<Version> Store::Rep::Newest(bool allow_empty, uint64_t* highest) const {
   return Status::NotFound(dir, "the store has no version yet");
 }
 
+Result<VersionInfo> Store::Rep::NewestInfo(uint64_t* highest) const {
+  std::vector<uint64_t> numbers;
+  if (Status s = ListManifests(&numbers, highest); !s.ok()) return s.Annotate("listing versions");
+  for (uint64_t n : numbers) {
+    VersionInfo info;
+    Status s = ReadManifest(n, &info);
+    if (s.ok()) return info;
+    // Only damage falls back to the previous version; an I/O error must not
+    // make a writer build on an older version than the current one.
+    if (!s.IsCorruption() && !s.IsNotFound()) {
+      return s.Annotate("reading the current version");
+    }
+  }
+  return VersionInfo{};
+}
+
 Result<Version> Store::Current() const { return rep_->Newest(false, nullptr); }
 
 Result<Version> Store::At(uint64_t number) const {
@@ -408,10 +427,10 @@ Status Store::Rep::WriteState(const DeltaState& state, std::string* name, uint64
   return Status::OK();
 }
 
-Status Store::Rep::CarryState(const Version& parent, const CommitOptions& options,
+Status Store::Rep::CarryState(const VersionInfo& parent, const CommitOptions& options,
                               VersionInfo* next, uint64_t* bytes_written, bool* wrote_state) {
-  next->service = options.service ? options.service : parent.info().service;
-  next->delta_state = parent.info().delta_state;
+  next->service = options.service ? options.service : parent.service;
+  next->delta_state = parent.delta_state;
   *wrote_state = false;
   if (options.delta_state) {
     if (Status s = WriteState(*options.delta_state, &next->delta_state, bytes_written); !s.ok()) {
@@ -611,7 +630,7 @@ Result<CommitStats> Store::Commit(std::span<const TrackRecord> updates,
     }
   }
   bool wrote_state = false;
-  if (Status s = r.CarryState(*parent, options, &next, &stats.bytes_written, &wrote_state);
+  if (Status s = r.CarryState(pv.info, options, &next, &stats.bytes_written, &wrote_state);
       !s.ok()) {
     return s;
   }
@@ -715,12 +734,14 @@ Result<CommitStats> Store::Replace(const TrackSource& source, const CommitOption
   std::unique_ptr<FileLock> lock;
   if (Status s = r.Lock(&lock); !s.ok()) return s;
   uint64_t highest = 0;
-  Result<Version> parent = r.Newest(true, &highest);
+  // Only the parent's manifest: a replacement must work when the current
+  // version's files are lost or damaged (that is how a store is repaired).
+  Result<VersionInfo> parent = r.NewestInfo(&highest);
   if (!parent.ok()) return parent.status();
   CommitStats stats;
   std::vector<std::shared_ptr<const Snapshot>> fragments;
   VersionInfo next;
-  next.parent = parent->number();
+  next.parent = parent->number;
   next.operation = "replace";
   // Batches gather until a fragment's worth; what overflows starts the next.
   std::vector<TrackRecord> pending;
@@ -781,12 +802,14 @@ Result<CommitStats> Store::Replace(const Snapshot& snapshot, const CommitOptions
   std::unique_ptr<FileLock> lock;
   if (Status s = r.Lock(&lock); !s.ok()) return s;
   uint64_t highest = 0;
-  Result<Version> parent = r.Newest(true, &highest);
+  // Only the parent's manifest: a replacement must work when the current
+  // version's files are lost or damaged (that is how a store is repaired).
+  Result<VersionInfo> parent = r.NewestInfo(&highest);
   if (!parent.ok()) return parent.status();
   CommitStats stats;
   std::vector<std::shared_ptr<const Snapshot>> fragments;
   VersionInfo next;
-  next.parent = parent->number();
+  next.parent = parent->number;
   next.operation = "replace";
   const std::span<const uint8_t> bytes = internal::SnapshotAccess::FileBytes(snapshot);
   const EncodedView image{bytes.first(format::kHeaderSize), bytes.subspan(format::kHeaderSize)};
@@ -813,12 +836,12 @@ Result<CommitStats> Store::Checkout(uint64_t number) {
   std::unique_ptr<FileLock> lock;
   if (Status s = r.Lock(&lock); !s.ok()) return s;
   uint64_t highest = 0;
-  Result<Version> parent = r.Newest(true, &highest);
+  Result<VersionInfo> parent = r.NewestInfo(&highest);  // its files may be lost: checkout repairs
   if (!parent.ok()) return parent.status();
   Result<Version> old = At(number);
   if (!old.ok()) return old.status();
   VersionInfo next;
-  next.parent = parent->number();
+  next.parent = parent->number;
   next.operation = "checkout " + std::to_string(number);
   next.fragments = old->info().fragments;
   next.service = old->info().service;
