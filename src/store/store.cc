@@ -240,7 +240,11 @@ Result<Version> Store::Rep::Newest(bool allow_empty, uint64_t* highest) const {
         retry = true;
         break;
       }
-      if (!s.ok()) {  // damaged: the previous version is current
+      if (!s.ok()) {
+        // Damaged: the previous version is current. Any other error (an
+        // I/O error) says nothing about the manifest: falling back would
+        // let a writer build on an older version and drop this one.
+        if (!s.IsCorruption()) return s.Annotate("reading version " + std::to_string(n));
         last = s;
         continue;
       }
