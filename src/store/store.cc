@@ -815,7 +815,11 @@ Result<GcStats> Store::Rep::CollectLocked(uint32_t keep) {
   uint64_t oldest_kept = 0;
   for (uint64_t n : numbers) {
     VersionInfo info;
-    if (!ReadManifest(n, &info).ok()) continue;
+    if (Status s = ReadManifest(n, &info); !s.ok()) {
+      if (s.IsCorruption()) continue;  // damaged: never readable
+      // Unread, its fragments would look unused and be swept.
+      return s.Annotate("garbage collection: reading version " + std::to_string(n));
+    }
     for (const FragmentInfo& f : info.fragments) known_bytes[f.name] = f.bytes;
     if (kept == keep) continue;
     ++kept;
