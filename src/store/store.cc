@@ -115,7 +115,8 @@ struct Store::Rep {
                    std::vector<std::shared_ptr<const Snapshot>>* frags,
                    std::vector<FragmentInfo>* infos, CommitStats* stats);
   Result<Version> CompactLocked(const Version& v, uint64_t highest, uint64_t* bytes_written);
-  // Compaction and garbage collection due after a commit.
+  // Compaction and garbage collection due after a commit. Only damage found
+  // fails it: the commit is in place whatever else goes wrong.
   Status AfterCommit(Version* current, uint64_t highest, const CommitOptions& options,
                      CommitStats* stats);
   Result<GcStats> CollectLocked(uint32_t keep);
@@ -462,18 +463,23 @@ Status Store::Rep::AfterCommit(Version* current, uint64_t highest, const CommitO
       delta_fragments > options.compact_max_deltas ||
       static_cast<double>(delta_rows) >
           options.compact_delta_share * static_cast<double>(std::max<uint64_t>(v.base_rows, 1));
+  // The commit is in place: housekeeping that fails must not report it as
+  // failed (a caller would retry or give up a delta that is committed).
+  // What a failed compaction or gc leaves, the next writer redoes.
   if (options.auto_compact && commit.allow_compaction && delta_fragments > 0 && due) {
     Result<Version> compacted = CompactLocked(*current, highest, &stats->bytes_written);
-    if (!compacted.ok()) return compacted.status();
-    *current = std::move(compacted).value();
-    stats->compacted = true;
+    if (compacted.ok()) {
+      *current = std::move(compacted).value();
+      stats->compacted = true;
+    } else if (compacted.status().IsHashMismatch()) {
+      return compacted.status();  // damage found: say so
+    }
   }
   // Amortized: collect once the history passes its limit by a margin.
   std::vector<uint64_t> numbers;
   if (ListManifests(&numbers, nullptr).ok() &&
       numbers.size() > options.keep_versions + std::max<uint32_t>(4, options.keep_versions / 2)) {
-    Result<GcStats> gc = CollectLocked(options.keep_versions);
-    if (!gc.ok()) return gc.status();
+    (void)CollectLocked(options.keep_versions);
   }
   return Status::OK();
 }
