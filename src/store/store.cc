@@ -231,7 +231,7 @@ Result<Version> Store::Rep::Newest(bool allow_empty, uint64_t* highest) const {
   Status last;
   for (int attempt = 0; attempt < kOpenAttempts; ++attempt) {
     std::vector<uint64_t> numbers;
-    if (Status s = ListManifests(&numbers, highest); !s.ok()) return s;
+    if (Status s = ListManifests(&numbers, highest); !s.ok()) return s.Annotate("listing versions");
     last = Status::OK();
     bool retry = false;
     for (uint64_t n : numbers) {
@@ -773,7 +773,7 @@ Result<CommitStats> Store::Checkout(uint64_t number) {
   Result<Version> parent = r.Newest(true, &highest);
   if (!parent.ok()) return parent.status();
   Result<Version> old = At(number);
-  if (!old.ok()) return old.status();
+  if (!old.ok()) return old.status().Annotate("checkout of version " + std::to_string(number));
   VersionInfo next;
   next.parent = parent->number();
   next.operation = "checkout " + std::to_string(number);
@@ -814,7 +814,8 @@ Result<GcStats> Store::Rep::CollectLocked(uint32_t keep) {
   GcStats gc;
   keep = std::max<uint32_t>(keep, 1);
   std::vector<uint64_t> numbers;
-  if (Status s = ListManifests(&numbers, nullptr); !s.ok()) return s;
+  if (Status s = ListManifests(&numbers, nullptr); !s.ok())
+    return s.Annotate("garbage collection: listing versions");
   std::unordered_set<std::string> fragments_used, states_used;
   std::unordered_map<std::string, uint64_t> known_bytes;
   uint32_t kept = 0;
