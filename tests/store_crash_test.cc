@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -383,6 +384,19 @@ TEST(StoreCrashTest, KillAtRandomInstants) {
     ASSERT_OK(store.status());
     ASSERT_OK(store->Replace(MakeTracks(30)).status());
   }
+  // The kill instants are spread over about three rounds of the loop, as
+  // long as a round takes on this machine now (measured on a copy).
+  long spread_us = 0;
+  {
+    CopyStore(path, dir.file("calibration"));
+    Result<Store> store = Store::Open(dir.file("calibration"));
+    ASSERT_OK(store.status());
+    const auto start = std::chrono::steady_clock::now();
+    for (uint64_t r = 1; r <= 10; ++r) ASSERT_OK(RunRound(*store, r));
+    const auto took = std::chrono::steady_clock::now() - start;
+    spread_us = std::max<long>(
+        1000, 3 * std::chrono::duration_cast<std::chrono::microseconds>(took).count() / 10);
+  }
   std::mt19937_64 rng(20240615);
   uint64_t round = 1;
   std::map<uint64_t, int> acks_histogram;
@@ -418,7 +432,7 @@ TEST(StoreCrashTest, KillAtRandomInstants) {
     char go = 0;
     ASSERT_TRUE(ReadValue(ready.read_fd(), &go)) << "child died before starting";
     // The random instant is the test's input, not a synchronization.
-    SleepMicros(static_cast<long>(rng() % 25'000));
+    SleepMicros(static_cast<long>(rng() % static_cast<uint64_t>(spread_us)));
     ::kill(pid, SIGKILL);
     const int status = WaitFor(pid);
     ASSERT_TRUE(KilledBySigkill(status)) << "child failed: wait status " << status;
@@ -442,7 +456,9 @@ TEST(StoreCrashTest, KillAtRandomInstants) {
     ASSERT_FALSE(HasFailure()) << "trial " << trial << ", " << acked << " rounds acknowledged";
     round = first + acked + 1;
   }
-  std::printf("[ kill -9  ] at random instants: %d kills; acknowledged rounds per trial:", trials);
+  std::printf(
+      "[ kill -9  ] at random instants (0-%ld us): %d kills; acknowledged rounds per trial:",
+      spread_us, trials);
   for (const auto& [k, n] : acks_histogram) {
     std::printf(" %s%llu:%d", k == 5 ? ">=" : "", static_cast<unsigned long long>(k), n);
   }
