@@ -22,6 +22,7 @@
 #include <random>
 
 #include "store_test_util.h"
+#include "trackstore/snapshot_writer.h"
 
 namespace trackstore {
 namespace {
@@ -281,6 +282,19 @@ std::vector<Scenario> StepScenarios() {
                  },
                  [](Store& s) { return StatusOf(s.CollectGarbage(2)); }});
 
+  // The library from a snapshot file, copied in as the base fragment.
+  out.push_back({"replace-from-file", plain,
+                 [](Store& s) {
+                   ASSERT_OK(s.Replace(MakeTracks(40)).status());
+                   std::vector<TrackRecord> lib = MakeTracks(25);
+                   for (TrackRecord& t : lib) t.artist = "from file";
+                   ASSERT_OK(WriteSnapshot(s.directory() + "/../library.snap", lib).status());
+                 },
+                 [](Store& s) {
+                   Result<Snapshot> snap = Snapshot::Open(s.directory() + "/../library.snap");
+                   if (!snap.ok()) return snap.status();
+                   return StatusOf(s.Replace(*snap));
+                 }});
   out.push_back({"checkout", plain,
                  [](Store& s) {
                    ASSERT_OK(s.Replace(MakeTracks(40)).status());

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "store_test_util.h"
+#include "trackstore/snapshot_writer.h"
 
 namespace trackstore {
 namespace {
@@ -177,6 +178,19 @@ std::vector<Scenario> Scenarios() {
                    testing::WriteFileBytes(s.directory() + "/tmp/leftover.0123", "x");
                  },
                  [](Store& s) { return StatusOf(s.CollectGarbage(2)); }});
+  // The library from a snapshot file, copied in as the base fragment.
+  out.push_back({"replace-from-file", plain,
+                 [](Store& s) {
+                   ASSERT_OK(s.Replace(MakeTracks(30)).status());
+                   std::vector<TrackRecord> lib = MakeTracks(25);
+                   for (TrackRecord& t : lib) t.artist = "from file";
+                   ASSERT_OK(WriteSnapshot(s.directory() + "/../library.snap", lib).status());
+                 },
+                 [](Store& s) {
+                   Result<Snapshot> snap = Snapshot::Open(s.directory() + "/../library.snap");
+                   if (!snap.ok()) return snap.status();
+                   return StatusOf(s.Replace(*snap));
+                 }});
   out.push_back({"checkout", plain,
                  [](Store& s) {
                    ASSERT_OK(s.Replace(MakeTracks(30)).status());
@@ -205,12 +219,12 @@ TEST_P(StoreFaultTest, EveryOperationFailsInTurn) {
 }
 
 std::string ParamName(const ::testing::TestParamInfo<int>& info) {
-  static const char* const kNames[] = {"Commit", "CommitCompactGc", "Replace", "Compact",
-                                       "Gc",     "Checkout",        "SetState"};
+  static const char* const kNames[] = {"Commit", "CommitCompactGc", "Replace",  "Compact",
+                                       "Gc",     "ReplaceFromFile", "Checkout", "SetState"};
   return kNames[info.param];
 }
 
-INSTANTIATE_TEST_SUITE_P(Writes, StoreFaultTest, ::testing::Range(0, 7), ParamName);
+INSTANTIATE_TEST_SUITE_P(Writes, StoreFaultTest, ::testing::Range(0, 8), ParamName);
 
 }  // namespace
 }  // namespace trackstore
