@@ -133,7 +133,8 @@ struct Store::Rep {
                    std::vector<std::shared_ptr<const Snapshot>>* frags,
                    std::vector<FragmentInfo>* infos, CommitStats* stats);
   Result<Version> CompactLocked(const Version& v, uint64_t highest, uint64_t* bytes_written);
-  // Compaction and garbage collection due after a commit.
+  // Compaction and garbage collection due after a commit. Only damage found
+  // fails it: the commit is in place whatever else goes wrong.
   Status AfterCommit(Version* current, uint64_t highest, const CommitOptions& options,
                      CommitStats* stats);
   Result<GcStats> CollectLocked(uint32_t keep);
@@ -248,7 +249,7 @@ Result<Version> Store::Rep::Newest(bool allow_empty, uint64_t* highest) const {
   Status last;
   for (int attempt = 0; attempt < kOpenAttempts; ++attempt) {
     std::vector<uint64_t> numbers;
-    if (Status s = ListManifests(&numbers, highest); !s.ok()) return s;
+    if (Status s = ListManifests(&numbers, highest); !s.ok()) return s.Annotate("listing versions");
     last = Status::OK();
     bool retry = false;
     for (uint64_t n : numbers) {
@@ -258,7 +259,11 @@ Result<Version> Store::Rep::Newest(bool allow_empty, uint64_t* highest) const {
         retry = true;
         break;
       }
-      if (!s.ok()) {  // damaged: the previous version is current
+      if (!s.ok()) {
+        // Damaged: the previous version is current. Any other error (an
+        // I/O error) says nothing about the manifest: falling back would
+        // let a writer build on an older version and drop this one.
+        if (!s.IsCorruption()) return s.Annotate("reading version " + std::to_string(n));
         last = s;
         continue;
       }
@@ -318,7 +323,12 @@ Result<VersionInfo> Store::CurrentInfo() const {
     VersionInfo info;
     Status s = rep_->ReadManifest(n, &info);
     if (s.ok()) return info;
-    if (!s.IsNotFound()) last = s;  // NotFound: removed by gc meanwhile
+    // Damage falls back to the previous version, NotFound means gc removed
+    // it meanwhile; any other error says nothing about the manifest.
+    if (!s.IsCorruption() && !s.IsNotFound()) {
+      return s.Annotate("reading version " + std::to_string(n));
+    }
+    if (!s.IsNotFound()) last = s;
   }
   if (!last.ok()) return last.Annotate("no readable version");
   return Status::NotFound(rep_->dir, "the store has no version yet");
@@ -510,18 +520,23 @@ Status Store::Rep::AfterCommit(Version* current, uint64_t highest, const CommitO
       delta_fragments > options.compact_max_deltas ||
       static_cast<double>(delta_rows) >
           options.compact_delta_share * static_cast<double>(std::max<uint64_t>(v.base_rows, 1));
+  // The commit is in place: housekeeping that fails must not report it as
+  // failed (a caller would retry or give up a delta that is committed).
+  // What a failed compaction or gc leaves, the next writer redoes.
   if (options.auto_compact && commit.allow_compaction && delta_fragments > 0 && due) {
     Result<Version> compacted = CompactLocked(*current, highest, &stats->bytes_written);
-    if (!compacted.ok()) return compacted.status();
-    *current = std::move(compacted).value();
-    stats->compacted = true;
+    if (compacted.ok()) {
+      *current = std::move(compacted).value();
+      stats->compacted = true;
+    } else if (compacted.status().IsHashMismatch()) {
+      return compacted.status();  // damage found: say so
+    }
   }
   // Amortized: collect once the history passes its limit by a margin.
   std::vector<uint64_t> numbers;
   if (ListManifests(&numbers, nullptr).ok() &&
       numbers.size() > options.keep_versions + std::max<uint32_t>(4, options.keep_versions / 2)) {
-    Result<GcStats> gc = CollectLocked(options.keep_versions);
-    if (!gc.ok()) return gc.status();
+    (void)CollectLocked(options.keep_versions);
   }
   return Status::OK();
 }
@@ -839,7 +854,7 @@ Result<CommitStats> Store::Checkout(uint64_t number) {
   Result<VersionInfo> parent = r.NewestInfo(&highest);  // its files may be lost: checkout repairs
   if (!parent.ok()) return parent.status();
   Result<Version> old = At(number);
-  if (!old.ok()) return old.status();
+  if (!old.ok()) return old.status().Annotate("checkout of version " + std::to_string(number));
   VersionInfo next;
   next.parent = parent->number;
   next.operation = "checkout " + std::to_string(number);
@@ -880,14 +895,19 @@ Result<GcStats> Store::Rep::CollectLocked(uint32_t keep) {
   GcStats gc;
   keep = std::max<uint32_t>(keep, 1);
   std::vector<uint64_t> numbers;
-  if (Status s = ListManifests(&numbers, nullptr); !s.ok()) return s;
+  if (Status s = ListManifests(&numbers, nullptr); !s.ok())
+    return s.Annotate("garbage collection: listing versions");
   std::unordered_set<std::string> fragments_used, states_used;
   std::unordered_map<std::string, uint64_t> known_bytes;
   uint32_t kept = 0;
   uint64_t oldest_kept = 0;
   for (uint64_t n : numbers) {
     VersionInfo info;
-    if (!ReadManifest(n, &info).ok()) continue;
+    if (Status s = ReadManifest(n, &info); !s.ok()) {
+      if (s.IsCorruption()) continue;  // damaged: never readable
+      // Unread, its fragments would look unused and be swept.
+      return s.Annotate("garbage collection: reading version " + std::to_string(n));
+    }
     for (const FragmentInfo& f : info.fragments) known_bytes[f.name] = f.bytes;
     if (kept == keep) continue;
     ++kept;
