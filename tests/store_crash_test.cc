@@ -252,7 +252,7 @@ std::vector<Scenario> StepScenarios() {
                  },
                  [](Store& s) {
                    CommitOptions c;
-                   c.service = ServiceMetadata{11, 22, 33};
+                   c.service = ServiceMetadata{1, 11, 22, 33};
                    DeltaState d;
                    d.last_run = 44;
                    d.processed_ids = {"x", "y"};
@@ -305,12 +305,12 @@ std::vector<Scenario> StepScenarios() {
   out.push_back({"set-state", plain,
                  [](Store& s) {
                    CommitOptions c;
-                   c.service = ServiceMetadata{1, 2, std::nullopt};
+                   c.service = ServiceMetadata{1, 1, 2, std::nullopt};
                    ASSERT_OK(s.Replace(MakeTracks(20), c).status());
                  },
                  [](Store& s) {
                    CommitOptions c;
-                   c.service = ServiceMetadata{5, 6, 7};
+                   c.service = ServiceMetadata{1, 5, 6, 7};
                    DeltaState d;
                    d.last_run = 8;
                    c.delta_state = d;

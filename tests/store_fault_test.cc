@@ -201,7 +201,7 @@ std::vector<Scenario> Scenarios() {
                  [](Store& s) { ASSERT_OK(s.Replace(MakeTracks(10)).status()); },
                  [](Store& s) {
                    CommitOptions c;
-                   c.service = ServiceMetadata{1, 2, 3};
+                   c.service = ServiceMetadata{1, 1, 2, 3};
                    DeltaState d;
                    d.processed_ids = {"a"};
                    c.delta_state = d;
