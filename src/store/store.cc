@@ -128,10 +128,19 @@ struct Store::Rep {
   // Applies the options' metadata and state over the parent's.
   Status CarryState(const VersionInfo& parent, const CommitOptions& options, VersionInfo* next,
                     uint64_t* bytes_written, bool* wrote_state);
-  Status WriteBase(const std::function<Result<bool>(std::vector<TrackRecord>*)>& next_chunk,
-                   const CommitOptions& options,
+  // Sets `chunk` to the next fragment's tracks (valid until the next call)
+  // and returns whether more may follow.
+  using ChunkFn = std::function<Result<bool>(std::span<const TrackRecord>* chunk)>;
+  Status WriteBase(const ChunkFn& next_chunk, const CommitOptions& options,
                    std::vector<std::shared_ptr<const Snapshot>>* frags,
                    std::vector<FragmentInfo>* infos, CommitStats* stats);
+  // A new base as one version: `write` writes its fragments. Reads only the
+  // parent's manifest, so that a replacement also repairs a version whose
+  // files are lost or damaged.
+  Result<CommitStats> CommitBase(
+      const CommitOptions& options,
+      const std::function<Status(std::vector<std::shared_ptr<const Snapshot>>*,
+                                 std::vector<FragmentInfo>*, CommitStats*)>& write);
   Result<Version> CompactLocked(const Version& v, uint64_t highest, uint64_t* bytes_written);
   // Compaction and garbage collection due after a commit. Only damage found
   // fails it: the commit is in place whatever else goes wrong.
@@ -689,13 +698,11 @@ uint64_t EstimateBytes(const TrackRecord& t) {
 
 }  // namespace
 
-Status Store::Rep::WriteBase(
-    const std::function<Result<bool>(std::vector<TrackRecord>*)>& next_chunk,
-    const CommitOptions& commit, std::vector<std::shared_ptr<const Snapshot>>* frags,
-    std::vector<FragmentInfo>* infos, CommitStats* stats) {
-  std::vector<TrackRecord> chunk;
+Status Store::Rep::WriteBase(const ChunkFn& next_chunk, const CommitOptions& commit,
+                             std::vector<std::shared_ptr<const Snapshot>>* frags,
+                             std::vector<FragmentInfo>* infos, CommitStats* stats) {
   for (bool more = true; more;) {
-    chunk.clear();
+    std::span<const TrackRecord> chunk;
     Result<bool> got = next_chunk(&chunk);
     if (!got.ok()) return got.status();
     more = *got;
@@ -744,25 +751,43 @@ Status Store::Rep::WriteBase(
   return Status::OK();
 }
 
-Result<CommitStats> Store::Replace(const TrackSource& source, const CommitOptions& options) try {
-  Rep& r = *rep_;
+Result<CommitStats> Store::Rep::CommitBase(
+    const CommitOptions& options,
+    const std::function<Status(std::vector<std::shared_ptr<const Snapshot>>*,
+                               std::vector<FragmentInfo>*, CommitStats*)>& write) try {
   std::unique_ptr<FileLock> lock;
-  if (Status s = r.Lock(&lock); !s.ok()) return s;
+  if (Status s = Lock(&lock); !s.ok()) return s;
   uint64_t highest = 0;
-  // Only the parent's manifest: a replacement must work when the current
-  // version's files are lost or damaged (that is how a store is repaired).
-  Result<VersionInfo> parent = r.NewestInfo(&highest);
+  Result<VersionInfo> parent = NewestInfo(&highest);
   if (!parent.ok()) return parent.status();
   CommitStats stats;
   std::vector<std::shared_ptr<const Snapshot>> fragments;
   VersionInfo next;
   next.parent = parent->number;
   next.operation = "replace";
+  Status s = write(&fragments, &next.fragments, &stats);
+  bool wrote_state = false;
+  if (s.ok()) s = CarryState(*parent, options, &next, &stats.bytes_written, &wrote_state);
+  if (s.ok()) s = SyncDirs(true, wrote_state);
+  if (!s.ok()) return s;
+  Result<Version> v = Publish(std::move(next), std::move(fragments), highest, &stats.bytes_written);
+  if (!v.ok()) return v.status();
+  Version current = std::move(v).value();
+  stats.appended = current.size();
+  if (Status s2 = AfterCommit(&current, current.number(), options, &stats); !s2.ok()) return s2;
+  Fill(current, &stats);
+  return stats;
+} catch (const std::bad_alloc&) {
+  return Status::ResourceExhausted(dir, "out of memory while replacing the library");
+}
+
+Result<CommitStats> Store::Replace(const TrackSource& source, const CommitOptions& options) {
+  Rep& r = *rep_;
   // Batches gather until a fragment's worth; what overflows starts the next.
-  std::vector<TrackRecord> pending;
+  std::vector<TrackRecord> pending, chunk;
   bool source_done = false;
   const uint64_t limit = r.options.max_fragment_bytes;
-  auto next_chunk = [&](std::vector<TrackRecord>* chunk) -> Result<bool> {
+  auto next_chunk = [&](std::span<const TrackRecord>* out) -> Result<bool> {
     uint64_t bytes = 0;
     size_t take = 0;
     for (;;) {
@@ -775,38 +800,36 @@ Result<CommitStats> Store::Replace(const TrackSource& source, const CommitOption
       if (!more.ok()) return more.status();
       source_done = !*more;
     }
-    chunk->assign(std::make_move_iterator(pending.begin()),
-                  std::make_move_iterator(pending.begin() + static_cast<ptrdiff_t>(take)));
+    chunk.assign(std::make_move_iterator(pending.begin()),
+                 std::make_move_iterator(pending.begin() + static_cast<ptrdiff_t>(take)));
     pending.erase(pending.begin(), pending.begin() + static_cast<ptrdiff_t>(take));
+    *out = chunk;
     return !(source_done && pending.empty());
   };
-  Status s = r.WriteBase(next_chunk, options, &fragments, &next.fragments, &stats);
-  bool wrote_state = false;
-  if (s.ok()) s = r.CarryState(*parent, options, &next, &stats.bytes_written, &wrote_state);
-  if (s.ok()) s = r.SyncDirs(true, wrote_state);
-  if (!s.ok()) return s;
-  Result<Version> v =
-      r.Publish(std::move(next), std::move(fragments), highest, &stats.bytes_written);
-  if (!v.ok()) return v.status();
-  Version current = std::move(v).value();
-  stats.appended = current.size();
-  if (Status s2 = r.AfterCommit(&current, current.number(), options, &stats); !s2.ok()) return s2;
-  r.Fill(current, &stats);
-  return stats;
-} catch (const std::bad_alloc&) {
-  return Status::ResourceExhausted(rep_->dir, "out of memory while replacing the library");
+  return r.CommitBase(options, [&](auto* fragments, auto* infos, CommitStats* stats) {
+    return r.WriteBase(next_chunk, options, fragments, infos, stats);
+  });
 }
 
+// The caller's tracks are encoded where they are, a fragment's worth at a
+// time: no copy of the records.
 Result<CommitStats> Store::Replace(std::span<const TrackRecord> tracks,
                                    const CommitOptions& options) {
-  bool given = false;
-  return Replace(
-      [&](std::vector<TrackRecord>* batch) -> Result<bool> {
-        if (!given) batch->insert(batch->end(), tracks.begin(), tracks.end());
-        given = true;
-        return false;
-      },
-      options);
+  Rep& r = *rep_;
+  size_t next = 0;
+  auto next_chunk = [&](std::span<const TrackRecord>* out) -> Result<bool> {
+    uint64_t bytes = 0;
+    size_t end = next;
+    while (end < tracks.size() && (end == next || bytes <= r.options.max_fragment_bytes)) {
+      bytes += EstimateBytes(tracks[end++]);
+    }
+    *out = tracks.subspan(next, end - next);
+    next = end;
+    return next < tracks.size();
+  };
+  return r.CommitBase(options, [&](auto* fragments, auto* infos, CommitStats* stats) {
+    return r.WriteBase(next_chunk, options, fragments, infos, stats);
+  });
 }
 
 Result<CommitStats> Store::Replace(const Snapshot& snapshot, const CommitOptions& options) {
@@ -814,32 +837,12 @@ Result<CommitStats> Store::Replace(const Snapshot& snapshot, const CommitOptions
     return Status::InvalidArgument(snapshot.path(), "is a store's delta fragment, not a library");
   }
   Rep& r = *rep_;
-  std::unique_ptr<FileLock> lock;
-  if (Status s = r.Lock(&lock); !s.ok()) return s;
-  uint64_t highest = 0;
-  // Only the parent's manifest: a replacement must work when the current
-  // version's files are lost or damaged (that is how a store is repaired).
-  Result<VersionInfo> parent = r.NewestInfo(&highest);
-  if (!parent.ok()) return parent.status();
-  CommitStats stats;
-  std::vector<std::shared_ptr<const Snapshot>> fragments;
-  VersionInfo next;
-  next.parent = parent->number;
-  next.operation = "replace";
-  const std::span<const uint8_t> bytes = internal::SnapshotAccess::FileBytes(snapshot);
-  const EncodedView image{bytes.first(format::kHeaderSize), bytes.subspan(format::kHeaderSize)};
-  Status s = r.WriteFragment(image, snapshot.content_hash(), false, snapshot.size(), &fragments,
-                             &next.fragments, &stats.bytes_written);
-  bool wrote_state = false;
-  if (s.ok()) s = r.CarryState(*parent, options, &next, &stats.bytes_written, &wrote_state);
-  if (s.ok()) s = r.SyncDirs(true, wrote_state);
-  if (!s.ok()) return s;
-  Result<Version> v =
-      r.Publish(std::move(next), std::move(fragments), highest, &stats.bytes_written);
-  if (!v.ok()) return v.status();
-  stats.appended = v->size();
-  r.Fill(*v, &stats);
-  return stats;
+  return r.CommitBase(options, [&](auto* fragments, auto* infos, CommitStats* stats) {
+    const std::span<const uint8_t> bytes = internal::SnapshotAccess::FileBytes(snapshot);
+    const EncodedView image{bytes.first(format::kHeaderSize), bytes.subspan(format::kHeaderSize)};
+    return r.WriteFragment(image, snapshot.content_hash(), false, snapshot.size(), fragments, infos,
+                           &stats->bytes_written);
+  });
 }
 
 Result<CommitStats> Store::SetState(const CommitOptions& options) {
