@@ -170,9 +170,9 @@ Status CacheManager::SaveMetadataAndDelta(const Prepared& p, const WriteResult& 
 
   DeltaState state = service_->LoadDeltaState().value_or(DeltaState());  // fresh if none
   state.last_run = p.now;
-  // As the reference: ids are added only when there are some, so an update
-  // without ids does not start a tracking window.
-  if (!p.ids.empty()) state.AddProcessedIds(p.ids, p.now);
+  // Also without ids: the first update starts the tracking window, so that
+  // the 7-day reset counts from it and does not slide with last_run.
+  state.AddProcessedIds(p.ids, p.now);
   return service_->SaveDeltaState(std::move(state));
 }
 

@@ -304,8 +304,9 @@ TEST_F(CacheManagerTest, UpdateReplacesADeltaStateDueForReset) {
   EXPECT_EQ(d->tracked_since, now_);
 }
 
-// As the reference: no ids, no tracking window (tracked_since stays unset).
-TEST_F(CacheManagerTest, UpdateWithoutIdsSetsOnlyTheLastRun) {
+// Without processed ids, a fresh delta state still starts its tracking
+// window: tracked_since is set to now.
+TEST_F(CacheManagerTest, UpdateWithoutIdsStartsTheTrackingWindow) {
   SnapshotService service(Options());
   const std::vector<std::string> only_empty = {""};
   ASSERT_OK(Manager(&service).UpdateSnapshot(MakeTracks(3), only_empty));
@@ -313,7 +314,27 @@ TEST_F(CacheManagerTest, UpdateWithoutIdsSetsOnlyTheLastRun) {
   ASSERT_OK(d.status());
   EXPECT_EQ(d->last_run, now_);
   EXPECT_TRUE(d->processed_ids.empty());
-  EXPECT_FALSE(d->tracked_since.has_value());
+  EXPECT_EQ(d->tracked_since, now_);
+}
+
+// The window started by an update without ids does not slide with later
+// runs: 8 days on, the ids of the second update are reset.
+TEST_F(CacheManagerTest, TrackingWindowStartedWithoutIdsDoesNotSlide) {
+  SnapshotService service(Options());
+  CacheManager m = Manager(&service);
+  ASSERT_OK(m.UpdateSnapshot(MakeTracks(3)));
+  const Micros started = now_;
+  now_ += 4 * kMicrosPerDay;
+  const std::vector<std::string> first = {"a"};
+  ASSERT_OK(m.UpdateSnapshot(MakeTracks(3), first));
+  Result<DeltaState> d = service.ReadDeltaState();
+  EXPECT_EQ(d->tracked_since, started);
+  now_ += 4 * kMicrosPerDay;  // 8 days after the window started
+  const std::vector<std::string> second = {"b"};
+  ASSERT_OK(m.UpdateSnapshot(MakeTracks(3), second));
+  d = service.ReadDeltaState();
+  EXPECT_THAT(d->processed_ids, ElementsAre("b"));
+  EXPECT_EQ(d->tracked_since, now_);
 }
 
 TEST_F(CacheManagerTest, UpdateWithDeltasDisabledWritesNoDeltaState) {

@@ -98,7 +98,8 @@ class CacheManager {
   //   3. the metadata: last full scan = now, the library mtime, the track
   //      count and hash, the last force-scan time kept;
   //   4. if deltas are enabled, the delta state: the stored one (or a fresh
-  //      one) with last run = now and the processed ids added.
+  //      one) with last run = now and the processed ids added; with no ids,
+  //      a state without a tracking window starts one (tracked_since = now).
   // A failure in step 1 writes nothing. A failure in 3 after 2 leaves a
   // snapshot its metadata does not describe, which reads as invalid.
   // Errors: those of the steps, unchanged (NotFound for a missing library
