@@ -18,7 +18,6 @@
 #include <charconv>
 #include <cstring>
 #include <new>
-#include <numeric>
 #include <utility>
 
 #include "trackstore/env.h"
@@ -134,33 +133,53 @@ std::string ReadOriginalPos(element v, std::optional<int64_t>* out) {
 
 using Extra = std::pair<std::string_view, element>;
 
-// A key that occurs more than once keeps the position of its first occurrence
-// and the value of its last, as Python's json module (and so the reference
-// application) does.
-void KeepLastOfRepeatedKeys(std::vector<Extra>* extras) {
-  const size_t n = extras->size();
-  if (n < 2) return;
-  std::vector<uint32_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](uint32_t a, uint32_t b) { return (*extras)[a].first < (*extras)[b].first; });
-  std::vector<bool> drop(n, false);
-  bool any = false;
-  for (size_t i = 0, j; i < n; i = j) {
-    for (j = i + 1; j < n && (*extras)[order[j]].first == (*extras)[order[i]].first; ++j) {
-      drop[order[j]] = any = true;
+void AppendJsonString(std::string_view s, std::string* out);
+void AppendCanonicalObject(std::vector<Extra>* members, std::string* out);
+
+// Appends `value` as compact JSON in canonical form: the members of every
+// object, however deep, sorted by key. Equal content then gives equal bytes
+// (and an equal content hash) whatever the key order of the input.
+void AppendCanonical(element value, std::string* out) {
+  simdjson::dom::object obj;
+  simdjson::dom::array arr;
+  if (value.get(obj) == simdjson::SUCCESS) {
+    std::vector<Extra> members;
+    for (simdjson::dom::key_value_pair kv : obj) members.emplace_back(kv.key, kv.value);
+    AppendCanonicalObject(&members, out);
+  } else if (value.get(arr) == simdjson::SUCCESS) {
+    out->push_back('[');
+    bool first = true;
+    for (element e : arr) {
+      if (!first) out->push_back(',');
+      first = false;
+      AppendCanonical(e, out);
     }
-    (*extras)[order[i]].second = (*extras)[order[j - 1]].second;
+    out->push_back(']');
+  } else {
+    out->append(simdjson::minify(value));
   }
-  if (!any) return;
-  size_t kept = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (!drop[i]) (*extras)[kept++] = (*extras)[i];
-  }
-  extras->resize(kept);
 }
 
-void AppendJsonString(std::string_view s, std::string* out);
+// Appends the object of `members` (reordered here) with its keys sorted
+// byte-wise, which is code point order for UTF-8. A key that occurs more
+// than once keeps its last value, as Python's json module (and so the
+// reference application) does.
+void AppendCanonicalObject(std::vector<Extra>* members, std::string* out) {
+  std::stable_sort(members->begin(), members->end(),
+                   [](const Extra& a, const Extra& b) { return a.first < b.first; });
+  out->push_back('{');
+  bool first = true;
+  for (size_t i = 0; i < members->size(); ++i) {
+    const auto& [key, value] = (*members)[i];
+    if (i + 1 < members->size() && (*members)[i + 1].first == key) continue;  // a later one wins
+    if (!first) out->push_back(',');
+    first = false;
+    AppendJsonString(key, out);
+    out->push_back(':');
+    AppendCanonical(value, out);
+  }
+  out->push_back('}');
+}
 
 // The values of one record by field, found in one pass over its keys, and
 // its unknown keys in input order. Reused across records.
@@ -210,18 +229,7 @@ Status ParseRecord(element elem, size_t index, std::string_view source, RecordVa
     if (!what.empty()) return FieldError(source, index, Field::kOriginalPos, what);
   }
 
-  if (!rv->extras.empty()) {
-    KeepLastOfRepeatedKeys(&rv->extras);
-    std::string& text = out->extras_json;
-    text.push_back('{');
-    for (const auto& [key, value] : rv->extras) {
-      if (text.size() > 1) text.push_back(',');
-      AppendJsonString(key, &text);
-      text.push_back(':');
-      text.append(simdjson::minify(value));
-    }
-    text.push_back('}');
-  }
+  if (!rv->extras.empty()) AppendCanonicalObject(&rv->extras, &out->extras_json);
   return Status::OK();
 }
 

@@ -16,13 +16,16 @@
 //    it). Any other BOM is invalid UTF-8.
 //  - A key repeated within one object keeps its last value, as Python's json
 //    module (and so the reference application) does; only that value is
-//    type-checked. A repeated unknown key stays at its first position.
+//    type-checked.
 //  - original_pos: an integer in int64 range, null, or a string of an
 //    optional '-' and ASCII digits in int64 range ("7", "-3", "007"); no
 //    blanks, '+' or fraction. 7.0 and 1e30 are not integers.
-//  - Unknown keys, "extras" included, go to extras_json as compact JSON in
-//    input order; their keys are re-escaped and their numbers rewritten in
-//    simdjson's shortest form (1E2 -> 100.0, 2.50 -> 2.5).
+//  - Unknown keys, "extras" included, go to extras_json as canonical JSON:
+//    compact, with the keys of every object (nested ones too) sorted
+//    byte-wise, so the key order of the input never changes the content hash
+//    ({"x":1,"y":2} and {"y":2,"x":1} give the same track). Keys are
+//    re-escaped and numbers rewritten in simdjson's shortest form
+//    (1E2 -> 100.0, 2.50 -> 2.5). Export writes them back in that order.
 //  - Duplicate or empty ids are not checked here (see SnapshotWriter).
 //  - simdjson 3.0 takes documents below 4 GiB, nested at most 1024 deep.
 #ifndef TRACKSTORE_JSON_H_
