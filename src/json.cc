@@ -20,6 +20,7 @@
 #include <new>
 #include <utility>
 
+#include "file_util.h"
 #include "trackstore/env.h"
 
 namespace trackstore {
@@ -249,6 +250,9 @@ Result<std::vector<TrackRecord>> ParsePadded(simdjson::padded_string_view json,
   element root;
   if (const simdjson::error_code err = parser.parse(json).get(root)) {
     std::string detail = simdjson::error_message(err);
+    if (err == simdjson::MEMALLOC || err == simdjson::CAPACITY) {
+      return Status::ResourceExhausted(source, detail);
+    }
     if (err == simdjson::UTF8_ERROR) {
       detail += " (first invalid byte at offset " +
                 std::to_string(skipped + FirstInvalidUtf8(std::string_view(json))) + ")";
@@ -273,41 +277,53 @@ Result<std::vector<TrackRecord>> ParsePadded(simdjson::padded_string_view json,
   return tracks;
 }
 
-// Reads all of `path` into *buf, followed by SIMDJSON_PADDING spare bytes;
-// *len is the file size.
-Status ReadWholeFile(const std::string& path, std::string* buf, size_t* len) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+// Reads all of `path` ("-": standard input) into *buf, followed by
+// SIMDJSON_PADDING spare bytes; *len is the number of bytes read. More than
+// `limit` bytes is ResourceExhausted, found while reading, so that a FIFO,
+// a pipe or /dev/zero never grows the buffer past limit + 1 bytes.
+Status ReadWholeFile(const std::string& path, uint64_t limit, std::string* buf, size_t* len) {
+  const bool is_stdin = path == "-";
+  const int fd = is_stdin ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return PosixError(path, errno);
+  struct CloseFd {
+    int fd;
+    bool owned;
+    ~CloseFd() {
+      if (owned) ::close(fd);
+    }
+  } close_fd{fd, !is_stdin};
   struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return PosixError(path, err);
-  }
-  // The size is only a hint: read until EOF, in case the file grew. At the
-  // hinted size, read into `probe` so that a file that did not grow costs no
-  // larger buffer.
-  buf->resize(static_cast<size_t>(st.st_size) + SIMDJSON_PADDING);
+  if (::fstat(fd, &st) != 0) return PosixError(path, errno);
+  const auto too_large = [&] {
+    return Status::ResourceExhausted(
+        path, "input is larger than max_input_bytes (" + std::to_string(limit) + " bytes)");
+  };
+  // The size of a regular file is only a hint (read until EOF, in case it
+  // grew), but one above the limit needs no reading to refuse.
+  const bool regular = S_ISREG(st.st_mode);
+  if (regular && static_cast<uint64_t>(st.st_size) > limit) return too_large();
+  const uint64_t max_buffer = std::min<uint64_t>(limit, buf->max_size() / 2) + 1;
+  // One byte beyond the hint, so that a file that did not grow needs no
+  // second buffer: the read that finds EOF has room.
+  uint64_t capacity =
+      std::min<uint64_t>(max_buffer, (regular ? static_cast<uint64_t>(st.st_size) : 64 << 10) + 1);
+  buf->resize(capacity + SIMDJSON_PADDING);
   size_t n = 0;
-  char probe[4096];
   for (;;) {
-    const size_t room = buf->size() - SIMDJSON_PADDING - n;
-    char* dst = room > 0 ? buf->data() + n : probe;
-    const ssize_t r = ::read(fd, dst, room > 0 ? room : sizeof(probe));
+    if (n == capacity) {
+      if (n > limit) return too_large();
+      capacity = std::min<uint64_t>(max_buffer, capacity * 2);
+      buf->resize(capacity + SIMDJSON_PADDING);
+    }
+    const ssize_t r = ::read(fd, buf->data() + n, capacity - n);
     if (r < 0) {
       if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return PosixError(path, err);
+      return PosixError(path, errno);
     }
     if (r == 0) break;
-    if (dst == probe) {
-      buf->resize(buf->size() * 2 + static_cast<size_t>(r));
-      std::memcpy(buf->data() + n, probe, static_cast<size_t>(r));
-    }
     n += static_cast<size_t>(r);
   }
-  ::close(fd);
+  if (n > limit) return too_large();
   *len = n;
   return Status::OK();
 }
@@ -522,6 +538,7 @@ Status WriteTracks(uint64_t count, const TrackAt& track_at, const std::string& p
   std::vector<ConstBytes> pieces;
   pieces.reserve(chunks.size());
   for (const std::string& c : chunks) pieces.push_back({c.data(), c.size()});
+  if (path == "-") return internal::WriteAll(STDOUT_FILENO, "<stdout>", pieces);
   return WriteFileAtomically(nullptr, path, pieces, /*sync=*/true);
 } catch (const std::bad_alloc&) {
   return Status::ResourceExhausted(path, "out of memory");
@@ -543,7 +560,7 @@ Result<std::vector<TrackRecord>> ImportJsonFile(const std::string& path,
                                                 const JsonImportOptions& options) try {
   std::string raw;
   size_t raw_len = 0;
-  Status s = ReadWholeFile(path, &raw, &raw_len);
+  Status s = ReadWholeFile(path, options.max_input_bytes, &raw, &raw_len);
   if (!s.ok()) return s;
   if (raw_len == 0) return Status::InvalidArgument(path, "empty file");
 

@@ -44,8 +44,13 @@
 namespace trackstore {
 
 struct JsonImportOptions {
+  // Upper bound on the bytes read from the input (a file, a FIFO, a pipe,
+  // standard input). Checked while reading, so that /dev/zero or a FIFO
+  // that never ends stops there; memory stays near this bound. Default: 4 GiB.
+  uint64_t max_input_bytes = uint64_t{4} << 30;
   // Upper bound on the decompressed size of a .gz input, against
-  // decompression bombs. Default: 4 GiB.
+  // decompression bombs; checked while inflating, so a bomb stops at the
+  // bound, not after inflating everything. Default: 4 GiB.
   uint64_t max_decompressed_bytes = uint64_t{4} << 30;
 };
 
@@ -53,13 +58,14 @@ struct JsonImportOptions {
 Result<std::vector<TrackRecord>> ParseTracksJson(std::string_view json,
                                                  std::string_view source = "<input>");
 
-// Reads and parses a .json or .json.gz file. gzip is detected by its magic
-// bytes; concatenated gzip members are read as one stream (as gzip -d does);
-// bytes after the last member that are not a gzip member are an error.
+// Reads and parses a .json or .json.gz file ("-": standard input). gzip is
+// detected by its magic bytes; concatenated gzip members are read as one
+// stream (as gzip -d does); bytes after the last member that are not a gzip
+// member are an error.
 // Errors: NotFound / IOError from the filesystem; InvalidArgument for an
 // empty file, corrupt or truncated gzip data, or bad JSON; ResourceExhausted
-// when the data inflates past options.max_decompressed_bytes. Each names
-// `path`.
+// when the input is larger than options.max_input_bytes or inflates past
+// options.max_decompressed_bytes, or memory runs out. Each names `path`.
 Result<std::vector<TrackRecord>> ImportJsonFile(const std::string& path,
                                                 const JsonImportOptions& options = {});
 
@@ -76,7 +82,9 @@ void AppendTrackJson(const TrackRecord& track, std::string* out);
 // Writes tracks as a JSON array, one object per line ("[\n{...},\n{...}\n]\n",
 // or "[]\n"), atomically (temporary file, fsync, rename). A string that is
 // not valid UTF-8 cannot be read back as JSON: it fails with InvalidArgument
-// naming the record and field, and nothing is written.
+// naming the record and field, and nothing is written. `path` "-" writes
+// to standard output instead (not atomic: a failure may leave part of it).
+// The rules of WriteFileAtomically (env.h) apply to the output file.
 Status ExportJsonFile(const Snapshot& snapshot, const std::string& path);
 Status WriteJsonFile(std::span<const TrackRecord> tracks, const std::string& path);
 

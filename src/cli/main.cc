@@ -73,6 +73,7 @@ struct ImportArgs {
   std::string dedupe = "reject";
   bool drop_empty_ids = false;
   bool no_sync = false;
+  uint64_t max_input_bytes = JsonImportOptions{}.max_input_bytes;
 };
 
 DuplicatePolicy ParsePolicy(const std::string& name) {
@@ -85,8 +86,14 @@ DuplicatePolicy ParsePolicy(const std::string& name) {
 // publishes by rename, so a failed import leaves an existing file intact.
 int RunImport(const ImportArgs& a) {
   Stopwatch timer;
-  Result<std::vector<TrackRecord>> tracks = ImportJsonFile(a.in);
-  if (!tracks.ok()) return Fail(tracks.status());
+  JsonImportOptions import_options;
+  import_options.max_input_bytes = a.max_input_bytes;
+  import_options.max_decompressed_bytes = a.max_input_bytes;
+  Result<std::vector<TrackRecord>> tracks = ImportJsonFile(a.in, import_options);
+  if (!tracks.ok()) {
+    return Fail(tracks.status(), /*json=*/false,
+                tracks.status().IsResourceExhausted() ? "--max-input-bytes raises the limit" : "");
+  }
   const double parse_seconds = timer.Seconds();
 
   WriteOptions options;
@@ -271,7 +278,8 @@ int RunLookup(const LookupArgs& a) {
 CLI::App* AddGenerate(CLI::App& app, GenerateArgs& a) {
   CLI::App* c = app.add_subcommand("generate", "Write a synthetic library as JSON");
   c->add_option("N", a.count, "Number of tracks")->required();
-  c->add_option("OUT.json", a.out, "Output file")->required();
+  c->add_option("OUT.json", a.out, "Output file (replaced atomically), or - for stdout")
+      ->required();
   c->add_option("--seed", a.seed, "Generator seed")->capture_default_str();
   c->add_option("--first-id", a.first_id, "Id of the first track (ids count up from it)")
       ->capture_default_str();
@@ -280,20 +288,25 @@ CLI::App* AddGenerate(CLI::App& app, GenerateArgs& a) {
 
 CLI::App* AddImport(CLI::App& app, ImportArgs& a) {
   CLI::App* c = app.add_subcommand("import", "Snapshot a JSON library (.json or .json.gz)");
-  c->add_option("IN.json", a.in, "Input: a JSON array of tracks, plain or gzip")->required();
+  c->add_option("IN.json", a.in, "Input: a JSON array of tracks, plain or gzip; - for stdin")
+      ->required();
   c->add_option("OUT.snap", a.out, "Output snapshot (replaced atomically)")->required();
   c->add_option("--dedupe", a.dedupe, "Duplicate ids: reject, keep first or keep last")
       ->check(CLI::IsMember({"reject", "first", "last"}))
       ->capture_default_str();
   c->add_flag("--drop-empty-ids", a.drop_empty_ids, "Drop tracks with an empty id");
   c->add_flag("--no-sync", a.no_sync, "Skip fsync (a machine crash may lose the file)");
+  c->add_option("--max-input-bytes", a.max_input_bytes,
+                "Refuse input larger than this, read or after gzip decompression")
+      ->capture_default_str();
   return c;
 }
 
 CLI::App* AddExport(CLI::App& app, ExportArgs& a) {
   CLI::App* c = app.add_subcommand("export", "Write a snapshot's tracks as JSON");
   c->add_option("SNAP", a.snap, "Snapshot file")->required();
-  c->add_option("OUT.json", a.out, "Output file")->required();
+  c->add_option("OUT.json", a.out, "Output file (replaced atomically), or - for stdout")
+      ->required();
   return c;
 }
 
