@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "trackstore/status.h"
 #include "trackstore/track.h"
 
@@ -40,6 +42,17 @@ std::string Tracks(uint64_t n);
 
 // "import: 100000 tracks in 412 ms" on stderr.
 void ReportTime(std::string_view command, uint64_t tracks, double seconds);
+
+// The one way --json output is serialized (`indent` as nlohmann's dump).
+// Text that is not valid UTF-8 (a file name, an id, a value from a crafted
+// file) cannot be JSON: each invalid byte becomes U+FFFD instead of making
+// dump() throw.
+std::string JsonText(const nlohmann::ordered_json& j, int indent = -1);
+
+// The same policy for JSON text built elsewhere (AppendTrackJson): `text`
+// with each byte that is not part of a well-formed UTF-8 sequence replaced
+// by U+FFFD.
+std::string ValidUtf8(std::string_view text);
 
 // Prints "trackstore: <status>" on stderr, then "hint: <hint>" when there is
 // one, and returns kExitFailure. With `json`, also

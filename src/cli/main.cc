@@ -10,8 +10,10 @@
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <new>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -53,15 +55,30 @@ struct GenerateArgs {
   uint64_t first_id = SyntheticOptions{}.first_id;
 };
 
+// A count whose records cannot be allocated is ResourceExhausted, not an
+// uncaught std::bad_alloc.
+Result<std::vector<TrackRecord>> Generate(uint64_t count, const SyntheticOptions& options) try {
+  return GenerateLibrary(count, options);
+} catch (const std::bad_alloc&) {
+  return Status::ResourceExhausted("generate " + std::to_string(count),
+                                   "that many tracks do not fit in memory");
+} catch (const std::length_error&) {
+  return Status::ResourceExhausted("generate " + std::to_string(count),
+                                   "that many tracks do not fit in memory");
+}
+
 int RunGenerate(const GenerateArgs& a) {
   Stopwatch timer;
   SyntheticOptions options;
   options.seed = a.seed;
   options.first_id = a.first_id;
-  std::vector<TrackRecord> tracks = GenerateLibrary(a.count, options);
-  if (Status s = WriteJsonFile(tracks, a.out); !s.ok()) return Fail(s);
-  ReportTime("generate", tracks.size(), timer.Seconds());
-  std::cout << a.out << ": " << Tracks(tracks.size()) << " (seed " << a.seed << ")\n";
+  Result<std::vector<TrackRecord>> tracks = Generate(a.count, options);
+  if (!tracks.ok()) return Fail(tracks.status());
+  if (Status s = WriteJsonFile(*tracks, a.out); !s.ok()) return Fail(s);
+  ReportTime("generate", tracks->size(), timer.Seconds());
+  // With "-" the JSON is on stdout: the summary goes with the timing.
+  (a.out == "-" ? std::cerr : std::cout)
+      << a.out << ": " << Tracks(tracks->size()) << " (seed " << a.seed << ")\n";
   return kExitOk;
 }
 
@@ -156,7 +173,7 @@ int RunInfo(const SnapArgs& a) {
               {"file_bytes", snap->file_size()},
               {"bytes_per_track", BytesPerTrack(*snap)},
               {"content_hash", snap->content_hash()}};
-    std::cout << j.dump(2) << "\n";
+    std::cout << cli::JsonText(j, 2) << "\n";
     return kExitOk;
   }
   char per_track[32];
@@ -181,7 +198,7 @@ int RunVerify(const SnapArgs& a) {
               {"path", snap->path()},
               {"track_count", snap->size()},
               {"content_hash", snap->content_hash()}};
-    std::cout << j.dump() << "\n";
+    std::cout << cli::JsonText(j) << "\n";
   } else {
     std::cout << "OK: " << snap->path() << ": " << Tracks(snap->size()) << ", hash "
               << snap->content_hash() << "\n";
@@ -208,7 +225,7 @@ int RunGet(const GetArgs& a) {
   if (a.json) {
     std::string out;
     AppendTrackJson(*track, &out);
-    std::cout << out << "\n";
+    std::cout << cli::ValidUtf8(out) << "\n";
   } else {
     PrintTrack(*track);
   }
@@ -226,13 +243,21 @@ struct LookupArgs {
 
 // Ids of `count` tracks picked uniformly at random (with repetition), as
 // views into the mapping, so that the timed loop does nothing but Find.
-std::vector<std::string_view> PickIds(const Snapshot& snap, uint64_t count, uint64_t seed) {
+// A count too large for memory is ResourceExhausted.
+Result<std::vector<std::string_view>> PickIds(const Snapshot& snap, uint64_t count,
+                                              uint64_t seed) try {
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<uint64_t> pick(0, snap.size() - 1);
   std::vector<std::string_view> ids;
   ids.reserve(count);
   for (uint64_t i = 0; i < count; ++i) ids.push_back(snap[pick(rng)].id());
   return ids;
+} catch (const std::bad_alloc&) {
+  return Status::ResourceExhausted("lookup --count " + std::to_string(count),
+                                   "the ids to look up do not fit in memory");
+} catch (const std::length_error&) {
+  return Status::ResourceExhausted("lookup --count " + std::to_string(count),
+                                   "the ids to look up do not fit in memory");
 }
 
 int RunLookup(const LookupArgs& a) {
@@ -241,7 +266,9 @@ int RunLookup(const LookupArgs& a) {
   if (snap->empty()) {
     return Fail(Status::InvalidArgument(a.snap, "no tracks to look up"), a.json);
   }
-  const std::vector<std::string_view> ids = PickIds(*snap, a.count, a.seed);
+  Result<std::vector<std::string_view>> picked = PickIds(*snap, a.count, a.seed);
+  if (!picked.ok()) return Fail(picked.status(), a.json);
+  const std::vector<std::string_view>& ids = *picked;
 
   Stopwatch timer;
   uint64_t misses = 0;
@@ -263,7 +290,7 @@ int RunLookup(const LookupArgs& a) {
               {"seconds", seconds},
               {"lookups_per_second", per_second},
               {"ns_per_lookup", ns_per_lookup}};
-    std::cout << j.dump() << "\n";
+    std::cout << cli::JsonText(j) << "\n";
   } else {
     char line[128];
     std::snprintf(line, sizeof(line), "%.0f lookups/s, %.1f ns per lookup", per_second,
@@ -381,4 +408,14 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace trackstore
 
-int main(int argc, char** argv) { return trackstore::Main(argc, argv); }
+// The commands turn allocation failures they can foresee into
+// ResourceExhausted; this is the last resort for the others.
+int main(int argc, char** argv) try {
+  return trackstore::Main(argc, argv);
+} catch (const std::bad_alloc&) {
+  std::cerr << "trackstore: Resource exhausted: out of memory\n";
+  return trackstore::cli::kExitFailure;
+} catch (const std::exception& e) {
+  std::cerr << "trackstore: internal error: " << e.what() << "\n";
+  return trackstore::cli::kExitFailure;
+}

@@ -55,7 +55,7 @@ int RunMerge(const MergeArgs& a) {
               {"replaced", stats->replaced},
               {"appended", stats->appended},
               {"superseded", stats->superseded}};
-    std::cout << j.dump(2) << "\n";
+    std::cout << cli::JsonText(j, 2) << "\n";
   } else {
     std::cout << a.out << ": " << cli::Tracks(stats->written.track_count) << " (" << stats->carried
               << " carried, " << stats->replaced << " replaced, " << stats->appended
@@ -108,7 +108,7 @@ int RunDiff(const DiffArgs& a) {
     updated.push_back({{"id", u.id}, {"changed", FieldList(u.changed)}});
   }
   Json j = {{"new", d.added}, {"updated", updated}, {"removed", d.removed}};
-  std::cout << j.dump(2) << "\n";
+  std::cout << cli::JsonText(j, 2) << "\n";
   return cli::kExitOk;
 }
 
