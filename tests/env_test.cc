@@ -154,6 +154,24 @@ TEST(WriteFileAtomicallyTest, ReplacedFileKeepsItsPermissionBits) {
   }
 }
 
+// As root, replacing another user's 0600 file must not hand it to root
+// with the default mode.
+TEST(WriteFileAtomicallyTest, RootKeepsTheOwnerOfAReplacedFile) {
+  if (::geteuid() != 0) GTEST_SKIP() << "only root can give a file to another user";
+  TempDir dir;
+  const std::string path = dir.file("lib.snap");
+  WriteFileBytes(path, "old");
+  ASSERT_EQ(::chown(path.c_str(), 65534, 65534), 0);
+  ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
+  ASSERT_OK(Write(path, "new"));
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 65534u);
+  EXPECT_EQ(st.st_gid, 65534u);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(ReadFileBytes(path), "new");
+}
+
 TEST(WriteFileAtomicallyTest, NewFileGetsTheUmaskDefault) {
   TempDir dir;
   const mode_t old_mask = ::umask(027);
