@@ -185,8 +185,10 @@ Status SetFinalMode(const std::string& tmp, const std::optional<struct stat>& ex
   Status s;
   if (existing && (existing->st_uid != ::geteuid() || existing->st_gid != ::getegid())) {
     // Keeps another user's file theirs when we may (root; or a group we are
-    // in); otherwise the new file is ours, as after any editor's save.
-    (void)::fchown(fd, existing->st_uid, existing->st_gid);
+    // in). Where we may not, the new file is ours, as after an editor's
+    // save: not an error.
+    if (::fchown(fd, existing->st_uid, existing->st_gid) != 0) {
+    }
   }
   // After fchown, which clears set-id bits.
   const mode_t mode = existing ? (existing->st_mode & 07777) : (0666 & ~CurrentUmask());
