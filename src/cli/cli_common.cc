@@ -1,5 +1,7 @@
 #include "cli_common.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -76,6 +78,19 @@ std::string ValidUtf8(std::string_view text) {
     }
   }
   return out;
+}
+
+Status CheckFitsInMemory(std::string_view what, uint64_t count, uint64_t bytes_each) {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_size = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0) return Status::OK();  // unknown: let the allocator decide
+  const uint64_t memory = static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size);
+  uint64_t needed = 0;
+  const bool overflow = __builtin_mul_overflow(count, bytes_each, &needed);
+  if (!overflow && needed <= memory) return Status::OK();
+  return Status::ResourceExhausted(
+      what, "needs more than " + (overflow ? std::string("2^64") : std::to_string(needed)) +
+                " bytes of memory; this machine has " + std::to_string(memory));
 }
 
 int Fail(const Status& s, bool json, std::string_view hint) {

@@ -54,6 +54,12 @@ std::string JsonText(const nlohmann::ordered_json& j, int indent = -1);
 // by U+FFFD.
 std::string ValidUtf8(std::string_view text);
 
+// ResourceExhausted naming `what` when `count` items of at least
+// `bytes_each` bytes cannot fit in the machine's physical memory (or the
+// product overflows): refused before allocating, so that neither
+// std::bad_alloc nor the OOM killer ends the command.
+Status CheckFitsInMemory(std::string_view what, uint64_t count, uint64_t bytes_each);
+
 // Prints "trackstore: <status>" on stderr, then "hint: <hint>" when there is
 // one, and returns kExitFailure. With `json`, also
 // {"error": "<code name>", "message": "..."} on stdout.

@@ -58,6 +58,8 @@ struct GenerateArgs {
 // A count whose records cannot be allocated is ResourceExhausted, not an
 // uncaught std::bad_alloc.
 Result<std::vector<TrackRecord>> Generate(uint64_t count, const SyntheticOptions& options) try {
+  const std::string what = "generate " + std::to_string(count);
+  if (Status s = cli::CheckFitsInMemory(what, count, sizeof(TrackRecord)); !s.ok()) return s;
   return GenerateLibrary(count, options);
 } catch (const std::bad_alloc&) {
   return Status::ResourceExhausted("generate " + std::to_string(count),
@@ -246,6 +248,8 @@ struct LookupArgs {
 // A count too large for memory is ResourceExhausted.
 Result<std::vector<std::string_view>> PickIds(const Snapshot& snap, uint64_t count,
                                               uint64_t seed) try {
+  const std::string what = "lookup --count " + std::to_string(count);
+  if (Status s = cli::CheckFitsInMemory(what, count, sizeof(std::string_view)); !s.ok()) return s;
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<uint64_t> pick(0, snap.size() - 1);
   std::vector<std::string_view> ids;
