@@ -3,18 +3,24 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "file_util.h"
 #include "trackstore/env.h"
+#include "trackstore/result.h"
 
 namespace trackstore {
 
@@ -25,10 +31,10 @@ Status PosixError(const std::string& path, int err) {
   return Status::IOError(path, text);
 }
 
-namespace {
+namespace internal {
 
-// Writes every piece, retrying short writes and EINTR. writev takes at most
-// IOV_MAX pieces and the kernel caps one call near 2 GiB, so loop.
+// writev takes at most IOV_MAX pieces and the kernel caps one call near
+// 2 GiB, so loop.
 Status WriteAll(int fd, const std::string& path, std::span<const ConstBytes> pieces) {
   std::vector<iovec> iov;
   iov.reserve(pieces.size());
@@ -53,13 +59,20 @@ Status WriteAll(int fd, const std::string& path, std::span<const ConstBytes> pie
   return Status::OK();
 }
 
+}  // namespace internal
+
+namespace {
+
 class PosixEnv final : public Env {
  public:
   Status WriteNewFile(const std::string& path, std::span<const ConstBytes> pieces,
                       bool sync) override {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    // Owner-only until WriteFileAtomically gives it its final mode: bytes
+    // meant for a 0600 file are never readable by others, even briefly.
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                          S_IRUSR | S_IWUSR);
     if (fd < 0) return PosixError(path, errno);
-    Status s = WriteAll(fd, path, pieces);
+    Status s = internal::WriteAll(fd, path, pieces);
     if (s.ok() && sync && ::fdatasync(fd) != 0) s = PosixError(path, errno);
     if (::close(fd) != 0 && s.ok()) s = PosixError(path, errno);
     return s;
@@ -198,19 +211,148 @@ Env* Env::Default() {
   return env;
 }
 
+namespace {
+
+// What a write to `path` replaces: `path` itself, or the file that the
+// symbolic link(s) at `path` lead to, resolved as open(2) would (at most 40
+// links; a relative target is relative to the link's directory). The links
+// stay; a dangling link's target is created.
+Result<std::string> ResolveOutputPath(const std::string& path) {
+  std::string p = path;
+  for (int links = 0; links < 40; ++links) {
+    struct stat st;
+    if (::lstat(p.c_str(), &st) != 0) {
+      if (errno == ENOENT) return p;  // a new file; a missing directory fails later
+      return PosixError(p, errno);
+    }
+    if (!S_ISLNK(st.st_mode)) return p;
+    std::string target(static_cast<size_t>(st.st_size) + 256, '\0');
+    const ssize_t n = ::readlink(p.c_str(), target.data(), target.size());
+    if (n < 0) return PosixError(p, errno);
+    if (static_cast<size_t>(n) == target.size()) return PosixError(p, ENAMETOOLONG);  // grew
+    target.resize(static_cast<size_t>(n));
+    p = target.starts_with('/') ? target : DirName(p) + "/" + target;
+  }
+  return PosixError(path, ELOOP);
+}
+
+const char* FileTypeName(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+// The file at `target` if there is one. Only a regular file may be
+// replaced: renaming over a device, a FIFO or a socket would swap a special
+// file for a regular one (as root, /dev/null), and a directory cannot be.
+Result<std::optional<struct stat>> ExistingOutput(const std::string& path,
+                                                  const std::string& target) {
+  struct stat st;
+  if (::stat(target.c_str(), &st) != 0) {
+    if (errno == ENOENT) return std::optional<struct stat>();
+    return PosixError(target, errno);
+  }
+  if (S_ISREG(st.st_mode)) return std::optional<struct stat>(st);
+  std::string what = path == target ? path : path + " -> " + target;
+  return Status::InvalidArgument(what, std::string("is ") + FileTypeName(st.st_mode) +
+                                           ", not a regular file; refusing to replace it");
+}
+
+// The process umask. /proc tells it without changing it; umask(2) can only
+// read it by setting it, which races with other threads creating files.
+mode_t CurrentUmask() {
+  if (FILE* f = std::fopen("/proc/self/status", "re")) {
+    char line[256];
+    unsigned mask = 0;
+    bool found = false;
+    while (!found && std::fgets(line, sizeof(line), f) != nullptr) {
+      found = std::sscanf(line, "Umask: %o", &mask) == 1;
+    }
+    std::fclose(f);
+    if (found) return static_cast<mode_t>(mask);
+  }
+  const mode_t mask = ::umask(022);
+  ::umask(mask);
+  return mask;
+}
+
+// Gives the finished temporary file the mode (and, where permitted, the
+// owner) of the file it replaces, or 0666 & ~umask for a new file.
+Status SetFinalMode(const std::string& tmp, const std::optional<struct stat>& existing) {
+  const int fd = ::open(tmp.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return PosixError(tmp, errno);
+  Status s;
+  if (existing && (existing->st_uid != ::geteuid() || existing->st_gid != ::getegid())) {
+    // Keeps another user's file theirs when we may (root; or a group we are
+    // in). Where we may not, the new file is ours, as after an editor's
+    // save: not an error.
+    if (::fchown(fd, existing->st_uid, existing->st_gid) != 0) {
+    }
+  }
+  // After fchown, which clears set-id bits.
+  const mode_t mode = existing ? (existing->st_mode & 07777) : (0666 & ~CurrentUmask());
+  if (::fchmod(fd, mode) != 0) s = PosixError(tmp, errno);
+  ::close(fd);
+  return s;
+}
+
+// 16 random hex digits: a temporary name no other writer (a reused pid, a
+// restarted container) can predict or collide with.
+std::string RandomHex() {
+  uint64_t r = 0;
+  if (::getrandom(&r, sizeof(r), 0) != static_cast<ssize_t>(sizeof(r))) {
+    r = (uint64_t{std::random_device()()} << 32) ^ std::random_device()();
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(r));
+  return hex;
+}
+
+bool IsAlreadyExists(const Status& s) {
+  return s.IsIOError() && s.message().ends_with(std::strerror(EEXIST));
+}
+
+}  // namespace
+
 Status WriteFileAtomically(Env* env, const std::string& path, std::span<const ConstBytes> pieces,
                            bool sync) {
   if (env == nullptr) env = Env::Default();
-  // Unique within the process (counter) and across processes (pid), in the
-  // target's directory so that rename(2) stays on one filesystem.
-  static std::atomic<uint64_t> counter{0};
-  const std::string tmp =
-      path + "." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1)) + ".tmp";
-  Status s = env->WriteNewFile(tmp, pieces, sync);
-  if (s.ok()) s = env->Rename(tmp, path);
-  if (s.ok() && sync) s = env->SyncDir(DirName(path));
-  if (!s.ok()) (void)env->RemoveFile(tmp);  // never leave a half file; ENOENT after rename is fine
-  return s;
+  Result<std::string> target = ResolveOutputPath(path);
+  if (!target.ok()) return target.status();
+  Result<std::optional<struct stat>> existing = ExistingOutput(path, *target);
+  if (!existing.ok()) return existing.status();
+
+  // In the target's directory, so that rename(2) stays on one filesystem.
+  // A taken name (another writer's, or planted) is never opened: O_EXCL,
+  // and a new random name is tried.
+  constexpr int kAttempts = 16;
+  std::string tmp;
+  Status s;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    tmp = *target + ".tmp-" + RandomHex();
+    s = env->WriteNewFile(tmp, pieces, sync);
+    if (!IsAlreadyExists(s)) break;
+  }
+  if (IsAlreadyExists(s)) return s;  // the name is someone else's file: leave it
+  if (s.ok()) s = SetFinalMode(tmp, *existing);
+  if (s.ok()) s = env->Rename(tmp, *target);
+  if (!s.ok()) {
+    (void)env->RemoveFile(tmp);  // never leave a half file
+    return s;
+  }
+  if (sync) {
+    if (Status d = env->SyncDir(DirName(*target)); !d.ok()) {
+      // The rename happened: saying "failed" would suggest the old file is
+      // still there.
+      return Status::IOError(
+          path, "the new content is in place, but its durability is unconfirmed (" + d.message() +
+                    "); a machine crash now may bring back the old file");
+    }
+  }
+  return Status::OK();
 }
 
 }  // namespace trackstore

@@ -18,9 +18,9 @@
 #include <charconv>
 #include <cstring>
 #include <new>
-#include <numeric>
 #include <utility>
 
+#include "file_util.h"
 #include "trackstore/env.h"
 #include "trackstore/store.h"
 
@@ -135,33 +135,53 @@ std::string ReadOriginalPos(element v, std::optional<int64_t>* out) {
 
 using Extra = std::pair<std::string_view, element>;
 
-// A key that occurs more than once keeps the position of its first occurrence
-// and the value of its last, as Python's json module (and so the reference
-// application) does.
-void KeepLastOfRepeatedKeys(std::vector<Extra>* extras) {
-  const size_t n = extras->size();
-  if (n < 2) return;
-  std::vector<uint32_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](uint32_t a, uint32_t b) { return (*extras)[a].first < (*extras)[b].first; });
-  std::vector<bool> drop(n, false);
-  bool any = false;
-  for (size_t i = 0, j; i < n; i = j) {
-    for (j = i + 1; j < n && (*extras)[order[j]].first == (*extras)[order[i]].first; ++j) {
-      drop[order[j]] = any = true;
+void AppendJsonString(std::string_view s, std::string* out);
+void AppendCanonicalObject(std::vector<Extra>* members, std::string* out);
+
+// Appends `value` as compact JSON in canonical form: the members of every
+// object, however deep, sorted by key. Equal content then gives equal bytes
+// (and an equal content hash) whatever the key order of the input.
+void AppendCanonical(element value, std::string* out) {
+  simdjson::dom::object obj;
+  simdjson::dom::array arr;
+  if (value.get(obj) == simdjson::SUCCESS) {
+    std::vector<Extra> members;
+    for (simdjson::dom::key_value_pair kv : obj) members.emplace_back(kv.key, kv.value);
+    AppendCanonicalObject(&members, out);
+  } else if (value.get(arr) == simdjson::SUCCESS) {
+    out->push_back('[');
+    bool first = true;
+    for (element e : arr) {
+      if (!first) out->push_back(',');
+      first = false;
+      AppendCanonical(e, out);
     }
-    (*extras)[order[i]].second = (*extras)[order[j - 1]].second;
+    out->push_back(']');
+  } else {
+    out->append(simdjson::minify(value));
   }
-  if (!any) return;
-  size_t kept = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (!drop[i]) (*extras)[kept++] = (*extras)[i];
-  }
-  extras->resize(kept);
 }
 
-void AppendJsonString(std::string_view s, std::string* out);
+// Appends the object of `members` (reordered here) with its keys sorted
+// byte-wise, which is code point order for UTF-8. A key that occurs more
+// than once keeps its last value, as Python's json module (and so the
+// reference application) does.
+void AppendCanonicalObject(std::vector<Extra>* members, std::string* out) {
+  std::stable_sort(members->begin(), members->end(),
+                   [](const Extra& a, const Extra& b) { return a.first < b.first; });
+  out->push_back('{');
+  bool first = true;
+  for (size_t i = 0; i < members->size(); ++i) {
+    const auto& [key, value] = (*members)[i];
+    if (i + 1 < members->size() && (*members)[i + 1].first == key) continue;  // a later one wins
+    if (!first) out->push_back(',');
+    first = false;
+    AppendJsonString(key, out);
+    out->push_back(':');
+    AppendCanonical(value, out);
+  }
+  out->push_back('}');
+}
 
 // The values of one record by field, found in one pass over its keys, and
 // its unknown keys in input order. Reused across records.
@@ -211,18 +231,7 @@ Status ParseRecord(element elem, size_t index, std::string_view source, RecordVa
     if (!what.empty()) return FieldError(source, index, Field::kOriginalPos, what);
   }
 
-  if (!rv->extras.empty()) {
-    KeepLastOfRepeatedKeys(&rv->extras);
-    std::string& text = out->extras_json;
-    text.push_back('{');
-    for (const auto& [key, value] : rv->extras) {
-      if (text.size() > 1) text.push_back(',');
-      AppendJsonString(key, &text);
-      text.push_back(':');
-      text.append(simdjson::minify(value));
-    }
-    text.push_back('}');
-  }
+  if (!rv->extras.empty()) AppendCanonicalObject(&rv->extras, &out->extras_json);
   return Status::OK();
 }
 
@@ -242,6 +251,9 @@ Result<std::vector<TrackRecord>> ParsePadded(simdjson::padded_string_view json,
   element root;
   if (const simdjson::error_code err = parser.parse(json).get(root)) {
     std::string detail = simdjson::error_message(err);
+    if (err == simdjson::MEMALLOC || err == simdjson::CAPACITY) {
+      return Status::ResourceExhausted(source, detail);
+    }
     if (err == simdjson::UTF8_ERROR) {
       detail += " (first invalid byte at offset " +
                 std::to_string(skipped + FirstInvalidUtf8(std::string_view(json))) + ")";
@@ -266,41 +278,53 @@ Result<std::vector<TrackRecord>> ParsePadded(simdjson::padded_string_view json,
   return tracks;
 }
 
-// Reads all of `path` into *buf, followed by SIMDJSON_PADDING spare bytes;
-// *len is the file size.
-Status ReadWholeFile(const std::string& path, std::string* buf, size_t* len) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+// Reads all of `path` ("-": standard input) into *buf, followed by
+// SIMDJSON_PADDING spare bytes; *len is the number of bytes read. More than
+// `limit` bytes is ResourceExhausted, found while reading, so that a FIFO,
+// a pipe or /dev/zero never grows the buffer past limit + 1 bytes.
+Status ReadWholeFile(const std::string& path, uint64_t limit, std::string* buf, size_t* len) {
+  const bool is_stdin = path == "-";
+  const int fd = is_stdin ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return PosixError(path, errno);
+  struct CloseFd {
+    int fd;
+    bool owned;
+    ~CloseFd() {
+      if (owned) ::close(fd);
+    }
+  } close_fd{fd, !is_stdin};
   struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return PosixError(path, err);
-  }
-  // The size is only a hint: read until EOF, in case the file grew. At the
-  // hinted size, read into `probe` so that a file that did not grow costs no
-  // larger buffer.
-  buf->resize(static_cast<size_t>(st.st_size) + SIMDJSON_PADDING);
+  if (::fstat(fd, &st) != 0) return PosixError(path, errno);
+  const auto too_large = [&] {
+    return Status::ResourceExhausted(
+        path, "input is larger than max_input_bytes (" + std::to_string(limit) + " bytes)");
+  };
+  // The size of a regular file is only a hint (read until EOF, in case it
+  // grew), but one above the limit needs no reading to refuse.
+  const bool regular = S_ISREG(st.st_mode);
+  if (regular && static_cast<uint64_t>(st.st_size) > limit) return too_large();
+  const uint64_t max_buffer = std::min<uint64_t>(limit, buf->max_size() / 2) + 1;
+  // One byte beyond the hint, so that a file that did not grow needs no
+  // second buffer: the read that finds EOF has room.
+  uint64_t capacity =
+      std::min<uint64_t>(max_buffer, (regular ? static_cast<uint64_t>(st.st_size) : 64 << 10) + 1);
+  buf->resize(capacity + SIMDJSON_PADDING);
   size_t n = 0;
-  char probe[4096];
   for (;;) {
-    const size_t room = buf->size() - SIMDJSON_PADDING - n;
-    char* dst = room > 0 ? buf->data() + n : probe;
-    const ssize_t r = ::read(fd, dst, room > 0 ? room : sizeof(probe));
+    if (n == capacity) {
+      if (n > limit) return too_large();
+      capacity = std::min<uint64_t>(max_buffer, capacity * 2);
+      buf->resize(capacity + SIMDJSON_PADDING);
+    }
+    const ssize_t r = ::read(fd, buf->data() + n, capacity - n);
     if (r < 0) {
       if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return PosixError(path, err);
+      return PosixError(path, errno);
     }
     if (r == 0) break;
-    if (dst == probe) {
-      buf->resize(buf->size() * 2 + static_cast<size_t>(r));
-      std::memcpy(buf->data() + n, probe, static_cast<size_t>(r));
-    }
     n += static_cast<size_t>(r);
   }
-  ::close(fd);
+  if (n > limit) return too_large();
   *len = n;
   return Status::OK();
 }
@@ -518,6 +542,7 @@ Status WriteTracks(uint64_t count, const Tracks& tracks, const std::string& path
   std::vector<ConstBytes> pieces;
   pieces.reserve(chunks.size());
   for (const std::string& c : chunks) pieces.push_back({c.data(), c.size()});
+  if (path == "-") return internal::WriteAll(STDOUT_FILENO, "<stdout>", pieces);
   return WriteFileAtomically(nullptr, path, pieces, /*sync=*/true);
 } catch (const std::bad_alloc&) {
   return Status::ResourceExhausted(path, "out of memory");
@@ -539,7 +564,7 @@ Result<std::vector<TrackRecord>> ImportJsonFile(const std::string& path,
                                                 const JsonImportOptions& options) try {
   std::string raw;
   size_t raw_len = 0;
-  Status s = ReadWholeFile(path, &raw, &raw_len);
+  Status s = ReadWholeFile(path, options.max_input_bytes, &raw, &raw_len);
   if (!s.ok()) return s;
   if (raw_len == 0) return Status::InvalidArgument(path, "empty file");
 

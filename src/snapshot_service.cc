@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <limits>
 #include <utility>
 
@@ -133,6 +134,13 @@ Result<SnapshotMetadata> SnapshotMetadata::FromJson(std::string_view json,
 
 SnapshotService::SnapshotService(ServiceOptions options) : options_(std::move(options)) {
   if (!options_.clock) options_.clock = SystemClock();
+  // Resolved once, so that a later chdir of the process does not make the
+  // library "missing". Without a current directory it stays relative.
+  if (!options_.library_path.empty() && options_.library_path.front() != '/') {
+    std::error_code ec;
+    std::filesystem::path absolute = std::filesystem::absolute(options_.library_path, ec);
+    if (!ec) options_.library_path = absolute.string();
+  }
 }
 
 Result<Store*> SnapshotService::store() const { return OpenStore(true); }

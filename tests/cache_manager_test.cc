@@ -342,6 +342,26 @@ TEST_F(CacheManagerTest, UpdateWithoutIdsStartsTheTrackingWindowOfAFreshState) {
   EXPECT_EQ(d->tracked_since, started);
 }
 
+// The window started by an update without ids does not slide with later
+// runs: 8 days on, the ids of the second update are reset.
+TEST_F(CacheManagerTest, TrackingWindowStartedWithoutIdsDoesNotSlide) {
+  SnapshotService service(Options());
+  CacheManager m = Manager(&service);
+  ASSERT_OK(m.UpdateSnapshot(MakeTracks(3)));
+  const Micros started = now_;
+  now_ += 4 * kMicrosPerDay;
+  const std::vector<std::string> first = {"a"};
+  ASSERT_OK(m.UpdateSnapshot(MakeTracks(3), first));
+  Result<DeltaState> d = service.ReadDeltaState();
+  EXPECT_EQ(d->tracked_since, started);
+  now_ += 4 * kMicrosPerDay;  // 8 days after the window started
+  const std::vector<std::string> second = {"b"};
+  ASSERT_OK(m.UpdateSnapshot(MakeTracks(3), second));
+  d = service.ReadDeltaState();
+  EXPECT_THAT(d->processed_ids, ElementsAre("b"));
+  EXPECT_EQ(d->tracked_since, now_);
+}
+
 TEST_F(CacheManagerTest, UpdateWithDeltasDisabledWritesNoDeltaState) {
   ServiceOptions o = Options();
   o.delta_enabled = false;

@@ -44,7 +44,7 @@ TrackRecord FullTrack() {
     t.SetStringField(f, "value of " + std::string(FieldName(static_cast<Field>(f))));
   }
   t.original_pos = 7;
-  t.extras_json = R"({"rating":80,"nested":{"a":[1,2.5,{"b":null}],"t":true},"s":"x\"y\u0001"})";
+  t.extras_json = R"({"nested":{"a":[1,2.5,{"b":null}],"t":true},"rating":80,"s":"x\"y\u0001"})";
   return t;
 }
 
@@ -322,20 +322,41 @@ TEST(JsonImportTest, OriginalPosAcceptsIntegersAndNumericStrings) {
             INT64_MAX);
 }
 
-TEST(JsonImportTest, UnknownKeysAreKeptCompactInInputOrder) {
+TEST(JsonImportTest, UnknownKeysAreKeptCompactWithSortedKeys) {
   std::vector<TrackRecord> t = MustParse(SecondRecord(
       R"({ "zeta" : 1, "id":"2","name":"n","artist":"a","album":"b", "alpha" : { "x" : [ 1 , 2.50, "\u0041" ] }, "extras": null })"));
-  EXPECT_EQ(t[1].extras_json, R"({"zeta":1,"alpha":{"x":[1,2.5,"A"]},"extras":null})");
+  EXPECT_EQ(t[1].extras_json, R"({"alpha":{"x":[1,2.5,"A"]},"extras":null,"zeta":1})");
   EXPECT_EQ(t[0].extras_json, "");
 }
 
+// The key order of the unknown fields, at any depth, changes neither the
+// stored extras nor the content hash.
+TEST(JsonImportTest, KeyOrderOfExtrasDoesNotChangeTheHash) {
+  const std::string xy = R"("x":1,"y":2,"n":{"b":[{"d":1,"c":2}],"a":null,"\u00e9":0,"z":0})";
+  const std::string yx = R"("n":{"z":0,"a":null,"\u00e9":0,"b":[{"c":2,"d":1}]},"y":2,"x":1)";
+  std::vector<TrackRecord> a = MustParse(WithField(xy));
+  std::vector<TrackRecord> b = MustParse(WithField(yx));
+  EXPECT_EQ(a[1].extras_json, b[1].extras_json);
+  EXPECT_EQ(a[1].extras_json,
+            "{\"n\":{\"a\":null,\"b\":[{\"c\":2,\"d\":1}],\"z\":0,\"\u00e9\":0},"
+            "\"x\":1,\"y\":2}");
+  std::string image_a, image_b;
+  Result<WriteResult> ha = SnapshotWriter().Encode(a, &image_a);
+  Result<WriteResult> hb = SnapshotWriter().Encode(b, &image_b);
+  ASSERT_OK(ha.status());
+  ASSERT_OK(hb.status());
+  EXPECT_EQ(ha->content_hash, hb->content_hash);
+  EXPECT_EQ(image_a, image_b);
+}
+
 // Decision (json.h): a repeated key keeps its last value, as Python's json
-// module does; an unknown key keeps the position of its first occurrence.
+// module does.
 TEST(JsonImportTest, RepeatedKeyTakesItsLastValue) {
   std::vector<TrackRecord> t =
       MustParse(WithField(R"("year":"1999","x":1,"y":2,"year":"2000","x":3)"));
   EXPECT_EQ(t[1].year, "2000");
   EXPECT_EQ(t[1].extras_json, R"({"x":3,"y":2})");
+  EXPECT_EQ(MustParse(WithField(R"("x":{"k":1,"k":2})"))[1].extras_json, R"({"x":{"k":2}})");
   // Only the last value is checked: the first is discarded unread.
   EXPECT_EQ(MustParse(WithField(R"("genre":5,"genre":"Rock")"))[1].genre, "Rock");
   Status s = ParseError(WithField(R"("genre":"Rock","genre":5)"));

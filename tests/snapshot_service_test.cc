@@ -353,6 +353,23 @@ TEST_F(SnapshotServiceTest, Step3LibraryNotConfiguredIsInvalid) {
   EXPECT_EQ(v.reason, "library file not configured");
 }
 
+// A relative library path is resolved once, when the service is created:
+// a later chdir of the process does not make the library missing.
+TEST_F(SnapshotServiceTest, RelativeLibraryPathSurvivesChdir) {
+  const std::filesystem::path before = std::filesystem::current_path();
+  std::filesystem::current_path(tmp_.path());
+  ServiceOptions o = Options();
+  o.library_path = "Library.musiclibrary";
+  SnapshotService service(o);
+  std::filesystem::current_path("/");
+  Result<Micros> mtime = service.LibraryMtime();
+  std::filesystem::current_path(before);
+  ASSERT_OK(mtime.status());
+  EXPECT_EQ(*mtime, kStartTime - kHour);
+  EXPECT_EQ(service.options().library_path,
+            (std::filesystem::absolute(tmp_.path()) / "Library.musiclibrary").string());
+}
+
 TEST_F(SnapshotServiceTest, Step3MissingLibraryFileIsInvalid) {
   SnapshotService service(Options());
   WriteValid(service);

@@ -44,8 +44,8 @@ struct DeltaState {
   // Per-track field hashes: id -> hash text. Carried through load and save
   // unchanged, and kept across a reset of the ids.
   std::map<std::string, std::string> field_hashes;
-  // Start of the tracking window of processed_ids; unset until ids are first
-  // added.
+  // Start of the tracking window of processed_ids; unset until the first
+  // AddProcessedIds (even one that adds no ids).
   std::optional<Micros> tracked_since;
 
   bool operator==(const DeltaState&) const = default;

@@ -37,9 +37,10 @@ class Env {
  public:
   virtual ~Env() = default;
 
-  // Creates `path` (which must not exist), writes the pieces in order and,
-  // when `sync`, fdatasyncs it. On error the partial file may remain; the
-  // caller removes it.
+  // Creates `path` (which must not exist, and is never followed if it is a
+  // symbolic link) with mode 0600, writes the pieces in order and, when
+  // `sync`, fdatasyncs it. On error the partial file may remain; the caller
+  // removes it. A `path` that exists fails with PosixError(path, EEXIST).
   virtual Status WriteNewFile(const std::string& path, std::span<const ConstBytes> pieces,
                               bool sync) = 0;
   // rename(2): atomically replaces `to`.
@@ -99,8 +100,22 @@ class EnvWrapper : public Env {
 // Publishes `path` atomically: writes the pieces to a temporary file in the
 // same directory, fdatasyncs it (when `sync`), renames it over `path` and
 // fsyncs the directory. Readers see the old file or the new one, never a
-// part. On failure the temporary file is removed and `path` is untouched.
-// `env` may be null for Env::Default().
+// part. `env` may be null for Env::Default().
+//
+//  - A symbolic link at `path` is followed: the file it leads to is
+//    replaced and the link stays (a dangling link's target is created).
+//  - Only a regular file is replaced: a directory, FIFO, device or socket
+//    at `path` (or at the link's target) is InvalidArgument naming it.
+//  - A replaced file keeps its permission bits (and its owner where the
+//    process may keep it: as root); a new file gets 0666 & ~umask. The
+//    temporary file is owner-only until it is complete.
+//  - The temporary file is "<target>.tmp-<16 random hex digits>", created
+//    with O_EXCL | O_NOFOLLOW; a name that exists is never touched, another
+//    is tried.
+//  - On failure before the rename, the temporary file is removed and `path`
+//    is untouched. If only the final directory fsync fails, the new content
+//    is already in place: the IOError says so ("the new content is in place,
+//    but its durability is unconfirmed").
 Status WriteFileAtomically(Env* env, const std::string& path, std::span<const ConstBytes> pieces,
                            bool sync = true);
 

@@ -16,13 +16,16 @@
 //    it). Any other BOM is invalid UTF-8.
 //  - A key repeated within one object keeps its last value, as Python's json
 //    module (and so the reference application) does; only that value is
-//    type-checked. A repeated unknown key stays at its first position.
+//    type-checked.
 //  - original_pos: an integer in int64 range, null, or a string of an
 //    optional '-' and ASCII digits in int64 range ("7", "-3", "007"); no
 //    blanks, '+' or fraction. 7.0 and 1e30 are not integers.
-//  - Unknown keys, "extras" included, go to extras_json as compact JSON in
-//    input order; their keys are re-escaped and their numbers rewritten in
-//    simdjson's shortest form (1E2 -> 100.0, 2.50 -> 2.5).
+//  - Unknown keys, "extras" included, go to extras_json as canonical JSON:
+//    compact, with the keys of every object (nested ones too) sorted
+//    byte-wise, so the key order of the input never changes the content hash
+//    ({"x":1,"y":2} and {"y":2,"x":1} give the same track). Keys are
+//    re-escaped and numbers rewritten in simdjson's shortest form
+//    (1E2 -> 100.0, 2.50 -> 2.5). Export writes them back in that order.
 //  - Duplicate or empty ids are not checked here (see SnapshotWriter).
 //  - simdjson 3.0 takes documents below 4 GiB, nested at most 1024 deep.
 #ifndef TRACKSTORE_JSON_H_
@@ -43,8 +46,13 @@ namespace trackstore {
 class Version;  // store.h
 
 struct JsonImportOptions {
+  // Upper bound on the bytes read from the input (a file, a FIFO, a pipe,
+  // standard input). Checked while reading, so that /dev/zero or a FIFO
+  // that never ends stops there; memory stays near this bound. Default: 4 GiB.
+  uint64_t max_input_bytes = uint64_t{4} << 30;
   // Upper bound on the decompressed size of a .gz input, against
-  // decompression bombs. Default: 4 GiB.
+  // decompression bombs; checked while inflating, so a bomb stops at the
+  // bound, not after inflating everything. Default: 4 GiB.
   uint64_t max_decompressed_bytes = uint64_t{4} << 30;
 };
 
@@ -52,13 +60,14 @@ struct JsonImportOptions {
 Result<std::vector<TrackRecord>> ParseTracksJson(std::string_view json,
                                                  std::string_view source = "<input>");
 
-// Reads and parses a .json or .json.gz file. gzip is detected by its magic
-// bytes; concatenated gzip members are read as one stream (as gzip -d does);
-// bytes after the last member that are not a gzip member are an error.
+// Reads and parses a .json or .json.gz file ("-": standard input). gzip is
+// detected by its magic bytes; concatenated gzip members are read as one
+// stream (as gzip -d does); bytes after the last member that are not a gzip
+// member are an error.
 // Errors: NotFound / IOError from the filesystem; InvalidArgument for an
 // empty file, corrupt or truncated gzip data, or bad JSON; ResourceExhausted
-// when the data inflates past options.max_decompressed_bytes. Each names
-// `path`.
+// when the input is larger than options.max_input_bytes or inflates past
+// options.max_decompressed_bytes, or memory runs out. Each names `path`.
 Result<std::vector<TrackRecord>> ImportJsonFile(const std::string& path,
                                                 const JsonImportOptions& options = {});
 
@@ -77,7 +86,9 @@ void AppendTrackJson(const TrackRecord& track, std::string* out);
 // not valid UTF-8 cannot be read back as JSON: it fails with InvalidArgument
 // naming the record and field, and nothing is written. A store version
 // (layered or not) exports the same text as its tracks written as one
-// snapshot.
+// snapshot. `path` "-" writes to standard output instead (not atomic: a
+// failure may leave part of it). The rules of WriteFileAtomically (env.h)
+// apply to the output file.
 Status ExportJsonFile(const Snapshot& snapshot, const std::string& path);
 Status ExportJsonFile(const Version& version, const std::string& path);
 Status WriteJsonFile(std::span<const TrackRecord> tracks, const std::string& path);

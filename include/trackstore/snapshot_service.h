@@ -68,7 +68,9 @@ struct ServiceOptions {
   Micros max_age = kDefaultMaxAge;
   // The music library file whose modification time tells whether the
   // library changed since the snapshot. Empty = not configured, and then no
-  // snapshot is valid. Default: empty.
+  // snapshot is valid. A relative path is made absolute once, against the
+  // current directory when the service is constructed (options() returns
+  // the absolute path), so a later chdir changes nothing. Default: empty.
   std::string library_path;
   // The one time source for every decision of the service and of the
   // CacheManager over it. Default: the system clock.

@@ -43,12 +43,6 @@ std::string FormatSeconds(double seconds);
 // "1 track", "3 tracks".
 std::string Tracks(uint64_t n);
 
-// The one way --json output is serialized (`indent` as nlohmann's dump).
-// Text that is not valid UTF-8 (a file name, an id, a value from a crafted
-// file) cannot be JSON: each invalid byte becomes U+FFFD instead of making
-// dump() throw.
-std::string JsonText(const nlohmann::ordered_json& j, int indent = -1);
-
 // "1.2 MB", "830 kB", "512 bytes" (decimal units).
 std::string FormatBytes(uint64_t bytes);
 
@@ -62,6 +56,23 @@ Result<std::vector<std::string>> ReadIdList(const std::string& path);
 
 // "import: 100000 tracks in 412 ms" on stderr.
 void ReportTime(std::string_view command, uint64_t tracks, double seconds);
+
+// The one way --json output is serialized (`indent` as nlohmann's dump).
+// Text that is not valid UTF-8 (a file name, an id, a value from a crafted
+// file) cannot be JSON: each invalid byte becomes U+FFFD instead of making
+// dump() throw.
+std::string JsonText(const nlohmann::ordered_json& j, int indent = -1);
+
+// The same policy for JSON text built elsewhere (AppendTrackJson): `text`
+// with each byte that is not part of a well-formed UTF-8 sequence replaced
+// by U+FFFD.
+std::string ValidUtf8(std::string_view text);
+
+// ResourceExhausted naming `what` when `count` items of at least
+// `bytes_each` bytes cannot fit in the machine's physical memory (or the
+// product overflows): refused before allocating, so that neither
+// std::bad_alloc nor the OOM killer ends the command.
+Status CheckFitsInMemory(std::string_view what, uint64_t count, uint64_t bytes_each);
 
 // Prints "trackstore: <status>" on stderr, then "hint: <hint>" when there is
 // one, and returns kExitFailure. With `json`, also

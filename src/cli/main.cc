@@ -12,8 +12,10 @@
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <new>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -58,15 +60,32 @@ struct GenerateArgs {
   uint64_t first_id = SyntheticOptions{}.first_id;
 };
 
+// A count whose records cannot be allocated is ResourceExhausted, not an
+// uncaught std::bad_alloc.
+Result<std::vector<TrackRecord>> Generate(uint64_t count, const SyntheticOptions& options) try {
+  const std::string what = "generate " + std::to_string(count);
+  if (Status s = cli::CheckFitsInMemory(what, count, sizeof(TrackRecord)); !s.ok()) return s;
+  return GenerateLibrary(count, options);
+} catch (const std::bad_alloc&) {
+  return Status::ResourceExhausted("generate " + std::to_string(count),
+                                   "that many tracks do not fit in memory");
+} catch (const std::length_error&) {
+  return Status::ResourceExhausted("generate " + std::to_string(count),
+                                   "that many tracks do not fit in memory");
+}
+
 int RunGenerate(const GenerateArgs& a) {
   Stopwatch timer;
   SyntheticOptions options;
   options.seed = a.seed;
   options.first_id = a.first_id;
-  std::vector<TrackRecord> tracks = GenerateLibrary(a.count, options);
-  if (Status s = WriteJsonFile(tracks, a.out); !s.ok()) return Fail(s);
-  ReportTime("generate", tracks.size(), timer.Seconds());
-  std::cout << a.out << ": " << Tracks(tracks.size()) << " (seed " << a.seed << ")\n";
+  Result<std::vector<TrackRecord>> tracks = Generate(a.count, options);
+  if (!tracks.ok()) return Fail(tracks.status());
+  if (Status s = WriteJsonFile(*tracks, a.out); !s.ok()) return Fail(s);
+  ReportTime("generate", tracks->size(), timer.Seconds());
+  // With "-" the JSON is on stdout: the summary goes with the timing.
+  (a.out == "-" ? std::cerr : std::cout)
+      << a.out << ": " << Tracks(tracks->size()) << " (seed " << a.seed << ")\n";
   return kExitOk;
 }
 
@@ -80,6 +99,7 @@ struct ImportArgs {
   bool no_sync = false;
   bool json = false;
   double wait = 30;
+  uint64_t max_input_bytes = JsonImportOptions{}.max_input_bytes;
 };
 
 DuplicatePolicy ParsePolicy(const std::string& name) {
@@ -102,8 +122,14 @@ int RunImport(const ImportArgs& a) {
                              .wait = a.wait});
   }
   Stopwatch timer;
-  Result<std::vector<TrackRecord>> tracks = ImportJsonFile(a.in);
-  if (!tracks.ok()) return Fail(tracks.status(), a.json);
+  JsonImportOptions import_options;
+  import_options.max_input_bytes = a.max_input_bytes;
+  import_options.max_decompressed_bytes = a.max_input_bytes;
+  Result<std::vector<TrackRecord>> tracks = ImportJsonFile(a.in, import_options);
+  if (!tracks.ok()) {
+    return Fail(tracks.status(), a.json,
+                tracks.status().IsResourceExhausted() ? "--max-input-bytes raises the limit" : "");
+  }
   const double parse_seconds = timer.Seconds();
 
   WriteOptions options;
@@ -253,7 +279,7 @@ int RunGet(const GetArgs& a) {
   if (a.json) {
     std::string out;
     AppendTrackJson(*track, &out);
-    std::cout << out << "\n";
+    std::cout << cli::ValidUtf8(out) << "\n";
   } else {
     PrintTrack(*track);
   }
@@ -272,17 +298,30 @@ struct LookupArgs {
 
 // Ids of `count` tracks picked uniformly at random (with repetition), as
 // views into the mapping, so that the timed loop does nothing but Find.
-std::vector<std::string_view> PickIds(const Snapshot& snap, uint64_t count, uint64_t seed) {
+// A count too large for memory is ResourceExhausted.
+Result<std::vector<std::string_view>> PickIds(const Snapshot& snap, uint64_t count,
+                                              uint64_t seed) try {
+  const std::string what = "lookup --count " + std::to_string(count);
+  if (Status s = cli::CheckFitsInMemory(what, count, sizeof(std::string_view)); !s.ok()) return s;
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<uint64_t> pick(0, snap.size() - 1);
   std::vector<std::string_view> ids;
   ids.reserve(count);
   for (uint64_t i = 0; i < count; ++i) ids.push_back(snap[pick(rng)].id());
   return ids;
+} catch (const std::bad_alloc&) {
+  return Status::ResourceExhausted("lookup --count " + std::to_string(count),
+                                   "the ids to look up do not fit in memory");
+} catch (const std::length_error&) {
+  return Status::ResourceExhausted("lookup --count " + std::to_string(count),
+                                   "the ids to look up do not fit in memory");
 }
 
 // A version has no positional access: its ids are gathered once, in order.
-std::vector<std::string_view> PickIds(const Version& version, uint64_t count, uint64_t seed) {
+Result<std::vector<std::string_view>> PickIds(const Version& version, uint64_t count,
+                                              uint64_t seed) try {
+  const std::string what = "lookup --count " + std::to_string(count);
+  if (Status s = cli::CheckFitsInMemory(what, count, sizeof(std::string_view)); !s.ok()) return s;
   std::vector<std::string_view> all;
   all.reserve(version.size());
   for (TrackView t : version) all.push_back(t.id());
@@ -292,6 +331,12 @@ std::vector<std::string_view> PickIds(const Version& version, uint64_t count, ui
   ids.reserve(count);
   for (uint64_t i = 0; i < count; ++i) ids.push_back(all[pick(rng)]);
   return ids;
+} catch (const std::bad_alloc&) {
+  return Status::ResourceExhausted("lookup --count " + std::to_string(count),
+                                   "the ids to look up do not fit in memory");
+} catch (const std::length_error&) {
+  return Status::ResourceExhausted("lookup --count " + std::to_string(count),
+                                   "the ids to look up do not fit in memory");
 }
 
 int RunLookup(const LookupArgs& a) {
@@ -301,8 +346,10 @@ int RunLookup(const LookupArgs& a) {
   if (lib->empty()) {
     return Fail(Status::InvalidArgument(lib->Describe(), "no tracks to look up"), a.json);
   }
-  const std::vector<std::string_view> ids =
+  Result<std::vector<std::string_view>> picked =
       lib->Visit([&](const auto& tracks) { return PickIds(tracks, a.count, a.seed); });
+  if (!picked.ok()) return Fail(picked.status(), a.json);
+  const std::vector<std::string_view>& ids = *picked;
 
   Stopwatch timer;
   const uint64_t misses = lib->Visit([&](const auto& tracks) {
@@ -342,7 +389,8 @@ int RunLookup(const LookupArgs& a) {
 CLI::App* AddGenerate(CLI::App& app, GenerateArgs& a) {
   CLI::App* c = app.add_subcommand("generate", "Write a synthetic library as JSON");
   c->add_option("N", a.count, "Number of tracks")->required();
-  c->add_option("OUT.json", a.out, "Output file")->required();
+  c->add_option("OUT.json", a.out, "Output file (replaced atomically), or - for stdout")
+      ->required();
   c->add_option("--seed", a.seed, "Generator seed")->capture_default_str();
   c->add_option("--first-id", a.first_id, "Id of the first track (ids count up from it)")
       ->capture_default_str();
@@ -351,7 +399,8 @@ CLI::App* AddGenerate(CLI::App& app, GenerateArgs& a) {
 
 CLI::App* AddImport(CLI::App& app, ImportArgs& a) {
   CLI::App* c = app.add_subcommand("import", "Snapshot a JSON library (.json or .json.gz)");
-  c->add_option("IN.json", a.in, "Input: a JSON array of tracks, plain or gzip")->required();
+  c->add_option("IN.json", a.in, "Input: a JSON array of tracks, plain or gzip; - for stdin")
+      ->required();
   c->add_option("OUT", a.out,
                 "Output snapshot (replaced atomically), or a store directory (an existing one, "
                 "or a name ending in '/'): a full replacement commit")
@@ -364,6 +413,9 @@ CLI::App* AddImport(CLI::App& app, ImportArgs& a) {
   c->add_option("--wait", a.wait, "Store: seconds to wait for another writer")
       ->capture_default_str();
   c->add_flag("--json", a.json, "Print JSON");
+  c->add_option("--max-input-bytes", a.max_input_bytes,
+                "Refuse input larger than this, read or after gzip decompression")
+      ->capture_default_str();
   return c;
 }
 
@@ -375,7 +427,8 @@ void AddVersionOption(CLI::App* c, std::optional<uint64_t>& version) {
 CLI::App* AddExport(CLI::App& app, ExportArgs& a) {
   CLI::App* c = app.add_subcommand("export", "Write a snapshot's or a store's tracks as JSON");
   c->add_option("SNAP", a.snap, "Snapshot file or store directory")->required();
-  c->add_option("OUT.json", a.out, "Output file")->required();
+  c->add_option("OUT.json", a.out, "Output file (replaced atomically), or - for stdout")
+      ->required();
   AddVersionOption(c, a.version);
   c->add_flag("--json", a.json, "Print JSON");
   return c;
@@ -456,4 +509,14 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace trackstore
 
-int main(int argc, char** argv) { return trackstore::Main(argc, argv); }
+// The commands turn allocation failures they can foresee into
+// ResourceExhausted; this is the last resort for the others.
+int main(int argc, char** argv) try {
+  return trackstore::Main(argc, argv);
+} catch (const std::bad_alloc&) {
+  std::cerr << "trackstore: Resource exhausted: out of memory\n";
+  return trackstore::cli::kExitFailure;
+} catch (const std::exception& e) {
+  std::cerr << "trackstore: internal error: " << e.what() << "\n";
+  return trackstore::cli::kExitFailure;
+}

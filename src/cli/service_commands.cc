@@ -162,7 +162,7 @@ int RunStatus(const StatusArgs& a) {
   SnapshotService service(options);
   const Report report = Gather(service);
   if (a.json) {
-    std::cout << ReportJson(service, report).dump(2) << "\n";
+    std::cout << cli::JsonText(ReportJson(service, report), 2) << "\n";
   } else {
     PrintReport(service, report);
   }

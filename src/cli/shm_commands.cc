@@ -159,7 +159,7 @@ int RunGet(const ShmArgs& a) {
     if (a.json) {
       std::string out;
       AppendTrackJson(*t, &out);
-      std::cout << out << "\n";
+      std::cout << cli::ValidUtf8(out) << "\n";
     } else {
       PrintTrack(*t);
     }
@@ -173,7 +173,7 @@ int RunGet(const ShmArgs& a) {
               {"bytes", e->image_size()},
               {"content_hash", e->snapshot().content_hash()},
               {"expires_at", Iso8601(e->expires_at())}};
-    std::cout << j.dump() << "\n";
+    std::cout << cli::JsonText(j) << "\n";
   } else {
     std::cout << "key:          " << e->key() << "\n"
               << "version:      " << e->version() << "\n"
@@ -241,7 +241,7 @@ int RunStat(const ShmArgs& a) {
               {"rebuilds", s.rebuilds},
               {"generation", s.generation},
               {"dead_writer_pid", s.dead_writer_pid}};
-    std::cout << j.dump(2) << "\n";
+    std::cout << cli::JsonText(j, 2) << "\n";
   } else {
     std::cout << "segment:       " << a.name << " (" << a.shm_dir << "/" << a.name << ")\n"
               << "entries:       " << s.entries << " of at most " << s.max_entries << "\n"

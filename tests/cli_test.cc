@@ -1,0 +1,379 @@
+// Tests of the `trackstore` tool as a user runs it: the built binary (its
+// path comes from TRACKSTORE_CLI, set by tests/meson.build) in a child
+// process. No input may make a command abort: --json output with bytes that
+// are not UTF-8, crafted snapshots whose hash is valid, counts too large
+// for memory, inputs without end; and "-" for standard input and output.
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "snapshot_format.h"
+#include "test_util.h"
+#include "trackstore/json.h"
+#include "trackstore/snapshot_writer.h"
+
+namespace trackstore {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::MakeTracks;
+using ::testing::Not;
+using testing::ReadFileBytes;
+using testing::TempDir;
+using testing::WriteFileBytes;
+
+struct CliRun {
+  int exit_code = -1;  // -1 when killed by a signal
+  int signal = 0;
+  std::string out, err;
+  long max_rss_kib = 0;  // the child's peak resident memory
+};
+
+// Runs the tool with `args`, stdin from `stdin_path`, and waits for it.
+// wait4 gives this child's own peak RSS (RUSAGE_CHILDREN would take the
+// maximum over every child this test process has had).
+CliRun RunCli(const TempDir& dir, const std::vector<std::string>& args,
+              const std::string& stdin_path = "/dev/null") {
+  const char* cli = std::getenv("TRACKSTORE_CLI");
+  EXPECT_NE(cli, nullptr) << "TRACKSTORE_CLI is not set (tests/meson.build sets it)";
+  const std::string out_path = dir.file(".stdout"), err_path = dir.file(".stderr");
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(cli != nullptr ? cli : "trackstore"));
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int in = ::open(stdin_path.c_str(), O_RDONLY);
+    const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (in < 0 || out < 0 || err < 0) ::_exit(127);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    // Under ASan a huge allocation must fail as new does (std::bad_alloc),
+    // not stop the process with a report.
+    std::string asan = "allocator_may_return_null=1";
+    if (const char* o = std::getenv("ASAN_OPTIONS")) asan = std::string(o) + ":" + asan;
+    ::setenv("ASAN_OPTIONS", asan.c_str(), 1);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  CliRun r;
+  int status = 0;
+  rusage usage{};
+  EXPECT_EQ(::wait4(pid, &status, 0, &usage), pid);
+  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
+  r.max_rss_kib = usage.ru_maxrss;
+  r.out = ReadFileBytes(out_path);
+  r.err = ReadFileBytes(err_path);
+  return r;
+}
+
+std::string Describe(const CliRun& r) {
+  return "exit " + std::to_string(r.exit_code) + ", signal " + std::to_string(r.signal) +
+         "\nstdout: " + r.out + "\nstderr: " + r.err;
+}
+
+// The run ended normally with `code`, and stdout is one JSON text in valid
+// UTF-8 (nlohmann rejects invalid UTF-8).
+void ExpectJson(const CliRun& r, int code) {
+  EXPECT_EQ(r.exit_code, code) << Describe(r);
+  EXPECT_TRUE(nlohmann::json::accept(r.out)) << Describe(r);
+}
+
+// The run ended normally, success or failure, with JSON on stdout.
+void ExpectNoCrashJson(const CliRun& r) {
+  EXPECT_TRUE(r.exit_code == 0 || r.exit_code == 1) << Describe(r);
+  EXPECT_TRUE(nlohmann::json::accept(r.out)) << Describe(r);
+}
+
+std::string WriteSnap(const TempDir& dir, const std::string& name,
+                      const std::vector<TrackRecord>& tracks) {
+  const std::string path = dir.file(name);
+  EXPECT_OK(WriteSnapshot(path, tracks).status());
+  return path;
+}
+
+// --- --json with bytes that are not UTF-8 -----------------------------------
+
+class CliNonUtf8Test : public ::testing::Test {
+ protected:
+  CliNonUtf8Test() {
+    snap_ = WriteSnap(dir_, "lib\xff.snap", MakeTracks(20));
+    other_ = WriteSnap(dir_, "other\xfe.snap", MakeTracks(25));
+  }
+  TempDir dir_;
+  std::string snap_, other_;
+};
+
+TEST_F(CliNonUtf8Test, VerifyAndInfo) {
+  for (const char* command : {"verify", "info"}) {
+    CliRun r = RunCli(dir_, {command, snap_, "--json"});
+    ExpectJson(r, 0);
+    EXPECT_THAT(r.out, HasSubstr("lib\xef\xbf\xbd.snap")) << command;  // U+FFFD
+    ExpectJson(RunCli(dir_, {command, dir_.file("missing\xff.snap"), "--json"}), 1);
+  }
+}
+
+TEST_F(CliNonUtf8Test, GetWithNonUtf8PathAndId) {
+  ExpectJson(RunCli(dir_, {"get", snap_, "1003", "--json"}), 0);
+  CliRun r = RunCli(dir_, {"get", snap_, "10\xff", "--json"});
+  ExpectJson(r, 1);
+  EXPECT_THAT(r.out, HasSubstr("not_found"));
+}
+
+TEST_F(CliNonUtf8Test, Lookup) {
+  ExpectJson(RunCli(dir_, {"lookup", snap_, "--count", "100", "--json"}), 0);
+}
+
+TEST_F(CliNonUtf8Test, MergeAndDiff) {
+  ExpectJson(RunCli(dir_, {"merge", snap_, other_, dir_.file("merged\xfd.snap"), "--json"}), 0);
+  ExpectJson(RunCli(dir_, {"diff", snap_, other_, "--json"}), 0);
+  ExpectJson(RunCli(dir_, {"diff", snap_, dir_.file("none\xff.snap"), "--json"}), 1);
+}
+
+TEST_F(CliNonUtf8Test, Status) {
+  std::filesystem::create_directory(dir_.file("svc\xff"));
+  ExpectJson(
+      RunCli(dir_, {"status", dir_.file("svc\xff"), "--library", dir_.file("lib\xfe"), "--json"}),
+      0);
+}
+
+TEST_F(CliNonUtf8Test, ShmGet) {
+  CliRun r =
+      RunCli(dir_, {"shm", "get", "trackstore-cli-test-\xff", "tracks_all", "1000", "--json"});
+  ExpectJson(r, 1);
+}
+
+// --- crafted snapshots: valid hash, duplicate ids, NUL and non-UTF-8 ids ----
+
+// Rewrites bytes of `path`'s payload (every occurrence of `from` becomes
+// `to`, same length) and seals it again with a valid content hash and
+// header checksum, as a hostile writer could.
+void Craft(const std::string& path, const std::string& from, const std::string& to) {
+  ASSERT_EQ(from.size(), to.size());
+  std::string bytes = ReadFileBytes(path);
+  auto* data = reinterpret_cast<uint8_t*>(bytes.data());
+  format::Header h;
+  ASSERT_OK(format::DecodeHeader(path, {data, bytes.size()}, &h));
+  std::string payload = bytes.substr(h.payload_offset, h.payload_size);
+  size_t found = 0;
+  for (size_t at = payload.find(from); at != std::string::npos; at = payload.find(from, at + 1)) {
+    payload.replace(at, from.size(), to);
+    ++found;
+  }
+  ASSERT_GT(found, 0u) << from;
+  bytes.replace(h.payload_offset, h.payload_size, payload);
+  data = reinterpret_cast<uint8_t*>(bytes.data());
+  h.content_hash = format::HashPayload({data + h.payload_offset, h.payload_size});
+  format::EncodeHeader(h, data);
+  WriteFileBytes(path, bytes);
+}
+
+std::vector<TrackRecord> IdTracks() {
+  std::vector<TrackRecord> tracks = MakeTracks(6);
+  for (size_t i = 0; i < tracks.size(); ++i) tracks[i].id = "zqid000" + std::to_string(i);
+  return tracks;
+}
+
+TEST(CliCraftedSnapshotTest, EveryReaderSurvivesDuplicateNulAndNonUtf8Ids) {
+  TempDir dir;
+  const std::string good = WriteSnap(dir, "good.snap", IdTracks());
+  const std::vector<std::pair<std::string, std::string>> crafts = {
+      {"zqid0002", "zqid0001"},  // a duplicate id
+      {"zqid0003", std::string("zqid\0\0"
+                               "03",
+                               8)},  // NUL bytes
+      {"zqid0004",
+       "zqid\xff\xfe"
+       "04"},  // not UTF-8
+  };
+  for (const auto& [from, to] : crafts) {
+    SCOPED_TRACE(to);
+    const std::string bad = dir.file("bad.snap");
+    std::filesystem::copy_file(good, bad, std::filesystem::copy_options::overwrite_existing);
+    Craft(bad, from, to);
+    ASSERT_EQ(RunCli(dir, {"verify", bad}).exit_code, 0) << "the crafted file must be hash-valid";
+    ExpectJson(RunCli(dir, {"diff", good, bad, "--json"}), 0);
+    ExpectJson(RunCli(dir, {"diff", bad, good, "--json"}), 0);
+    ExpectJson(RunCli(dir, {"diff", bad, bad, "--json"}), 0);
+    // The id index was built for the original ids: a crafted id may not be
+    // found, which is an answer, not a crash.
+    ExpectJson(RunCli(dir, {"get", bad, "zqid0001", "--json"}), 0);
+    ExpectNoCrashJson(RunCli(dir, {"get", bad, to, "--json"}));
+    ExpectNoCrashJson(RunCli(dir, {"lookup", bad, "--count", "1000", "--json"}));
+    ExpectNoCrashJson(RunCli(dir, {"merge", bad, good, dir.file("m.snap"), "--json"}));
+    ExpectNoCrashJson(RunCli(dir, {"merge", good, bad, dir.file("m.snap"), "--json"}));
+    const CliRun exported = RunCli(dir, {"export", bad, dir.file("e.json")});
+    EXPECT_TRUE(exported.exit_code == 0 || exported.exit_code == 1) << Describe(exported);
+  }
+}
+
+// "Song\xff" "3" as --json prints it.
+constexpr std::string_view kReplacedName = "Song\ufffd3";
+
+// A value that is not UTF-8 comes out of get and shm get --json as U+FFFD.
+TEST(CliCraftedSnapshotTest, NonUtf8ValueIsReplacedInGetAndShmGet) {
+  TempDir dir;
+  const std::string snap = WriteSnap(dir, "lib.snap", IdTracks());
+  Craft(snap, "Song 3",
+        "Song\xff"
+        "3");
+  CliRun r = RunCli(dir, {"get", snap, "zqid0003", "--json"});
+  ExpectJson(r, 0);
+  if (r.exit_code == 0) {
+    EXPECT_EQ(nlohmann::json::parse(r.out)["name"], kReplacedName);
+  }
+
+  const std::string name = "ts-cli-test-" + std::to_string(::getpid());
+  CliRun published = RunCli(dir, {"shm", "publish", name, "tracks_all", snap});
+  ASSERT_EQ(published.exit_code, 0) << Describe(published);
+  r = RunCli(dir, {"shm", "get", name, "tracks_all", "zqid0003", "--json"});
+  ExpectJson(r, 0);
+  if (r.exit_code == 0) {
+    EXPECT_EQ(nlohmann::json::parse(r.out)["name"], kReplacedName);
+  }
+  ExpectNoCrashJson(RunCli(dir, {"shm", "get", name, "tracks_all", "zq\xff", "--json"}));
+  ExpectNoCrashJson(RunCli(dir, {"shm", "stat", name + "\xff", "--json"}));
+  ExpectJson(RunCli(dir, {"shm", "stat", name, "--json"}), 0);
+  EXPECT_EQ(RunCli(dir, {"shm", "remove", name}).exit_code, 0);
+}
+
+// --- counts too large for memory --------------------------------------------
+
+TEST(CliResourceTest, HugeGenerateIsResourceExhausted) {
+  TempDir dir;
+  CliRun r = RunCli(dir, {"generate", "100000000000", dir.file("x.json")});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("Resource exhausted")) << Describe(r);
+  EXPECT_THAT(r.err, Not(HasSubstr("bad_alloc")));
+  EXPECT_FALSE(std::filesystem::exists(dir.file("x.json")));
+}
+
+TEST(CliResourceTest, HugeLookupCountIsResourceExhausted) {
+  TempDir dir;
+  const std::string snap = WriteSnap(dir, "lib.snap", MakeTracks(10));
+  CliRun r = RunCli(dir, {"lookup", snap, "--count", "100000000000", "--json"});
+  ExpectJson(r, 1);
+  EXPECT_THAT(r.out, HasSubstr("resource_exhausted")) << Describe(r);
+}
+
+// --- bounded input ------------------------------------------------------------
+
+// `members` gzip members of `member_bytes` zero bytes each: import reads
+// concatenated members as one stream, so this inflates to their product.
+std::string GzipBomb(size_t member_bytes, int members) {
+  const std::string zeros(member_bytes, '\0');
+  z_stream zs{};
+  EXPECT_EQ(deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY), Z_OK);
+  std::string member(deflateBound(&zs, zeros.size()), '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(zeros.data()));
+  zs.avail_in = static_cast<uInt>(zeros.size());
+  zs.next_out = reinterpret_cast<Bytef*>(member.data());
+  zs.avail_out = static_cast<uInt>(member.size());
+  EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
+  member.resize(zs.total_out);
+  deflateEnd(&zs);
+  std::string bomb;
+  for (int i = 0; i < members; ++i) bomb += member;
+  return bomb;
+}
+
+constexpr long kRssBoundKib = 256 << 10;  // the cap is 32 MiB; unbounded would be 1 GiB
+
+TEST(CliBoundedInputTest, GzipBombStopsAtTheCap) {
+  TempDir dir;
+  WriteFileBytes(dir.file("bomb.json.gz"), GzipBomb(64 << 20, 16));  // 1 GiB inflated
+  CliRun r = RunCli(dir, {"import", dir.file("bomb.json.gz"), dir.file("out.snap"),
+                          "--max-input-bytes", std::to_string(32 << 20)});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("Resource exhausted")) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("--max-input-bytes"));
+  EXPECT_LT(r.max_rss_kib, kRssBoundKib);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("out.snap")));
+}
+
+TEST(CliBoundedInputTest, EndlessInputStopsAtTheCap) {
+  TempDir dir;
+  for (const std::string& in : {std::string("/dev/zero"), std::string("-")}) {
+    SCOPED_TRACE(in);
+    CliRun r = RunCli(
+        dir, {"import", in, dir.file("out.snap"), "--max-input-bytes", std::to_string(32 << 20)},
+        "/dev/zero");
+    EXPECT_EQ(r.exit_code, 1) << Describe(r);
+    EXPECT_THAT(r.err, HasSubstr("larger than max_input_bytes")) << Describe(r);
+    EXPECT_LT(r.max_rss_kib, kRssBoundKib);
+  }
+}
+
+TEST(CliBoundedInputTest, InputUnderTheCapImports) {
+  TempDir dir;
+  ASSERT_OK(WriteJsonFile(MakeTracks(50), dir.file("lib.json")));
+  const uint64_t size = std::filesystem::file_size(dir.file("lib.json"));
+  CliRun r = RunCli(dir, {"import", dir.file("lib.json"), dir.file("out.snap"), "--max-input-bytes",
+                          std::to_string(size)});
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
+  r = RunCli(dir, {"import", dir.file("lib.json"), dir.file("out.snap"), "--max-input-bytes",
+                   std::to_string(size - 1)});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+}
+
+// --- "-" for standard input and output ---------------------------------------
+
+TEST(CliStdioTest, DashIsStdoutForExportAndGenerateAndStdinForImport) {
+  TempDir dir;
+  const std::string snap = WriteSnap(dir, "lib.snap", MakeTracks(30));
+  ASSERT_EQ(RunCli(dir, {"export", snap, dir.file("lib.json")}).exit_code, 0);
+  CliRun exported = RunCli(dir, {"export", snap, "-"});
+  EXPECT_EQ(exported.exit_code, 0) << Describe(exported);
+  EXPECT_EQ(exported.out, ReadFileBytes(dir.file("lib.json")));
+  EXPECT_FALSE(std::filesystem::exists(dir.file("-")));
+
+  ASSERT_EQ(RunCli(dir, {"generate", "40", dir.file("gen.json")}).exit_code, 0);
+  CliRun generated = RunCli(dir, {"generate", "40", "-"});
+  EXPECT_EQ(generated.exit_code, 0) << Describe(generated);
+  EXPECT_EQ(generated.out, ReadFileBytes(dir.file("gen.json")));
+
+  CliRun imported = RunCli(dir, {"import", "-", dir.file("back.snap")}, dir.file("lib.json"));
+  EXPECT_EQ(imported.exit_code, 0) << Describe(imported);
+  CliRun diff = RunCli(dir, {"diff", snap, dir.file("back.snap"), "--json"});
+  ExpectJson(diff, 0);
+  EXPECT_EQ(nlohmann::json::parse(diff.out)["updated"].size(), 0u) << diff.out;
+}
+
+// --- output files -------------------------------------------------------------
+
+TEST(CliOutputTest, ExportFollowsASymlinkAndRefusesAFifo) {
+  TempDir dir;
+  const std::string snap = WriteSnap(dir, "lib.snap", MakeTracks(5));
+  WriteFileBytes(dir.file("target.json"), "old");
+  ASSERT_EQ(::chmod(dir.file("target.json").c_str(), 0600), 0);
+  ASSERT_EQ(::symlink("target.json", dir.file("link.json").c_str()), 0);
+  ASSERT_EQ(RunCli(dir, {"export", snap, dir.file("link.json")}).exit_code, 0);
+  struct stat st;
+  ASSERT_EQ(::lstat(dir.file("link.json").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  ASSERT_EQ(::stat(dir.file("target.json").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_THAT(ReadFileBytes(dir.file("target.json")), HasSubstr("\"id\""));
+
+  ASSERT_EQ(::mkfifo(dir.file("fifo").c_str(), 0600), 0);
+  CliRun r = RunCli(dir, {"export", snap, dir.file("fifo")});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("a FIFO, not a regular file"));
+}
+
+}  // namespace
+}  // namespace trackstore

@@ -1,0 +1,260 @@
+// Tests of WriteFileAtomically, the one way trackstore writes an output
+// file: symbolic links followed, special files refused, permission bits
+// kept, temporary names that cannot collide, and an honest error when only
+// the directory fsync fails.
+#include "trackstore/env.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+
+namespace trackstore {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::ReadFileBytes;
+using testing::TempDir;
+using testing::WriteFileBytes;
+
+Status Write(const std::string& path, const std::string& bytes, Env* env = nullptr) {
+  const ConstBytes piece{bytes.data(), bytes.size()};
+  return WriteFileAtomically(env, path, std::span<const ConstBytes>(&piece, 1));
+}
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st;
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+  return st.st_mode;
+}
+
+size_t FilesIn(const std::string& dir) {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++n;
+  return n;
+}
+
+// Records the temporary names; answers EEXIST for the first `taken` of them
+// as if another writer held them; fails SyncDir when asked.
+class RecordingEnv final : public EnvWrapper {
+ public:
+  int taken = 0;
+  bool fail_sync_dir = false;
+  std::vector<std::string> created, removed;
+
+  Status WriteNewFile(const std::string& path, std::span<const ConstBytes> pieces,
+                      bool sync) override {
+    created.push_back(path);
+    if (static_cast<int>(created.size()) <= taken) return PosixError(path, EEXIST);
+    return Env::Default()->WriteNewFile(path, pieces, sync);
+  }
+  Status SyncDir(const std::string& dir) override {
+    if (fail_sync_dir) return Status::IOError(dir, "injected EIO");
+    return Env::Default()->SyncDir(dir);
+  }
+  Status RemoveFile(const std::string& path) override {
+    removed.push_back(path);
+    return Env::Default()->RemoveFile(path);
+  }
+};
+
+TEST(WriteFileAtomicallyTest, SymlinkIsFollowedAndStays) {
+  TempDir dir;
+  const std::string target = dir.file("target.json");
+  const std::string link = dir.file("link.json");
+  WriteFileBytes(target, "old");
+  ASSERT_EQ(::symlink("target.json", link.c_str()), 0);  // relative, as ln -s makes it
+  ASSERT_OK(Write(link, "new"));
+  EXPECT_TRUE(S_ISLNK(ModeOf(link)));
+  EXPECT_EQ(ReadFileBytes(target), "new");
+  EXPECT_EQ(FilesIn(dir.path()), 2u);
+}
+
+TEST(WriteFileAtomicallyTest, ChainOfSymlinksAndDanglingLinkAreFollowed) {
+  TempDir dir;
+  std::filesystem::create_directory(dir.file("sub"));
+  ASSERT_EQ(::symlink(dir.file("sub/real").c_str(), dir.file("sub/hop").c_str()), 0);
+  ASSERT_EQ(::symlink("sub/hop", dir.file("link").c_str()), 0);
+  ASSERT_OK(Write(dir.file("link"), "created"));  // sub/real did not exist
+  EXPECT_EQ(ReadFileBytes(dir.file("sub/real")), "created");
+  EXPECT_TRUE(S_ISLNK(ModeOf(dir.file("link"))));
+  EXPECT_TRUE(S_ISLNK(ModeOf(dir.file("sub/hop"))));
+}
+
+TEST(WriteFileAtomicallyTest, SymlinkLoopIsAnError) {
+  TempDir dir;
+  ASSERT_EQ(::symlink("b", dir.file("a").c_str()), 0);
+  ASSERT_EQ(::symlink("a", dir.file("b").c_str()), 0);
+  Status s = Write(dir.file("a"), "x");
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(FilesIn(dir.path()), 2u);
+}
+
+TEST(WriteFileAtomicallyTest, FifoIsRefusedAndKept) {
+  TempDir dir;
+  const std::string fifo = dir.file("out.json");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  Status s = Write(fifo, "x");
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_THAT(s.ToString(), HasSubstr(fifo));
+  EXPECT_THAT(s.ToString(), HasSubstr("a FIFO, not a regular file"));
+  EXPECT_TRUE(S_ISFIFO(ModeOf(fifo)));
+  EXPECT_EQ(FilesIn(dir.path()), 1u);
+}
+
+TEST(WriteFileAtomicallyTest, DirectoryIsRefused) {
+  TempDir dir;
+  std::filesystem::create_directory(dir.file("out"));
+  Status s = Write(dir.file("out"), "x");
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_THAT(s.ToString(), HasSubstr("a directory"));
+  EXPECT_EQ(FilesIn(dir.path()), 1u);
+}
+
+// The device is made inside the test directory: if the check failed, only
+// that node would be replaced, never /dev/null itself.
+TEST(WriteFileAtomicallyTest, DeviceIsRefusedAlsoThroughASymlink) {
+  TempDir dir;
+  const std::string dev = dir.file("null");
+  if (::mknod(dev.c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) {
+    GTEST_SKIP() << "mknod needs CAP_MKNOD: " << std::strerror(errno);
+  }
+  ASSERT_EQ(::symlink("null", dir.file("link").c_str()), 0);
+  for (const std::string& path : {dev, dir.file("link")}) {
+    Status s = Write(path, "x");
+    EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+    EXPECT_THAT(s.ToString(), HasSubstr("a character device"));
+    EXPECT_TRUE(S_ISCHR(ModeOf(dev)));
+  }
+  EXPECT_EQ(FilesIn(dir.path()), 2u);
+}
+
+TEST(WriteFileAtomicallyTest, ReplacedFileKeepsItsPermissionBits) {
+  TempDir dir;
+  for (mode_t mode : {0600, 0640, 0444, 0755}) {
+    const std::string path = dir.file("lib.snap");
+    WriteFileBytes(path, "old");
+    ASSERT_EQ(::chmod(path.c_str(), mode), 0);
+    ASSERT_OK(Write(path, "new"));
+    EXPECT_EQ(ModeOf(path) & 07777, mode) << std::oct << mode;
+    EXPECT_EQ(ReadFileBytes(path), "new");
+    ASSERT_EQ(::unlink(path.c_str()), 0);
+  }
+}
+
+// As root, replacing another user's 0600 file must not hand it to root
+// with the default mode.
+TEST(WriteFileAtomicallyTest, RootKeepsTheOwnerOfAReplacedFile) {
+  if (::geteuid() != 0) GTEST_SKIP() << "only root can give a file to another user";
+  TempDir dir;
+  const std::string path = dir.file("lib.snap");
+  WriteFileBytes(path, "old");
+  ASSERT_EQ(::chown(path.c_str(), 65534, 65534), 0);
+  ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
+  ASSERT_OK(Write(path, "new"));
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 65534u);
+  EXPECT_EQ(st.st_gid, 65534u);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(ReadFileBytes(path), "new");
+}
+
+TEST(WriteFileAtomicallyTest, NewFileGetsTheUmaskDefault) {
+  TempDir dir;
+  const mode_t old_mask = ::umask(027);
+  Status s = Write(dir.file("new.json"), "x");
+  ::umask(old_mask);
+  ASSERT_OK(s);
+  EXPECT_EQ(ModeOf(dir.file("new.json")) & 07777, 0640u);
+}
+
+// The old names were NAME.<pid>.<n>.tmp: a writer that reused a dead
+// writer's pid (pid 1 in every container) found them taken.
+TEST(WriteFileAtomicallyTest, NamesOfDeadWritersWithOurPidDoNotCollide) {
+  TempDir dir;
+  const std::string path = dir.file("lib.snap");
+  for (int n = 0; n < 100; ++n) {
+    WriteFileBytes(path + "." + std::to_string(::getpid()) + "." + std::to_string(n) + ".tmp",
+                   "planted");
+  }
+  RecordingEnv env;
+  ASSERT_OK(Write(path, "new", &env));
+  EXPECT_EQ(ReadFileBytes(path), "new");
+  EXPECT_EQ(FilesIn(dir.path()), 101u);  // the planted files are untouched
+  ASSERT_EQ(env.created.size(), 1u);
+  const std::string prefix = path + ".tmp-";
+  ASSERT_TRUE(env.created[0].starts_with(prefix)) << env.created[0];
+  const std::string suffix = env.created[0].substr(prefix.size());
+  EXPECT_EQ(suffix.size(), 16u) << env.created[0];
+  EXPECT_EQ(suffix.find_first_not_of("0123456789abcdef"), std::string::npos) << env.created[0];
+}
+
+TEST(WriteFileAtomicallyTest, TakenTemporaryNameIsRetriedAndNeverRemoved) {
+  TempDir dir;
+  RecordingEnv env;
+  env.taken = 3;
+  ASSERT_OK(Write(dir.file("lib.snap"), "new", &env));
+  EXPECT_EQ(ReadFileBytes(dir.file("lib.snap")), "new");
+  ASSERT_EQ(env.created.size(), 4u);
+  EXPECT_EQ(std::set<std::string>(env.created.begin(), env.created.end()).size(), 4u);
+  EXPECT_TRUE(env.removed.empty());
+}
+
+TEST(WriteFileAtomicallyTest, TemporaryFileIsCreatedOwnerOnly) {
+  TempDir dir;
+  const std::string tmp = dir.file("x.tmp");
+  std::string bytes = "secret";
+  const ConstBytes piece{bytes.data(), bytes.size()};
+  ASSERT_OK(Env::Default()->WriteNewFile(tmp, std::span<const ConstBytes>(&piece, 1), false));
+  EXPECT_EQ(ModeOf(tmp) & 0777, 0600u);
+  ASSERT_EQ(::symlink("x.tmp", dir.file("link.tmp").c_str()), 0);
+  EXPECT_FALSE(
+      Env::Default()
+          ->WriteNewFile(dir.file("link.tmp"), std::span<const ConstBytes>(&piece, 1), false)
+          .ok());
+}
+
+TEST(WriteFileAtomicallyTest, FailedDirectorySyncSaysTheNewContentIsInPlace) {
+  TempDir dir;
+  const std::string path = dir.file("lib.snap");
+  WriteFileBytes(path, "old");
+  RecordingEnv env;
+  env.fail_sync_dir = true;
+  Status s = Write(path, "new", &env);
+  EXPECT_TRUE(s.IsIOError()) << s.ToString();
+  EXPECT_THAT(s.ToString(), HasSubstr(path));
+  EXPECT_THAT(s.ToString(), HasSubstr("the new content is in place"));
+  EXPECT_THAT(s.ToString(), HasSubstr("durability is unconfirmed"));
+  EXPECT_EQ(ReadFileBytes(path), "new");
+  EXPECT_EQ(FilesIn(dir.path()), 1u);
+}
+
+TEST(WriteFileAtomicallyTest, FailedWriteLeavesTheOldFileAndNoTemporary) {
+  TempDir dir;
+  const std::string path = dir.file("lib.snap");
+  WriteFileBytes(path, "old");
+  ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
+  class FailingWrite final : public EnvWrapper {
+   public:
+    Status WriteNewFile(const std::string& p, std::span<const ConstBytes>, bool) override {
+      WriteFileBytes(p, "part");
+      return Status::ResourceExhausted(p, "injected ENOSPC");
+    }
+  } env;
+  Status s = Write(path, "new", &env);
+  EXPECT_TRUE(s.IsResourceExhausted()) << s.ToString();
+  EXPECT_EQ(ReadFileBytes(path), "old");
+  EXPECT_EQ(FilesIn(dir.path()), 1u);
+}
+
+}  // namespace
+}  // namespace trackstore
