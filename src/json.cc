@@ -236,8 +236,21 @@ Status ParseRecord(element elem, size_t index, std::string_view source, RecordVa
 }
 
 // `json` must have SIMDJSON_PADDING readable bytes after its end.
+// A track's share of a snapshot payload, a little above what the writer
+// allocates: its strings, 16 offsets, bitmap bits, original_pos, its hash
+// and up to four index slots.
+uint64_t PayloadEstimate(const TrackRecord& t) {
+  uint64_t bytes = 16 * 4 + 2 + 8 + 8 + 32 + t.id.size() + t.name.size() + t.artist.size() +
+                   t.album.size() + t.extras_json.size();
+  for (int i = kRequiredStringFieldCount; i < kStringFieldCount; ++i) {
+    if (const std::string* v = t.StringField(i)) bytes += v->size();
+  }
+  return bytes;
+}
+
 Result<std::vector<TrackRecord>> ParsePadded(simdjson::padded_string_view json,
-                                             std::string_view source) {
+                                             std::string_view source,
+                                             uint64_t max_payload_bytes = 0) {
   // A UTF-8 byte order mark is skipped: RFC 8259 section 8.1 allows a parser
   // to ignore one, and Windows editors add it. simdjson would reject it.
   size_t skipped = 0;
@@ -270,10 +283,19 @@ Result<std::vector<TrackRecord>> ParsePadded(simdjson::padded_string_view json,
   std::vector<TrackRecord> tracks;
   tracks.reserve(records.size());  // saturates at 2^24 - 1 in simdjson 3.0: a hint only
   RecordValues values;
+  uint64_t payload = 0;
   for (element elem : records) {
     const size_t index = tracks.size();
     Status s = ParseRecord(elem, index, source, &values, &tracks.emplace_back());
     if (!s.ok()) return s;
+    payload += PayloadEstimate(tracks.back());
+    if (max_payload_bytes != 0 && payload > max_payload_bytes) {
+      return Status::NotSupported(
+          source, "record " + std::to_string(index) + ": the tracks so far need about " +
+                      std::to_string(payload) + " bytes, more than one snapshot file holds (" +
+                      std::to_string(max_payload_bytes) +
+                      "); a store directory splits a library into fragments");
+    }
   }
   return tracks;
 }
@@ -577,9 +599,11 @@ Result<std::vector<TrackRecord>> ImportJsonFile(const std::string& path,
                &inflated, &len);
     if (!s.ok()) return s;
     std::string().swap(raw);  // free the compressed bytes before parsing
-    return ParsePadded(simdjson::padded_string_view(inflated.data(), len, inflated.size()), path);
+    return ParsePadded(simdjson::padded_string_view(inflated.data(), len, inflated.size()), path,
+                       options.max_payload_bytes);
   }
-  return ParsePadded(simdjson::padded_string_view(raw.data(), raw_len, raw.size()), path);
+  return ParsePadded(simdjson::padded_string_view(raw.data(), raw_len, raw.size()), path,
+                     options.max_payload_bytes);
 } catch (const std::bad_alloc&) {
   return Status::ResourceExhausted(path, "out of memory");
 }

@@ -672,3 +672,29 @@ TEST_F(JsonFileTest, ErrorsNameTheFile) {
 
 }  // namespace
 }  // namespace trackstore
+
+namespace trackstore {
+namespace {
+
+// A library too big for one snapshot file is refused at the record that
+// passes the limit, before the rest is turned into records.
+TEST(JsonImportLimitTest, PayloadLimitStopsAtTheRecordThatPassesIt) {
+  testing::TempDir dir;
+  std::string json = "[";
+  for (int i = 0; i < 100; ++i) {
+    json += (i ? "," : "") + std::string("{\"id\":\"") + std::to_string(i) + "\",\"name\":\"" +
+            std::string(1000, 'x') + "\",\"artist\":\"\",\"album\":\"\"}";
+  }
+  json += "]";
+  testing::WriteFileBytes(dir.file("big.json"), json);
+  JsonImportOptions options;
+  options.max_payload_bytes = 10 * 1000;  // about 1115 bytes a record: 9 pass it
+  Result<std::vector<TrackRecord>> tracks = ImportJsonFile(dir.file("big.json"), options);
+  ASSERT_TRUE(tracks.status().IsNotSupported()) << tracks.status().ToString();
+  EXPECT_THAT(tracks.status().message(), ::testing::HasSubstr("record 8:"));
+  options.max_payload_bytes = 0;
+  ASSERT_OK(ImportJsonFile(dir.file("big.json"), options).status());
+}
+
+}  // namespace
+}  // namespace trackstore

@@ -54,6 +54,13 @@ struct JsonImportOptions {
   // decompression bombs; checked while inflating, so a bomb stops at the
   // bound, not after inflating everything. Default: 4 GiB.
   uint64_t max_decompressed_bytes = uint64_t{4} << 30;
+  // Stop with NotSupported, naming the record, as soon as the tracks read so
+  // far would need a snapshot payload larger than this (an estimate a little
+  // above the writer's): for a single-file output, set it to
+  // kMaxSnapshotPayloadBytes so that a library too big for one file fails
+  // before every record has been turned into a TrackRecord. 0: no limit.
+  // Default: 0.
+  uint64_t max_payload_bytes = 0;
 };
 
 // Parses a JSON array of track objects. `source` names the input in errors.

@@ -31,6 +31,10 @@ namespace internal {
 struct WriterAccess;
 }
 
+// The largest payload one snapshot file can hold: one FlatBuffers buffer
+// (2 GiB - 1). A store (store.h) splits a larger library into fragments.
+inline constexpr uint64_t kMaxSnapshotPayloadBytes = (uint64_t{1} << 31) - 1;
+
 // What to do with a track whose id was already seen in the same input.
 enum class DuplicatePolicy {
   kReject,     // InvalidArgument naming the ids and positions (default)

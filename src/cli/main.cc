@@ -125,10 +125,17 @@ int RunImport(const ImportArgs& a) {
   JsonImportOptions import_options;
   import_options.max_input_bytes = a.max_input_bytes;
   import_options.max_decompressed_bytes = a.max_input_bytes;
+  // One file holds at most one FlatBuffers buffer: a bigger library fails at
+  // the record that passes the limit, not after all are read.
+  import_options.max_payload_bytes = kMaxSnapshotPayloadBytes;
   Result<std::vector<TrackRecord>> tracks = ImportJsonFile(a.in, import_options);
   if (!tracks.ok()) {
-    return Fail(tracks.status(), a.json,
-                tracks.status().IsResourceExhausted() ? "--max-input-bytes raises the limit" : "");
+    const Status& st = tracks.status();
+    return Fail(st, a.json,
+                st.IsResourceExhausted() ? "--max-input-bytes raises the limit"
+                : st.IsNotSupported()
+                    ? "import into a store instead: trackstore import " + a.in + " DIR/"
+                    : "");
   }
   const double parse_seconds = timer.Seconds();
 
