@@ -218,7 +218,9 @@ void Merger::Rep::FillStrings(const Columns& base, const Updates& updates, const
           }
         },
         [&](uint64_t, uint64_t j) {
-          if (const std::optional<std::string_view> v = updates.value(c, j)) {
+          // A damaged value of an updates snapshot opened trusted reads as
+          // an empty view with no address, which memcpy must not be given.
+          if (const std::optional<std::string_view> v = updates.value(c, j); v && !v->empty()) {
             std::memcpy(dst.bytes + end, v->data(), v->size());
             end += static_cast<uint32_t>(v->size());
             hasher->HashAhead(dst.bytes + end);
