@@ -1,8 +1,9 @@
-// A snapshot's id index against crafted damage, found by the snapshot
-// fuzzer: a slot with a hash tag but track 0 (which a probe takes for a
-// used slot naming track -1), and an index with no empty slot. A verifying
-// open must refuse both; a merge into a trusted open of either must end in
-// an error or a snapshot, never a read outside the payload or a loop.
+// Crafted damage to a snapshot's id index and offsets, found by the
+// snapshot fuzzer: an index slot with a hash tag but track 0 (which a probe
+// takes for a used slot naming track -1), an index with no empty slot, and
+// id offsets that decrease. A verifying open must refuse each; a merge into
+// a trusted open of each must end in an error or a snapshot, never a read
+// outside the payload or a loop.
 #include <cstring>
 #include <vector>
 
@@ -54,6 +55,22 @@ class IndexDamageTest : public ::testing::Test {
       slot = id_hash >> 32 << 32;
       if (!all) break;
     }
+    RehashHeader();
+  }
+
+  // Makes the id offsets decrease between tracks 1 and 3.
+  void DamageIdOffsets() {
+    {
+      Result<Snapshot> snap = Snapshot::FromBuffer(bytes(), size_, "good");
+      ASSERT_OK(snap.status());
+      const internal::Columns& c = internal::SnapshotAccess::Of(*snap);
+      auto* offsets = const_cast<uint32_t*>(c.strings[static_cast<int>(Field::kId)].offsets);
+      offsets[2] = offsets[3] + 1;
+    }
+    RehashHeader();
+  }
+
+  void RehashHeader() {
     format::Header h;
     h.payload_size = size_ - format::kHeaderSize;
     h.track_count = 5;
@@ -61,17 +78,23 @@ class IndexDamageTest : public ::testing::Test {
     format::EncodeHeader(h, bytes());
   }
 
-  // A trusted open of the damaged bytes, merged with one new track.
+  // A trusted open of the damaged bytes, merged with NewId() (the base's
+  // index is kept and extended), then with 7 new tracks (the index grows and
+  // is built again from every id).
   void MergeTrusted() {
     Result<Snapshot> snap = Snapshot::FromBuffer(bytes(), size_, "damaged", /*verify=*/false);
     ASSERT_OK(snap.status());
-    std::vector<TrackRecord> updates = {MakeTracks(7)[6]};
-    ASSERT_EQ(updates[0].id, NewId());
+    std::vector<TrackRecord> one = {MakeTracks(7)[6]};
+    ASSERT_EQ(one[0].id, NewId());
+    std::vector<TrackRecord> seven = MakeTracks(12);
+    seven.erase(seven.begin(), seven.begin() + 5);
     Merger merger;
     std::string out;
-    Result<MergeStats> merged = merger.Encode(*snap, updates, &out);
-    if (!merged.ok()) {
-      EXPECT_TRUE(merged.status().IsStructureInvalid()) << merged.status().ToString();
+    for (const std::vector<TrackRecord>* updates : {&one, &seven}) {
+      Result<MergeStats> merged = merger.Encode(*snap, *updates, &out);
+      if (!merged.ok()) {
+        EXPECT_TRUE(merged.status().IsStructureInvalid()) << merged.status().ToString();
+      }
     }
   }
 
@@ -81,6 +104,13 @@ class IndexDamageTest : public ::testing::Test {
 
 TEST_F(IndexDamageTest, SlotWithTagButNoTrackIsRefusedByVerification) {
   DamageEmptySlots(/*all=*/false);
+  Status s = Snapshot::FromBuffer(bytes(), size_, "damaged").status();
+  EXPECT_TRUE(s.IsStructureInvalid()) << s.ToString();
+  MergeTrusted();
+}
+
+TEST_F(IndexDamageTest, DecreasingOffsetsAreRefusedAndMergeReportsThem) {
+  DamageIdOffsets();
   Status s = Snapshot::FromBuffer(bytes(), size_, "damaged").status();
   EXPECT_TRUE(s.IsStructureInvalid()) << s.ToString();
   MergeTrusted();
