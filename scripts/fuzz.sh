@@ -47,7 +47,8 @@ fi
 
 mkdir -p "$dir/corpus" "$dir/artifacts" "$dir/fuzz-logs"
 "$dir/fuzz/make_seeds" "$dir/corpus" || exit 1
-# The shared-memory fuzzer's segment lives here, not beside real segments.
+# The shared-memory fuzzer's segment and the JSON fuzzer's temporary file
+# live here, removed at the end (a fuzzer that stops on a crash cannot).
 shm_dir=$(mktemp -d /dev/shm/ts-fuzz.XXXXXX) || exit 1
 trap 'rm -rf "$shm_dir"' EXIT
 
@@ -59,7 +60,7 @@ for t in "${targets[@]}"; do
   [ -d "fuzz/corpus/$t" ] && seeds=("fuzz/corpus/$t")
   start=$(date +%s)
   # -timeout: one input running 30 s is a hang. UBSan reports fail the run.
-  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 TS_FUZZ_SHM_DIR=$shm_dir \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 TS_FUZZ_SHM_DIR=$shm_dir TMPDIR=$shm_dir \
     nice -n 10 "$dir/fuzz/$t" -runs="$iterations" -timeout=30 -print_final_stats=1 \
     -artifact_prefix="$dir/artifacts/$t-" "$@" "$dir/corpus/$t" "${seeds[@]}" >"$log" 2>&1
   rc=$?
