@@ -18,6 +18,7 @@ packages=(
   libsqlite3-dev                            # store_bench peer: SQLite
   libssl-dev                                # store_bench peer: reference format's SHA-256 (libcrypto)
   gnuplot-nox                               # benchmarks/report.py chart
+  clang-14 libclang-rt-14-dev               # fuzz targets: clang with libFuzzer (scripts/fuzz.sh)
 )
 
 missing=()

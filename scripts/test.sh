@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command 2: installs what is missing, builds the normal build (build/)
 # and an ASan+UBSan build (build-asan/) and runs every test in both, then
-# runs the threaded shared-memory test under TSan (build-tsan/).
+# runs the threaded shared-memory test under TSan (build-tsan/), then each
+# libFuzzer target for a short fixed run (build-fuzz/, scripts/fuzz.sh).
 # Ends with the line "N passed, N failed" summed over all runs (GoogleTest
 # cases, plus one per other test); exits non-zero if anything failed.
 #
@@ -56,6 +57,10 @@ else
   status=1
 fi
 
+# Each fuzz target, 20000 inputs over its seed corpus: about a minute in all.
+echo "=== build-fuzz: fuzz"
+bash scripts/fuzz.sh "${FUZZ_ITERATIONS:-20000}" || status=1
+
 echo "=== summary"
-python3 scripts/test_summary.py build build-asan build-tsan || status=1
+python3 scripts/test_summary.py build build-asan build-tsan build-fuzz || status=1
 exit "$status"

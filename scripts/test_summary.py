@@ -8,6 +8,8 @@ A GoogleTest binary counts as its test cases, read from the XML report it
 wrote during this run; any other test counts as one. A test binary that
 failed without a fresh report (a crash, a sanitizer abort, a timeout) counts
 as one failure. A build directory without a testlog counts as one failure.
+A build directory with a fuzz-results.txt (scripts/fuzz.sh: one
+"<target> passed|failed" line per fuzz target) counts those lines instead.
 Prints one line per build directory, then the plain line "N passed, N failed".
 """
 import json
@@ -55,8 +57,24 @@ def read_report(path, starttime):
     return passed, failed, skipped
 
 
+def count_fuzz(build_dir, path):
+    """(passed, failed, skipped) from scripts/fuzz.sh's results file."""
+    passed = failed = 0
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.split()[-1:] == ["passed"]:
+                passed += 1
+            elif line.strip():
+                failed += 1
+    print(f"{build_dir}: {passed} passed, {failed} failed, 0 skipped (fuzz targets)")
+    return passed, failed, 0
+
+
 def count(build_dir):
     """(passed, failed, skipped) for one build directory."""
+    fuzz_results = os.path.join(build_dir, "fuzz-results.txt")
+    if os.path.exists(fuzz_results):
+        return count_fuzz(build_dir, fuzz_results)
     log = os.path.join(build_dir, "meson-logs", "testlog.json")
     if not os.path.exists(log):
         print(f"{build_dir}: no test log (did the build fail?)")

@@ -120,7 +120,9 @@ struct Merger::Rep {
                MergeStats* stats);
   Status Shape(std::string_view name, const Columns& base, const Updates& updates, const Plan& plan,
                format::PayloadShape* shape);
-  void FillStrings(const Columns& base, const Updates& updates, const Plan& plan,
+  // False when the base's offsets decrease inside a carried run (a damaged
+  // base opened trusted; Shape checked only the ends of each run).
+  bool FillStrings(const Columns& base, const Updates& updates, const Plan& plan,
                    const format::PayloadOut& out, format::PayloadHasher* hasher);
   void FillFixed(const Columns& base, const Updates& updates, const Plan& plan,
                  const format::PayloadOut& out);
@@ -172,8 +174,9 @@ Status Merger::Rep::Shape(std::string_view name, const Columns& base, const Upda
 // Column by column, offsets then bytes: the order they lie in the payload,
 // so that the hasher takes each stretch while it is still in cache. Long
 // runs are cut into hasher-sized pieces for the same reason.
-void Merger::Rep::FillStrings(const Columns& base, const Updates& updates, const Plan& plan,
+bool Merger::Rep::FillStrings(const Columns& base, const Updates& updates, const Plan& plan,
                               const format::PayloadOut& out, format::PayloadHasher* hasher) {
+  uint32_t decreasing = 0;
   constexpr uint64_t kOffsetsPerPiece = format::PayloadHasher::kStride / sizeof(uint32_t);
   constexpr uint64_t kBytesPerPiece = format::PayloadHasher::kStride;
   for (int c = 0; c < kStringColumnCount; ++c) {
@@ -191,7 +194,10 @@ void Merger::Rep::FillStrings(const Columns& base, const Updates& updates, const
           const uint32_t shift = end - from;
           for (uint64_t p = a; p < b; p += kOffsetsPerPiece) {
             const uint64_t q = std::min(b, p + kOffsetsPerPiece);
-            for (uint64_t k = p; k < q; ++k) dst.offsets[k + 1] = src.offsets[k + 1] + shift;
+            for (uint64_t k = p; k < q; ++k) {
+              dst.offsets[k + 1] = src.offsets[k + 1] + shift;
+              decreasing |= src.offsets[k + 1] < src.offsets[k];
+            }
             hasher->HashAhead(dst.offsets + q + 1);
           }
           end = dst.offsets[b];
@@ -218,7 +224,9 @@ void Merger::Rep::FillStrings(const Columns& base, const Updates& updates, const
           }
         },
         [&](uint64_t, uint64_t j) {
-          if (const std::optional<std::string_view> v = updates.value(c, j)) {
+          // A damaged value of an updates snapshot opened trusted reads as
+          // an empty view with no address, which memcpy must not be given.
+          if (const std::optional<std::string_view> v = updates.value(c, j); v && !v->empty()) {
             std::memcpy(dst.bytes + end, v->data(), v->size());
             end += static_cast<uint32_t>(v->size());
             hasher->HashAhead(dst.bytes + end);
@@ -226,6 +234,7 @@ void Merger::Rep::FillStrings(const Columns& base, const Updates& updates, const
         });
     hasher->HashTo(dst.bytes + end);
   }
+  return decreasing == 0;
 }
 
 // Bitmaps, original_pos and track hashes: output track i < base count sits
@@ -264,7 +273,9 @@ Status Merger::Rep::Build(std::string_view name, const Snapshot& base_snapshot,
   s = builder.Start(shape, &out);
   if (!s.ok()) return s;
   format::PayloadHasher hasher(out.payload);
-  FillStrings(base, updates, plan, out, &hasher);
+  if (!FillStrings(base, updates, plan, out, &hasher)) {
+    return Status::StructureInvalid(name, "base snapshot offsets are damaged");
+  }
   FillFixed(base, updates, plan, out);
   hasher.HashTo(out.index);
   duplicates.clear();

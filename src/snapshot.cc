@@ -341,9 +341,12 @@ Status Snapshot::Rep::CheckContent(const uint8_t* known_hash) const {
   if (!OffsetsConsistent(columns.extras, n)) return Corrupt("offsets of 'extras' not monotonic");
   uint64_t used = 0, out_of_range = 0;
   for (uint64_t i = 0; i < columns.id_index_size; ++i) {
-    const uint64_t track = columns.id_index[i] & 0xffffffff;
-    used += track != 0;
-    out_of_range |= track > n;
+    // A slot is empty only when all of it is 0 (the probes stop there): a
+    // tag with track 0 would name track -1.
+    const uint64_t slot = columns.id_index[i];
+    const uint64_t track = slot & 0xffffffff;
+    used += slot != 0;
+    out_of_range |= slot != 0 && (track == 0 || track > n);
   }
   if (out_of_range != 0 || used != n) return Corrupt("id index does not match the tracks");
   return Status::OK();

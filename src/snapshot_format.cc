@@ -294,9 +294,20 @@ std::span<const uint8_t> PayloadBuilder::Finish(std::vector<DuplicateId>* duplic
     const uint64_t h = HashId(id);
     uint64_t pos = h & mask;
     bool duplicate = false;
+    uint64_t probes = 0;
     for (uint64_t slot; (slot = r.index_slots[pos]) != 0; pos = (pos + 1) & mask) {
+      // Only a damaged prefix (a merge base opened trusted) fills every
+      // slot, or names a track not yet placed: such a base fails the merge
+      // (as holding duplicates) instead of looping or reading outside the
+      // offsets.
+      if (++probes > r.index_size) {
+        duplicates->push_back({i, i});
+        duplicate = true;
+        break;
+      }
       if ((slot >> 32) != (h >> 32)) continue;
       const uint64_t other = (slot & 0xffffffff) - 1;
+      if (other >= i) continue;
       if (id == std::string_view(ids.bytes + ids.offsets[other],
                                  ids.offsets[other + 1] - ids.offsets[other])) {
         duplicates->push_back({other, i});
