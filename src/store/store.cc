@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <bit>
 #include <cinttypes>
 #include <cstdio>
 #include <mutex>
@@ -564,33 +565,50 @@ Result<CommitStats> Store::Commit(std::span<const TrackRecord> updates,
   const Version::Rep& pv = *parent->rep_;
   CommitStats stats;
 
-  // Repeated ids: the first position, the last content.
-  std::unordered_map<std::string_view, size_t> last;
-  last.reserve(updates.size());
-  std::vector<size_t> first_seen;
+  // Repeated ids: the first position, the last content. Each id is hashed
+  // once (the hash serves the lookups below too) and matched through a
+  // small open-addressing table of first appearances.
+  std::vector<uint64_t> update_hashes(updates.size());
   for (size_t i = 0; i < updates.size(); ++i) {
     if (updates[i].id.empty()) {
       return Status::InvalidArgument("updates", "track " + std::to_string(i) + " has an empty id");
     }
-    auto [it, inserted] = last.try_emplace(updates[i].id, i);
-    if (inserted) {
-      first_seen.push_back(i);
-    } else {
-      it->second = i;
-      ++stats.superseded;
+    update_hashes[i] = format::HashId(updates[i].id);
+  }
+  const uint64_t mask = std::bit_ceil(std::max<uint64_t>(2 * updates.size(), 2)) - 1;
+  std::vector<uint32_t> table(mask + 1, 0);  // 1 + index into first_seen, 0 when empty
+  std::vector<size_t> first_seen, content;   // per distinct id: first and last position
+  first_seen.reserve(updates.size());
+  content.reserve(updates.size());
+  for (size_t i = 0; i < updates.size(); ++i) {
+    const uint64_t h = update_hashes[i];
+    uint64_t pos = h & mask;
+    for (; table[pos] != 0; pos = (pos + 1) & mask) {
+      const size_t j = table[pos] - 1;
+      if (update_hashes[first_seen[j]] == h && updates[first_seen[j]].id == updates[i].id) break;
     }
+    if (table[pos] != 0) {
+      content[table[pos] - 1] = i;
+      ++stats.superseded;
+      continue;
+    }
+    table[pos] = static_cast<uint32_t>(first_seen.size() + 1);
+    first_seen.push_back(i);
+    content.push_back(i);
   }
   const std::unordered_set<std::string_view> removing(removed_ids.begin(), removed_ids.end());
 
   // The tracks to place, each once, in order of first appearance.
   std::vector<const TrackRecord*> candidates;
+  std::vector<uint64_t> id_hashes;
   candidates.reserve(first_seen.size());
-  for (size_t i : first_seen) {
-    const TrackRecord& t = updates[last[updates[i].id]];
-    if (!removing.contains(t.id)) candidates.push_back(&t);  // updated and removed: removed
+  id_hashes.reserve(first_seen.size());
+  for (size_t j = 0; j < first_seen.size(); ++j) {
+    const TrackRecord& t = updates[content[j]];
+    if (!removing.empty() && removing.contains(t.id)) continue;  // updated and removed: removed
+    candidates.push_back(&t);
+    id_hashes.push_back(update_hashes[first_seen[j]]);
   }
-  std::vector<uint64_t> id_hashes(candidates.size());
-  for (size_t i = 0; i < candidates.size(); ++i) id_hashes[i] = format::HashId(candidates[i]->id);
 
   std::vector<const TrackRecord*> rows;
   std::vector<uint64_t> targets, hashes;
