@@ -68,10 +68,12 @@ struct StoreOptions {
   // Versions kept readable by garbage collection (the current one
   // included). At least 1. Default: 8.
   uint32_t keep_versions = 8;
-  // Fold the delta fragments into a new base after a commit when they hold
-  // more rows than this share of the base, or when there are more than
-  // compact_max_deltas of them. Defaults: 0.25 and 8 (doc/store_format.md
-  // gives the measurements behind them).
+  // After a commit: when the delta fragments hold more rows than
+  // compact_delta_share of the base, compact (copy the library into new
+  // base fragments); else, when there are more than compact_max_deltas of
+  // them, fold them into one delta fragment (a cost of the deltas' rows, not
+  // of the library). Defaults: 0.25 and 8 (doc/store_format.md gives the
+  // measurements behind them).
   bool auto_compact = true;
   double compact_delta_share = 0.25;
   uint32_t compact_max_deltas = 8;
@@ -109,7 +111,7 @@ struct VersionInfo {
   uint64_t number = 0;
   uint64_t parent = 0;  // 0 for the first version
   Micros created = 0;
-  // "replace", "commit", "compact", "checkout N", "state".
+  // "replace", "commit", "compact", "fold", "checkout N".
   std::string operation;
   uint64_t track_count = 0;
   std::string content_hash;  // logical hash: see Version::content_hash
