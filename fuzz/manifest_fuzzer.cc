@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -73,9 +74,13 @@ const std::string& StoreDir() {
     tracks[2].id = "new";
     Check(store->Commit(tracks, std::vector<std::string>{"105"}).ok());
     Check(store->Commit(std::vector<TrackRecord>{tracks[2]}, std::vector<std::string>{"101"}).ok());
+    // Removed at exit; the path is kept in a buffer of its own because the
+    // static string is destroyed before this handler runs.
+    static char root[sizeof(tmpl)];
+    std::memcpy(root, tmpl, sizeof(tmpl));
     std::atexit([] {
       std::error_code ec;
-      std::filesystem::remove_all(std::filesystem::path(dir).parent_path(), ec);
+      std::filesystem::remove_all(root, ec);
     });
     return d;
   }();
