@@ -33,7 +33,7 @@
 //                          750 bytes per track free (15 GB for 20M), else
 //                          the run is skipped with a message.
 //   CATALOGUE_FRAGMENT_MB  StoreOptions::max_fragment_bytes in MiB (default:
-//                          the store's, 1024), to get several fragments at
+//                          the store's, 1536), to get several fragments at
 //                          a small size
 // The directory is removed at exit. Not run by `meson test --benchmark`:
 // the 20M build alone takes minutes and 6.6 GB. About 8 GB of RAM at 20M

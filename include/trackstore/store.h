@@ -78,8 +78,12 @@ struct StoreOptions {
   double compact_delta_share = 0.25;
   uint32_t compact_max_deltas = 8;
   // A base is split into fragments of at most about this many payload
-  // bytes (each must stay under the 2 GiB FlatBuffers limit). Default: 1 GiB.
-  uint64_t max_fragment_bytes = uint64_t{1} << 30;
+  // bytes. Each must stay under the 2 GiB FlatBuffers limit, so larger
+  // values are lowered to 80% of it. Fewer fragments make lookups cheaper
+  // (one index probe each, overlapped): at 20M tracks, 1.5 GiB fragments
+  // (5 of them) look up in 1.78x the time of a 1M library, 1 GiB ones (7)
+  // in 2.67x. Default: 1.5 GiB.
+  uint64_t max_fragment_bytes = uint64_t{3} << 29;
   // Timestamps of versions. Default: the system clock.
   Clock clock;
   // Every file operation goes through it. Default (null): Env::Default().

@@ -173,6 +173,10 @@ Result<Store> Store::Open(const std::string& dir_in, const StoreOptions& options
   rep->options = options;
   if (!rep->options.clock) rep->options.clock = SystemClock();
   if (rep->options.keep_versions == 0) rep->options.keep_versions = 1;
+  // Fragment sizes are estimates a little below what the writer allocates:
+  // keep a margin under the FlatBuffers limit.
+  rep->options.max_fragment_bytes =
+      std::clamp<uint64_t>(rep->options.max_fragment_bytes, 1024, kMaxSnapshotPayloadBytes / 5 * 4);
   rep->env = options.env != nullptr ? options.env : Env::Default();
   Env* env = rep->env;
   std::vector<std::string> names;
