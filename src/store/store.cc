@@ -704,9 +704,12 @@ Result<CommitStats> Store::Commit(std::span<const TrackRecord> updates,
   std::vector<uint64_t> targets, hashes;
   std::vector<uint8_t> removed;
   rows.reserve(candidates.size() + removing.size());
-  constexpr size_t kAhead = 8;  // lookups in flight: their cache misses overlap
+  // Lookups in two prefetch stages, so that their cache misses overlap: the
+  // index slots 16 ids ahead, then the rows those slots name 8 ids ahead.
+  constexpr size_t kSlotsAhead = 16, kRowsAhead = 8;
   for (size_t i = 0; i < candidates.size(); ++i) {
-    if (i + kAhead < candidates.size()) pv.Prefetch(id_hashes[i + kAhead]);
+    if (i + kSlotsAhead < candidates.size()) pv.Prefetch(id_hashes[i + kSlotsAhead]);
+    if (i + kRowsAhead < candidates.size()) pv.PrefetchRow(id_hashes[i + kRowsAhead]);
     const TrackRecord& t = *candidates[i];
     const uint64_t hash = internal::TrackHash(t);
     const auto [k, row] = pv.Locate(t.id, id_hashes[i]);

@@ -73,6 +73,17 @@ void Version::Rep::Prefetch(uint64_t h) const {
   for (const internal::Columns* c : columns) __builtin_prefetch(internal::HomeSlot(*c, h));
 }
 
+void Version::Rep::PrefetchRow(uint64_t h) const {
+  for (const internal::Columns* c : columns) {
+    const uint64_t slot = *internal::HomeSlot(*c, h);
+    if (slot == 0 || (slot >> 32) != (h >> 32)) continue;
+    const uint64_t row = (slot & 0xffffffff) - 1;
+    if (row >= c->count) continue;
+    __builtin_prefetch(c->strings[0].offsets + row);
+    __builtin_prefetch(c->track_hashes + row);
+  }
+}
+
 std::pair<size_t, uint64_t> Version::Rep::Locate(std::string_view id) const {
   const uint64_t h = format::HashId(id);
   // One cache miss per fragment, overlapped: with several fragments a lookup

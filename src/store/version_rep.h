@@ -79,6 +79,10 @@ struct Version::Rep {
   // few lookups ahead lets the cache misses of many lookups overlap.
   std::pair<size_t, uint64_t> Locate(std::string_view id, uint64_t hash) const;
   void Prefetch(uint64_t hash) const;
+  // The second stage, once Prefetch(hash) has landed: where the home slot
+  // names a row whose hash tag matches, prefetches that row's id offsets
+  // and track hash.
+  void PrefetchRow(uint64_t hash) const;
   bool IsRemoved(size_t fragment, uint64_t local_row) const;
   // Slots in library order: base rows, then appended slots.
   uint64_t SlotCount() const;
