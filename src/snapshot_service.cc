@@ -134,12 +134,14 @@ Result<SnapshotMetadata> SnapshotMetadata::FromJson(std::string_view json,
 
 SnapshotService::SnapshotService(ServiceOptions options) : options_(std::move(options)) {
   if (!options_.clock) options_.clock = SystemClock();
-  // Resolved once, so that a later chdir of the process does not make the
-  // library "missing". Without a current directory it stays relative.
-  if (!options_.library_path.empty() && options_.library_path.front() != '/') {
+  // Both paths are resolved once, so that a later chdir of the process does
+  // not make the library "missing" or move the store. Without a current
+  // directory they stay relative.
+  for (std::string* path : {&options_.library_path, &options_.directory}) {
+    if (path->empty() || path->front() == '/') continue;
     std::error_code ec;
-    std::filesystem::path absolute = std::filesystem::absolute(options_.library_path, ec);
-    if (!ec) options_.library_path = absolute.string();
+    std::filesystem::path absolute = std::filesystem::absolute(*path, ec);
+    if (!ec) *path = absolute.string();
   }
 }
 

@@ -370,6 +370,20 @@ TEST_F(SnapshotServiceTest, RelativeLibraryPathSurvivesChdir) {
             (std::filesystem::absolute(tmp_.path()) / "Library.musiclibrary").string());
 }
 
+TEST_F(SnapshotServiceTest, RelativeStoreDirectorySurvivesChdir) {
+  const std::filesystem::path before = std::filesystem::current_path();
+  std::filesystem::current_path(tmp_.path());
+  ServiceOptions o = Options();
+  o.directory = "relative-store";
+  SnapshotService service(o);
+  std::filesystem::current_path("/");
+  Result<CommitStats> saved = service.SaveSnapshot(MakeTracks(3));
+  std::filesystem::current_path(before);
+  ASSERT_OK(saved.status());
+  EXPECT_TRUE(std::filesystem::is_directory(tmp_.path() + "/relative-store/manifests"));
+  EXPECT_FALSE(std::filesystem::exists("/relative-store"));
+}
+
 TEST_F(SnapshotServiceTest, Step3MissingLibraryFileIsInvalid) {
   SnapshotService service(Options());
   WriteValid(service);
