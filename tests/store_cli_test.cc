@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_test_util.h"
 #include "test_util.h"
 #include "trackstore/diff.h"
 #include "trackstore/env.h"
@@ -27,6 +28,8 @@
 namespace trackstore {
 namespace {
 
+using testing::CliRun;
+using testing::Describe;
 using ::testing::HasSubstr;
 using testing::MakeTrack;
 using testing::MakeTracks;
@@ -35,15 +38,6 @@ using ::testing::StartsWith;
 using testing::TempDir;
 using testing::WriteFileBytes;
 using Json = nlohmann::json;
-
-struct CliRun {
-  int exit_code = -1;  // -1 when killed by a signal
-  std::string out, err;
-};
-
-std::string Describe(const CliRun& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
-}
 
 class StoreCliTest : public ::testing::Test {
  protected:
@@ -55,32 +49,7 @@ class StoreCliTest : public ::testing::Test {
 
   // Runs the tool with `args` and `stdin_path` as standard input.
   CliRun Run(const std::vector<std::string>& args, const std::string& stdin_path = "/dev/null") {
-    const char* cli = std::getenv("TRACKSTORE_CLI");
-    EXPECT_NE(cli, nullptr) << "TRACKSTORE_CLI is not set (tests/meson.build sets it)";
-    const std::string out_path = dir_.file(".stdout"), err_path = dir_.file(".stderr");
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(cli != nullptr ? cli : "trackstore"));
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      const int in = ::open(stdin_path.c_str(), O_RDONLY);
-      const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      if (in < 0 || out < 0 || err < 0) ::_exit(127);
-      ::dup2(in, 0);
-      ::dup2(out, 1);
-      ::dup2(err, 2);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    CliRun r;
-    int status = 0;
-    EXPECT_EQ(::waitpid(pid, &status, 0), pid);
-    if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-    r.out = ReadFileBytes(out_path);
-    r.err = ReadFileBytes(err_path);
-    return r;
+    return testing::RunCli(dir_, args, stdin_path);
   }
 
   // Runs and expects exit 0; returns stdout parsed as JSON when `json`.

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <random>
 
+#include "store_test_util.h"
 #include "test_util.h"
 #include "trackstore/diff.h"
 #include "trackstore/env.h"
@@ -21,33 +22,9 @@ namespace {
 
 using testing::MakeTrack;
 using testing::MakeTracks;
+using testing::Model;
+using testing::Records;
 using testing::TempDir;
-
-// The library as a list, changed the way a commit is defined to change it.
-struct Model {
-  std::vector<TrackRecord> tracks;
-
-  void Apply(const std::vector<TrackRecord>& updates, const std::vector<std::string>& removed) {
-    for (const TrackRecord& u : updates) {
-      auto it = std::find_if(tracks.begin(), tracks.end(),
-                             [&](const TrackRecord& t) { return t.id == u.id; });
-      if (it != tracks.end()) {
-        *it = u;
-      } else {
-        tracks.push_back(u);
-      }
-    }
-    std::erase_if(tracks, [&](const TrackRecord& t) {
-      return std::find(removed.begin(), removed.end(), t.id) != removed.end();
-    });
-  }
-};
-
-std::vector<TrackRecord> Records(const Version& v) {
-  std::vector<TrackRecord> out;
-  for (TrackView t : v) out.push_back(t.ToRecord());
-  return out;
-}
 
 std::string HashOfScratch(const std::vector<TrackRecord>& tracks, const TempDir& dir) {
   const std::string path = dir.file("scratch.snap");

@@ -78,6 +78,11 @@ Result<std::vector<TrackRecord>> ParseTracksJson(std::string_view json,
 Result<std::vector<TrackRecord>> ImportJsonFile(const std::string& path,
                                                 const JsonImportOptions& options = {});
 
+// `text` with each byte that is not part of a well-formed UTF-8 sequence
+// replaced by U+FFFD: the one policy for text that must become JSON (the
+// CLI's --json output, AppendTrackJson of a crafted file's values).
+std::string ReplaceInvalidUtf8(std::string_view text);
+
 // Appends one track as a compact JSON object (fields in SPEC order, absent
 // optional fields omitted, extras last). Strings are written byte for byte
 // with '"', '\\' and control characters escaped (\n, \u0001, ...).
