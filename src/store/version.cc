@@ -231,7 +231,8 @@ std::optional<TrackView> Version::Find(std::string_view id) const {
 }
 
 const Snapshot* Version::single_snapshot() const {
-  return rep_->fragments.size() == 1 ? rep_->fragments[0].get() : nullptr;
+  const bool one_base = rep_->fragments.size() == 1 && !rep_->fragments[0]->is_delta();
+  return one_base ? rep_->fragments[0].get() : nullptr;
 }
 
 Status Version::Verify() const {
