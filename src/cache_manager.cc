@@ -1,6 +1,6 @@
 // CacheManager: cache reads with all-or-nothing validation, snapshot loads
 // through the service's validity checks, and the publish sequence of
-// SPEC.md section 7 (prepare everything that can fail, then snapshot,
+// doc/behaviour.md section 7 (prepare everything that can fail, then snapshot,
 // metadata, delta state).
 #include "trackstore/cache_manager.h"
 

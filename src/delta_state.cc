@@ -1,4 +1,4 @@
-// DeltaState: the reset rule of SPEC.md section 6 and the JSON layout of
+// DeltaState: the reset rule of doc/behaviour.md section 6 and the JSON layout of
 // delta_state.json:
 //   {"format_version": 1, "last_run": <micros>, "tracked_since": <micros>,
 //    "processed_ids": ["id", ...], "field_hashes": {"id": "hash", ...}}

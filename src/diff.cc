@@ -22,7 +22,7 @@ std::vector<Field> ChangedFields(const TrackView& a, const TrackView& b) {
   return changed;
 }
 
-// The reference application's narrower rule (SPEC.md section 8).
+// The reference application's narrower rule (doc/behaviour.md section 8).
 std::vector<Field> ReferenceChangedFields(const TrackView& a, const TrackView& b) {
   std::vector<Field> changed;
   for (Field f : {Field::kGenre, Field::kYear}) {

@@ -53,7 +53,8 @@ uint64_t ShmEntry::image_size() const { return rep_->snapshot.file_size(); }
 
 // --- ShmCache ---------------------------------------------------------------
 
-// Exceptions (std::bad_alloc, anything from Boost) stop here (STYLE.md E15).
+// Exceptions (std::bad_alloc, anything from Boost) stop here: the
+// public API returns errors as values.
 #define TRACKSTORE_SHM_BOUNDARY(subject)                                          \
   catch (const std::exception& ex) {                                              \
     return Status::IOError(subject, std::string("internal error: ") + ex.what()); \

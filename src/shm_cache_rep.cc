@@ -224,7 +224,7 @@ Result<uint64_t> ShmCache::Rep::Put(std::string_view key, uint64_t image_size,
   }
   shm::EntryHeader* e = w.Allocate(key, hash, image_size);
   while (e == nullptr) {
-    // Replacing a key never evicts another (SPEC.md section 9).
+    // Replacing a key never evicts another (doc/behaviour.md section 9).
     const int64_t victim = pos < 0 ? w.PickVictim(now) : -1;
     if (victim >= 0) Evict(w, h, victim);
     w.ReclaimRetired();

@@ -3,8 +3,8 @@
 // Boost.Interprocess's rbtree_best_fit (the algorithm behind
 // managed_shared_memory), placed at the segment's heap offset, with
 // null_mutex_family: it takes no lock of its own. A mutex inside the segment
-// would stay locked forever if its holder died (Boost 1.74 has no robust
-// mutexes; RELIABILITY.md, Boost items 1-3). Every call happens under the
+// would stay locked forever if its holder died (Boost 1.74's interprocess
+// mutexes are not robust: nothing frees them after a crash). Every call happens under the
 // cache's writer lock, a kernel file lock the kernel releases on death. A
 // writer that dies mid-call leaves the allocator in an unknown state; its
 // dirty marker makes the next writer replace the whole segment.
@@ -25,7 +25,8 @@ using Heap = boost::interprocess::rbtree_best_fit<boost::interprocess::null_mute
                                                   boost::interprocess::offset_ptr<void>>;
 
 // Boost reports failure by throwing (allocation returns null in 1.74, but
-// keep the boundary explicit: STYLE.md E15). Null when there is no room.
+// keep the boundary explicit: errors leave as values, never as exceptions). Null when there is no
+// room.
 inline void* HeapAllocate(Heap* heap, uint64_t bytes) noexcept {
   try {
     return heap->allocate(bytes);

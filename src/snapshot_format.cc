@@ -119,7 +119,7 @@ uint64_t IndexSizeFor(uint64_t track_count) {
 namespace {
 
 // Big builder buffers come from mmap with transparent huge pages: first
-// touch of fresh 4 KiB pages costs 12-19 µs each on this VM (DESIGN.md),
+// touch of fresh 4 KiB pages costs 12-19 µs each on the development VM (measured),
 // so a 300 MB payload would spend most of its time in page faults.
 class LargeBufferAllocator final : public flatbuffers::Allocator {
  public:

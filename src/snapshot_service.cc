@@ -1,5 +1,5 @@
 // SnapshotService: the service's state kept in a store, the validity checks
-// of SPEC.md section 5 and the force-scan rule of section 8.
+// of doc/behaviour.md section 5 and the force-scan rule of section 8.
 //
 // SnapshotMetadata's JSON form (times in UTC microseconds, last_force_scan
 // omitted when unset):
@@ -331,7 +331,8 @@ ForceScanDecision SnapshotService::CheckForceScan(bool forced) const {
 Status SnapshotService::RecordForceScan() {
   if (!enabled()) return Status::OK();
   Result<SnapshotMetadata> meta = ReadMetadata();
-  if (!meta.ok()) return Status::OK();  // SPEC.md 8: without metadata nothing is written
+  if (!meta.ok())
+    return Status::OK();  // doc/behaviour.md section 8: without metadata nothing is written
   meta->last_force_scan = Now();
   return WriteMetadata(*meta);
 }

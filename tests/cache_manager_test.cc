@@ -1,4 +1,4 @@
-// Tests of CacheManager, SPEC.md section 7: can use snapshot, load snapshot,
+// Tests of CacheManager, doc/behaviour.md section 7: can use snapshot, load snapshot,
 // validated all-or-nothing cache reads, and the update (tracks, metadata and
 // delta state as one store commit), failure paths included.
 #include "trackstore/cache_manager.h"

@@ -1,4 +1,4 @@
-// The corruption campaign (RELIABILITY.md F5, F6): truncate a valid snapshot
+// The corruption campaign: truncate a valid snapshot
 // at many lengths and flip bits across the whole file. Every damaged file
 // must be reported as an error by a verifying open, none may crash, and a
 // trusted open of a damaged file must still keep every read in bounds (the

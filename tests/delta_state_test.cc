@@ -1,4 +1,4 @@
-// Tests of the delta-processing state, SPEC.md section 6: the reset rule
+// Tests of the delta-processing state, doc/behaviour.md section 6: the reset rule
 // (>= 50,000 ids; strictly more than 7 days), adding ids, the JSON form,
 // and loading/saving through SnapshotService, where the state is kept with
 // a store version (only when snapshots and deltas are both enabled).

@@ -1,4 +1,4 @@
-// Tests of Diff against SPEC.md section 8.
+// Tests of Diff against doc/behaviour.md section 8.
 #include "trackstore/diff.h"
 
 #include <algorithm>

@@ -1,5 +1,6 @@
 // Tests of JSON import and export: exact round trips, every malformed input
-// of RELIABILITY.md "Bad inputs" that concerns JSON, and gzip handling.
+// that concerns JSON (malformed, truncated, wrong types, huge
+// strings, bytes that are not UTF-8), and gzip handling.
 #include "trackstore/json.h"
 
 #include <stdio.h>

@@ -1,4 +1,4 @@
-// Tests of MemoryTrackCache against SPEC.md section 9: expiry at
+// Tests of MemoryTrackCache against doc/behaviour.md section 9: expiry at
 // expires_at <= now, LRU eviction by entries and bytes, recency refreshed by
 // get and put, replace without eviction, invalidate/clear/remove-expired.
 #include "trackstore/memory_track_cache.h"

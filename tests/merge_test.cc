@@ -1,4 +1,4 @@
-// Tests of the zero-copy merge against SPEC.md section 2, with a naive
+// Tests of the zero-copy merge against doc/behaviour.md section 2, with a naive
 // record-by-record merge as the reference: the merge must give the same
 // bytes as writing the naive result from scratch.
 #include "trackstore/merge.h"
@@ -20,7 +20,7 @@ using testing::MakeTracks;
 using testing::ReadFileBytes;
 using testing::TempDir;
 
-// SPEC.md section 2 written the obvious way.
+// doc/behaviour.md section 2 written the obvious way.
 std::vector<TrackRecord> NaiveMerge(const std::vector<TrackRecord>& existing,
                                     const std::vector<TrackRecord>& updates) {
   std::unordered_map<std::string, TrackRecord> last;

@@ -1,4 +1,4 @@
-// tests/shm_cache_test.cc: ShmCache in one process: SPEC.md section 9 with an
+// tests/shm_cache_test.cc: ShmCache in one process: doc/behaviour.md section 9 with an
 // injected clock, LRU eviction, size limits, stats, damaged and incompatible
 // segments. Real processes are in shm_multiprocess_test.cc.
 #include "trackstore/shm_cache.h"

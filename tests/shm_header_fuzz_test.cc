@@ -1,5 +1,5 @@
 // tests/shm_header_fuzz_test.cc: the reader's side of a shared-memory segment
-// against damaged bytes (RELIABILITY.md, shm_header_fuzzer).
+// against damaged bytes.
 //
 // A reader trusts nothing it finds in the segment: the segment header, the
 // reader slots, the index, entry headers and entry images may hold any bytes

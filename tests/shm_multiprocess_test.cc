@@ -1,7 +1,8 @@
 // tests/shm_multiprocess_test.cc: ShmCache across real processes (fork), with
-// kill -9 at named points of a put and at random times (RELIABILITY.md test
-// plan F8-F12, F14, F15). Every child is bounded by alarm(); every wait in the
-// parent has a deadline, after which the child is killed and the test fails.
+// kill -9 at named points of a put and at random times (writers and
+// readers killed at every stage, concurrent writers, a stopped reader). Every child is bounded by
+// alarm(); every wait in the parent has a deadline, after which the child is killed and the test
+// fails.
 //
 // The gtest process is single-threaded, so fork() without exec is safe.
 // Children report through a MAP_SHARED anonymous page and their exit code,

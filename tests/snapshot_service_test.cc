@@ -1,5 +1,5 @@
 // Tests of SnapshotService: the metadata kept with each store version
-// (SPEC.md section 4), the validity checks in their order (section 5) and
+// (doc/behaviour.md section 4), the validity checks in their order (section 5) and
 // the force-scan rule (section 8), with an injected clock for every
 // boundary.
 #include "trackstore/snapshot_service.h"

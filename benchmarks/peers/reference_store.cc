@@ -12,7 +12,7 @@
 //   Open   read + gunzip + parse every record (trackstore::ImportJsonFile:
 //          simdjson DOM) into TrackRecords: the format cannot be read lazily.
 //   Verify read + gunzip + SHA-256 of the text, compared with PATH.sha256.
-//   Merge  load, merge in memory by id (SPEC.md section 2), save again.
+//   Merge  load, merge in memory by id (doc/behaviour.md section 2), save again.
 // Lookups go through an id -> record hash map, built by PrepareLookups
 // after open (untimed), as the application would build a dict.
 #include <openssl/evp.h>

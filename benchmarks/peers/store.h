@@ -88,7 +88,7 @@ class Store {
   // opened before). NotSupported when the store has none.
   virtual Status Verify(const std::string& path) = 0;
 
-  // Applies `delta` to the store at `path` (SPEC.md section 2: an existing
+  // Applies `delta` to the store at `path` (doc/behaviour.md section 2: an existing
   // id is replaced whole, a new id is added) and makes the result durable.
   virtual Status Merge(const std::string& path, std::span<const TrackRecord> delta) = 0;
 

@@ -1,7 +1,7 @@
 // include/trackstore/cache_manager.h
 //
 // CacheManager is what an application calls to get its track list cheaply
-// (SPEC.md section 7): from the in-memory TrackCache when a validated entry
+// (doc/behaviour.md section 7): from the in-memory TrackCache when a validated entry
 // is there, else from the snapshot when the SnapshotService says it is
 // valid, and to publish a new snapshot with its metadata and delta state
 // after a scan.
@@ -84,7 +84,7 @@ class CacheManager {
   // results. An empty list is a hit.
   std::optional<std::vector<TrackRecord>> GetCachedTracks(std::string_view key);
 
-  // Publishes `tracks` as the new library (SPEC.md section 7), as one
+  // Publishes `tracks` as the new library (doc/behaviour.md section 7), as one
   // commit of the store that also records the metadata and delta state.
   // When there is no service or it is disabled, does nothing and returns OK.
   //   processed_ids: ids of the tracks this run processed, for the delta
@@ -106,7 +106,7 @@ class CacheManager {
                         std::optional<Micros> library_mtime_override = std::nullopt);
 
   // The same, with the new library made by committing `updates` and
-  // `removed_ids` as a delta (Store::Commit, SPEC.md section 2): only the
+  // `removed_ids` as a delta (Store::Commit, doc/behaviour.md section 2): only the
   // changed tracks are written.
   Status CommitDelta(std::span<const TrackRecord> updates,
                      std::span<const std::string> removed_ids = {},

@@ -1,7 +1,7 @@
 // include/trackstore/clock.h
 //
 // Time in trackstore is a UTC instant in microseconds since the Unix epoch
-// (SPEC.md: "All times are UTC, stored as microseconds since the epoch").
+// (doc/behaviour.md: times are UTC, as microseconds since the epoch).
 // Everything that asks for the time takes a Clock, so tests can inject one
 // and a service shares one clock across all its parts.
 #ifndef TRACKSTORE_CLOCK_H_

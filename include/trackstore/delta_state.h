@@ -1,6 +1,6 @@
 // include/trackstore/delta_state.h
 //
-// DeltaState is the delta-processing state of SPEC.md section 6: when the
+// DeltaState is the delta-processing state of doc/behaviour.md section 6: when the
 // last run was, which track ids have been processed since tracking began,
 // and per-track field hashes that trackstore carries but never interprets.
 //

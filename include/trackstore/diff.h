@@ -1,6 +1,6 @@
 // include/trackstore/diff.h
 //
-// The difference between two snapshots A (older) and B (newer), as SPEC.md
+// The difference between two snapshots A (older) and B (newer), as doc/behaviour.md
 // section 8 says: new = ids only in B, removed = ids only in A, updated =
 // ids in both whose content differs, each sorted by id byte-wise. Each
 // updated id lists the fields that changed.

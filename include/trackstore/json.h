@@ -2,7 +2,7 @@
 //
 // JSON import and export in the reference application's format: a JSON
 // array of track objects, plain or gzip-compressed (detected by its magic
-// bytes, not the file name). Keys are the field names of SPEC.md section 1;
+// bytes, not the file name). Keys are the field names of doc/behaviour.md section 1;
 // unknown keys are kept in TrackRecord::extras_json and written back.
 //
 // Import validates all of the input (simdjson DOM parser) and reports the
@@ -11,7 +11,7 @@
 // A syntax error carries simdjson's message (it gives no position); invalid
 // UTF-8 also gives the offset of the first bad byte.
 //
-// Import rules beyond SPEC.md section 1:
+// Import rules beyond doc/behaviour.md section 1:
 //  - A leading UTF-8 byte order mark is skipped (RFC 8259 section 8.1 allows
 //    it). Any other BOM is invalid UTF-8.
 //  - A key repeated within one object keeps its last value, as Python's json

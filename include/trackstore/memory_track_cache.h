@@ -2,7 +2,7 @@
 //
 // MemoryTrackCache is the in-process TrackCache: a map from key to a list of
 // owning track records, with an expiry time per entry and least-recently-used
-// eviction (SPEC.md section 9).
+// eviction (doc/behaviour.md section 9).
 //
 //   MemoryTrackCache cache;                       // 10,000 entries, no byte limit
 //   cache.Put(kAllTracksKey, tracks);             // TTL 900 s
@@ -31,7 +31,7 @@ namespace trackstore {
 
 struct MemoryTrackCacheOptions {
   // Most entries kept. Adding a new key past it evicts the least recently
-  // used entries. 0 = no limit. Default: 10,000 (SPEC.md section 10).
+  // used entries. 0 = no limit. Default: 10,000 (doc/behaviour.md section 10).
   size_t max_entries = 10'000;
   // Most bytes kept, counting the approximate in-memory size of each entry's
   // key and records. Adding a new key past it evicts the least recently

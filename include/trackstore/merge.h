@@ -1,7 +1,7 @@
 // include/trackstore/merge.h
 //
 // Merges a delta (new and changed tracks) into an existing snapshot, as
-// SPEC.md section 2 says:
+// doc/behaviour.md section 2 says:
 //   - existing tracks keep their order; a track whose id is in the updates
 //     is replaced whole (a field absent in the update is absent after);
 //   - ids not in the existing snapshot are appended, in the order of their

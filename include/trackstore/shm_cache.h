@@ -1,6 +1,6 @@
 // include/trackstore/shm_cache.h
 //
-// ShmCache is a named shared-memory cache of keyed entries (SPEC.md section
+// ShmCache is a named shared-memory cache of keyed entries (doc/behaviour.md section
 // 9). Each entry is a complete snapshot image (doc/snapshot_format.md) with an
 // expiry and a version. Many processes read it at once; a reader gets a
 // zero-copy view of the tracks that stays valid while the reader holds it,

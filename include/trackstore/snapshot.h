@@ -96,7 +96,7 @@ class Snapshot {
   // or kExtras.
   StringColumnView column(Field field) const;
 
-  // XXH3-128 of the payload as 32 lowercase hex digits (SPEC.md section 3).
+  // XXH3-128 of the payload as 32 lowercase hex digits (doc/behaviour.md section 3).
   const std::string& content_hash() const;
   const std::string& path() const;
   uint64_t file_size() const;

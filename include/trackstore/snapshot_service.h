@@ -2,7 +2,7 @@
 //
 // A SnapshotService owns one store directory (store.h) that holds the
 // library and what is needed to decide whether it may be used instead of a
-// full scan of the music library (SPEC.md sections 4, 5, 6 and 8): each
+// full scan of the music library (doc/behaviour.md sections 4, 5, 6 and 8): each
 // version of the store carries the tracks, the metadata (when the last full
 // scan was, of which library mtime, the last force scan) and the delta-
 // processing state together, so they are replaced in one commit and can
@@ -46,7 +46,7 @@ class Env;
 // The metadata layout this build writes and accepts. Persisted (in each
 // version's manifest): bump when the meaning of the metadata or of the
 // library it describes changes; a version with metadata of another layout
-// is not used (SPEC.md 5, step 2).
+// is not used (doc/behaviour.md section 5, step 2).
 inline constexpr int64_t kMetadataFormatVersion = 1;
 
 inline constexpr Micros kDefaultMaxAge = 24 * 3600 * kMicrosPerSecond;
@@ -63,7 +63,7 @@ struct ServiceOptions {
   // flag). Default: true.
   bool delta_enabled = true;
   // A snapshot whose last full scan is more than this long ago is not used
-  // once the library has changed since (SPEC.md 5, step 4). Microseconds;
+  // once the library has changed since (doc/behaviour.md section 5, step 4). Microseconds;
   // 0 = no limit. Default: 24 hours.
   Micros max_age = kDefaultMaxAge;
   // The music library file whose modification time tells whether the
@@ -83,7 +83,7 @@ struct ServiceOptions {
   StoreOptions store;
 };
 
-// The metadata of SPEC.md section 4, as kept with a store version. Read
+// The metadata of doc/behaviour.md section 4, as kept with a store version. Read
 // back exactly as written; track_count and snapshot_hash are the version's
 // own (its size and logical content hash).
 struct SnapshotMetadata {
@@ -109,7 +109,7 @@ struct SnapshotMetadata {
 // person understands, such as
 //   "snapshot older than the maximum age: last full scan 26.0 h ago, limit 24.0 h".
 struct Validity {
-  // The checks of SPEC.md section 5, in the order they run.
+  // The checks of doc/behaviour.md section 5, in the order they run.
   enum class Check {
     kNone,             // nothing failed: the snapshot is valid
     kMetadata,         // 1: metadata missing, unreadable or incomplete
@@ -124,7 +124,7 @@ struct Validity {
   std::string reason;
 };
 
-// The answer to "is a full force scan due?" (SPEC.md section 8).
+// The answer to "is a full force scan due?" (doc/behaviour.md section 8).
 struct ForceScanDecision {
   bool due = false;
   // Exactly one of "forced", "first run", "weekly", "fast mode".
@@ -160,7 +160,7 @@ class SnapshotService {
   // duplicate ids are rejected).
   Result<CommitStats> SaveSnapshot(std::span<const TrackRecord> tracks);
   // Commits `updates` and `removed_ids` as a delta (Store::Commit, the
-  // merge rule of SPEC.md section 2). Keeps the metadata and delta state.
+  // merge rule of doc/behaviour.md section 2). Keeps the metadata and delta state.
   Result<CommitStats> CommitDelta(std::span<const TrackRecord> updates,
                                   std::span<const std::string> removed_ids = {});
 
@@ -182,7 +182,7 @@ class SnapshotService {
 
   // --- validity ---------------------------------------------------------
 
-  // Runs the checks of SPEC.md section 5 in order; the first failure wins:
+  // Runs the checks of doc/behaviour.md section 5 in order; the first failure wins:
   //   1 metadata missing/unreadable; 2 format version differs;
   //   3 library not configured or mtime unreadable;
   //   4 only if the library mtime is newer than the recorded one and
@@ -198,7 +198,7 @@ class SnapshotService {
   // not open and verify it a second time.
   Validity CheckValidity(std::optional<Version>* opened = nullptr) const;
 
-  // --- delta state (SPEC.md section 6) ----------------------------------
+  // --- delta state (doc/behaviour.md section 6) ----------------------------------
 
   // The stored delta state as written, whatever its age. Errors: NotFound,
   // IOError, InvalidArgument (not JSON, incomplete, other version).
@@ -213,7 +213,7 @@ class SnapshotService {
   // errors.
   Status SaveDeltaState(DeltaState state);
 
-  // --- force scan (SPEC.md section 8) -----------------------------------
+  // --- force scan (doc/behaviour.md section 8) -----------------------------------
 
   // "forced" when `forced`; else "first run" (not due) when there is no
   // metadata or no last force scan; else days = floor((now - last) / 1 day)

@@ -1,6 +1,6 @@
 // include/trackstore/track.h
 //
-// The track record of SPEC.md section 1, as an owning value (TrackRecord)
+// The track record of doc/behaviour.md section 1, as an owning value (TrackRecord)
 // and as a zero-copy view into an open snapshot (TrackView).
 //
 // A TrackView points into the mapped file. It is valid while the Snapshot
@@ -17,7 +17,7 @@
 
 namespace trackstore {
 
-// Every field of a track, in the order of SPEC.md section 1. The first 15
+// Every field of a track, in the order of doc/behaviour.md section 1. The first 15
 // are strings; kId..kAlbum are required (but may be ""), the other strings
 // are optional: absent (null) and "" are different values.
 enum class Field : uint8_t {

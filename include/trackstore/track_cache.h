@@ -1,11 +1,11 @@
 // include/trackstore/track_cache.h
 //
 // TrackCache is the keyed cache of track lists that the cache manager reads
-// from (SPEC.md sections 7 and 9). Two implementations: MemoryTrackCache
+// from (doc/behaviour.md sections 7 and 9). Two implementations: MemoryTrackCache
 // (in this process, memory_track_cache.h) and the shared-memory cache
 // (shm_cache.h), which many processes read at once.
 //
-// Semantics every implementation keeps (SPEC.md section 9): a missing or
+// Semantics every implementation keeps (doc/behaviour.md section 9): a missing or
 // expired key is a miss, and an expired entry is dropped when seen; an entry
 // expires when expires_at <= now, so a TTL of 0 is already expired.
 // Implementations are thread-safe.
