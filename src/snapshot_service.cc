@@ -12,14 +12,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <utility>
 
 #include "json_util.h"
-#include "snapshot_format.h"
 #include "trackstore/env.h"
 
 namespace trackstore {
@@ -280,24 +278,10 @@ Result<DeltaState> SnapshotService::ReadDeltaState() const {
   if (!s.ok()) return s.status();
   Result<VersionInfo> info = (*s)->CurrentInfo();
   if (!info.ok()) return info.status();
-  if (info->delta_state.empty()) {
-    return Status::NotFound(options_.directory,
-                            "version " + std::to_string(info->number) + " has no delta state");
-  }
-  // Read on its own, as Version::ReadDeltaState does, without opening the
-  // tracks: a version whose library files are lost or damaged (a full scan
-  // is then due) still has its state: only a missing or unreadable state
-  // reads as none.
-  const std::string path = (*s)->directory() + "/state/" + info->delta_state + ".json";
-  Env* env = options_.env != nullptr ? options_.env : Env::Default();
-  std::string text;
-  if (Status read = env->ReadFile(path, uint64_t{1} << 30, &text); !read.ok()) return read;
-  const std::array<uint8_t, 16> digest =
-      format::HashPayload({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
-  if (format::HashToHex(digest) != info->delta_state) {
-    return Status::HashMismatch(path, "delta state does not hash to its name");
-  }
-  return DeltaState::FromJson(text, path);
+  // Without opening the tracks: a version whose library files are lost or
+  // damaged (a full scan is then due) still has its state; only a missing
+  // or unreadable state reads as none.
+  return (*s)->ReadDeltaState(*info);
 }
 
 std::optional<DeltaState> SnapshotService::LoadDeltaState() const {

@@ -276,6 +276,10 @@ class Store {
   Result<Version> At(uint64_t number) const;
   // Every readable version, newest first.
   Result<std::vector<VersionInfo>> Log() const;
+  // The delta state of the version `info` describes, read on its own: a
+  // version whose track files are lost still has its state. NotFound when it
+  // has none; HashMismatch when the file does not hash to its name.
+  Result<DeltaState> ReadDeltaState(const VersionInfo& info) const;
   // What the newest version's manifest says, without opening its fragments.
   // NotFound when the store has no version; a damaged newest manifest gives
   // the one before it.

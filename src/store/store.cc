@@ -332,6 +332,10 @@ Result<Version> Store::At(uint64_t number) const {
   return v;
 }
 
+Result<DeltaState> Store::ReadDeltaState(const VersionInfo& info) const {
+  return store::ReadDeltaState(rep_->env, rep_->dir, info);
+}
+
 Result<VersionInfo> Store::CurrentInfo() const {
   std::vector<uint64_t> numbers;
   if (Status s = rep_->ListManifests(&numbers, nullptr); !s.ok()) return s;

@@ -257,19 +257,24 @@ Status Version::Verify() const {
   return Status::OK();
 }
 
-Result<DeltaState> Version::ReadDeltaState() const {
-  const Rep& r = *rep_;
-  const std::string name = "version " + std::to_string(r.info.number);
-  if (r.info.delta_state.empty()) return Status::NotFound(name, "no delta state");
-  const std::string path = r.directory + "/state/" + r.info.delta_state + ".json";
+Result<DeltaState> store::ReadDeltaState(Env* env, const std::string& directory,
+                                         const VersionInfo& info) {
+  if (info.delta_state.empty()) {
+    return Status::NotFound("version " + std::to_string(info.number), "no delta state");
+  }
+  const std::string path = directory + "/state/" + info.delta_state + ".json";
   std::string text;
-  if (Status s = r.env->ReadFile(path, uint64_t{1} << 30, &text); !s.ok()) return s;
-  std::array<uint8_t, 16> digest =
+  if (Status s = env->ReadFile(path, uint64_t{1} << 30, &text); !s.ok()) return s;
+  const std::array<uint8_t, 16> digest =
       format::HashPayload({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
-  if (format::HashToHex(digest) != r.info.delta_state) {
+  if (format::HashToHex(digest) != info.delta_state) {
     return Status::HashMismatch(path, "delta state does not hash to its name");
   }
   return DeltaState::FromJson(text, path);
+}
+
+Result<DeltaState> Version::ReadDeltaState() const {
+  return store::ReadDeltaState(rep_->env, rep_->directory, rep_->info);
 }
 
 // --- iteration -------------------------------------------------------------

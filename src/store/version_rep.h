@@ -25,6 +25,10 @@ namespace trackstore {
 
 namespace store {
 
+// The delta state named by `info` (DIR/state/<name>.json), checked against
+// its name. NotFound when the version has none. Reads no fragment.
+Result<DeltaState> ReadDeltaState(Env* env, const std::string& directory, const VersionInfo& info);
+
 // slot -> the row now holding it, or kDeadRow when removed. Open addressing
 // over non-zero keys (slot + 1): built once per version from the delta rows.
 class SlotTable {
