@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "file_util.h"
+#include "snapshot_format.h"
 #include "trackstore/env.h"
 #include "trackstore/store.h"
 
@@ -240,18 +241,6 @@ Status ParseRecord(element elem, size_t index, std::string_view source, RecordVa
 }
 
 // `json` must have SIMDJSON_PADDING readable bytes after its end.
-// A track's share of a snapshot payload, a little above what the writer
-// allocates: its strings, 16 offsets, bitmap bits, original_pos, its hash
-// and up to four index slots.
-uint64_t PayloadEstimate(const TrackRecord& t) {
-  uint64_t bytes = 16 * 4 + 2 + 8 + 8 + 32 + t.id.size() + t.name.size() + t.artist.size() +
-                   t.album.size() + t.extras_json.size();
-  for (int i = kRequiredStringFieldCount; i < kStringFieldCount; ++i) {
-    if (const std::string* v = t.StringField(i)) bytes += v->size();
-  }
-  return bytes;
-}
-
 Result<std::vector<TrackRecord>> ParsePadded(simdjson::padded_string_view json,
                                              std::string_view source,
                                              uint64_t max_payload_bytes = 0) {
@@ -292,7 +281,7 @@ Result<std::vector<TrackRecord>> ParsePadded(simdjson::padded_string_view json,
     const size_t index = tracks.size();
     Status s = ParseRecord(elem, index, source, &values, &tracks.emplace_back());
     if (!s.ok()) return s;
-    payload += PayloadEstimate(tracks.back());
+    payload += format::PayloadBytesOf(tracks.back());
     if (max_payload_bytes != 0 && payload > max_payload_bytes) {
       return Status::NotSupported(
           source, "record " + std::to_string(index) + ": the tracks so far need about " +

@@ -111,6 +111,15 @@ std::string HashToHex(const std::array<uint8_t, 16>& hash) {
 
 uint64_t HashId(std::string_view id) { return XXH3_64bits(id.data(), id.size()); }
 
+uint64_t PayloadBytesOf(const TrackRecord& t) {
+  uint64_t bytes = kPayloadBytesPerTrack + t.id.size() + t.name.size() + t.artist.size() +
+                   t.album.size() + t.extras_json.size();
+  for (int i = kRequiredStringFieldCount; i < kStringFieldCount; ++i) {
+    if (const std::string* v = t.StringField(i)) bytes += v->size();
+  }
+  return bytes;
+}
+
 uint64_t IndexSizeFor(uint64_t track_count) {
   // Load factor between 1/4 and 1/2: short probe runs, always an empty slot.
   return std::bit_ceil(std::max<uint64_t>(2 * track_count, 2));

@@ -83,6 +83,14 @@ struct PayloadShape {
 // DeltaRows.target of a row appended as a new slot.
 inline constexpr uint64_t kAppendTarget = ~uint64_t{0};
 
+// A track's share of a payload beyond its strings, a little above what
+// Start allocates: 16 offsets, its bitmap bits, original_pos, its hash and
+// up to four index slots. For sizing fragments and checking the 2 GiB limit
+// before a payload is built.
+inline constexpr uint64_t kPayloadBytesPerTrack = 16 * 4 + 2 + 8 + 8 + 32;
+// A record's share of a payload: its strings plus kPayloadBytesPerTrack.
+uint64_t PayloadBytesOf(const TrackRecord& track);
+
 // Where to write. Offsets have track_count + 1 entries; offsets[0] is 0.
 // Bitmaps arrive zeroed.
 struct StringColumnOut {

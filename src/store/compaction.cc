@@ -33,7 +33,7 @@ uint64_t RunBytes(const Run& r, int c) {
 }
 
 uint64_t PayloadEstimate(const Run& r) {
-  uint64_t bytes = (r.end - r.begin) * (kStringColumnCount * 4 + 8 + 8 + 16 + 2);
+  uint64_t bytes = (r.end - r.begin) * format::kPayloadBytesPerTrack;
   for (int c = 0; c < kStringColumnCount; ++c) bytes += RunBytes(r, c);
   return bytes;
 }

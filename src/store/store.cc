@@ -173,8 +173,8 @@ Result<Store> Store::Open(const std::string& dir_in, const StoreOptions& options
   rep->options = options;
   if (!rep->options.clock) rep->options.clock = SystemClock();
   if (rep->options.keep_versions == 0) rep->options.keep_versions = 1;
-  // Fragment sizes are estimates a little below what the writer allocates:
-  // keep a margin under the FlatBuffers limit.
+  // Fragment sizes are estimates (format::PayloadBytesOf): keep a margin
+  // under the FlatBuffers limit.
   rep->options.max_fragment_bytes =
       std::clamp<uint64_t>(rep->options.max_fragment_bytes, 1024, kMaxSnapshotPayloadBytes / 5 * 4);
   rep->env = options.env != nullptr ? options.env : Env::Default();
@@ -799,20 +799,6 @@ Result<CommitStats> Store::Commit(const Snapshot& updates, std::span<const std::
 
 // --- full replacement --------------------------------------------------------
 
-namespace {
-
-// A record's share of a payload: its strings plus per-track overhead.
-uint64_t EstimateBytes(const TrackRecord& t) {
-  uint64_t bytes = 16 * 4 + 8 + 8 + 16 + 2 + t.id.size() + t.name.size() + t.artist.size() +
-                   t.album.size() + t.extras_json.size();
-  for (int i = kRequiredStringFieldCount; i < kStringFieldCount; ++i) {
-    if (const std::string* v = t.StringField(i)) bytes += v->size();
-  }
-  return bytes;
-}
-
-}  // namespace
-
 Status Store::Rep::WriteBase(const ChunkFn& next_chunk, const CommitOptions& commit,
                              std::vector<std::shared_ptr<const Snapshot>>* frags,
                              std::vector<FragmentInfo>* infos, CommitStats* stats) {
@@ -907,7 +893,7 @@ Result<CommitStats> Store::Replace(const TrackSource& source, const CommitOption
     size_t take = 0;
     for (;;) {
       for (; take < pending.size(); ++take) {
-        bytes += EstimateBytes(pending[take]);
+        bytes += format::PayloadBytesOf(pending[take]);
         if (bytes > limit && take > 0) break;
       }
       if (take < pending.size() || source_done) break;
@@ -936,7 +922,7 @@ Result<CommitStats> Store::Replace(std::span<const TrackRecord> tracks,
     uint64_t bytes = 0;
     size_t end = next;
     while (end < tracks.size() && (end == next || bytes <= r.options.max_fragment_bytes)) {
-      bytes += EstimateBytes(tracks[end++]);
+      bytes += format::PayloadBytesOf(tracks[end++]);
     }
     *out = tracks.subspan(next, end - next);
     next = end;
