@@ -304,34 +304,17 @@ struct LookupArgs {
 };
 
 // Ids of `count` tracks picked uniformly at random (with repetition), as
-// views into the mapping, so that the timed loop does nothing but Find.
-// A count too large for memory is ResourceExhausted.
-Result<std::vector<std::string_view>> PickIds(const Snapshot& snap, uint64_t count,
-                                              uint64_t seed) try {
-  const std::string what = "lookup --count " + std::to_string(count);
-  if (Status s = cli::CheckFitsInMemory(what, count, sizeof(std::string_view)); !s.ok()) return s;
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<uint64_t> pick(0, snap.size() - 1);
-  std::vector<std::string_view> ids;
-  ids.reserve(count);
-  for (uint64_t i = 0; i < count; ++i) ids.push_back(snap[pick(rng)].id());
-  return ids;
-} catch (const std::bad_alloc&) {
-  return Status::ResourceExhausted("lookup --count " + std::to_string(count),
-                                   "the ids to look up do not fit in memory");
-} catch (const std::length_error&) {
-  return Status::ResourceExhausted("lookup --count " + std::to_string(count),
-                                   "the ids to look up do not fit in memory");
-}
-
-// A version has no positional access: its ids are gathered once, in order.
-Result<std::vector<std::string_view>> PickIds(const Version& version, uint64_t count,
+// views into the mapping, so that the timed loop does nothing but Find. The
+// ids are gathered once in library order (a layered version has no
+// positional access). A count too large for memory is ResourceExhausted.
+template <typename Library>
+Result<std::vector<std::string_view>> PickIds(const Library& library, uint64_t count,
                                               uint64_t seed) try {
   const std::string what = "lookup --count " + std::to_string(count);
   if (Status s = cli::CheckFitsInMemory(what, count, sizeof(std::string_view)); !s.ok()) return s;
   std::vector<std::string_view> all;
-  all.reserve(version.size());
-  for (TrackView t : version) all.push_back(t.id());
+  all.reserve(library.size());
+  for (TrackView t : library) all.push_back(t.id());
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<uint64_t> pick(0, all.size() - 1);
   std::vector<std::string_view> ids;
