@@ -8,8 +8,11 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -129,6 +132,13 @@ void ShmSeeds() {
   const auto* h = reinterpret_cast<const shm::SegmentHeader*>(segment.data());
   Write("shm_header_fuzzer", "header", segment.substr(0, sizeof(shm::SegmentHeader)));
   Write("shm_header_fuzzer", "header_and_slots", segment.substr(0, h->heap_offset));
+  // Regression: a waiting writer's stamp far in the past overflowed the
+  // writer's "asked within 5 ms" test.
+  std::string stale_stamp = segment.substr(0, sizeof(shm::SegmentHeader));
+  const int64_t oldest = INT64_MIN;
+  std::memcpy(stale_stamp.data() + offsetof(shm::SegmentHeader, lock_wanted_ns), &oldest,
+              sizeof oldest);
+  Write("shm_header_fuzzer", "lock_wanted_min", stale_stamp);
 }
 
 }  // namespace

@@ -172,8 +172,11 @@ Status SegmentFile::LockWriter(int64_t timeout_ms, std::atomic<int64_t>* wanted)
   if (!PollUntil(deadline, [&] { return thread_mu_.try_lock(); })) return timeout;
   // Another process polled for the lock within the last 5 ms: give it a
   // window, or a process writing back to back would starve it.
+  // The stamp lives in shared memory, so any value is possible: only a
+  // stamp from the last 5 ms (never in the future) counts.
   const int64_t asked = wanted != nullptr ? wanted->load(std::memory_order_relaxed) : 0;
-  if (asked != 0 && MonotonicNanos() - asked < 5'000'000) {
+  const int64_t now = MonotonicNanos();
+  if (asked > 0 && asked <= now && now - asked < 5'000'000) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   const bool ok = PollUntil(deadline, [&] {
