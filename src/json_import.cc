@@ -1,4 +1,4 @@
-// JSON import and export (include/trackstore/json.h).
+// JSON import (include/trackstore/json.h).
 //
 // Import uses simdjson's DOM parser, which validates the whole document
 // (structure, numbers, UTF-8, nesting depth) before any value is read, so the
@@ -21,21 +21,22 @@
 #include <utility>
 
 #include "file_util.h"
+#include "json_text.h"
 #include "snapshot_format.h"
 #include "trackstore/env.h"
-#include "trackstore/store.h"
 
 namespace trackstore {
 
 namespace {
+
+using json_text::AppendJsonString;
+using json_text::FirstInvalidUtf8;
 
 using simdjson::SIMDJSON_PADDING;
 using simdjson::dom::element;
 using simdjson::dom::element_type;
 
 constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
-
-// ---------------------------------------------------------------- import
 
 std::string_view TypeName(element_type type) {
   switch (type) {
@@ -55,46 +56,6 @@ std::string_view TypeName(element_type type) {
       return "null";
   }
   return "unknown";
-}
-
-// Length of the well-formed UTF-8 sequence at s[i] (Unicode Table 3-7), or
-// 0 when the byte there does not start one.
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned c = byte(i);
-  if (c < 0x80) return 1;
-  size_t len;
-  unsigned lo = 0x80, hi = 0xBF;  // range of the second byte
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    if (c == 0xE0) lo = 0xA0;  // overlong
-    if (c == 0xED) hi = 0x9F;  // surrogates
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    if (c == 0xF0) lo = 0x90;  // overlong
-    if (c == 0xF4) hi = 0x8F;  // above U+10FFFF
-  } else {
-    return 0;
-  }
-  if (s.size() - i < len || byte(i + 1) < lo || byte(i + 1) > hi) return 0;
-  for (size_t k = 2; k < len; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
-  }
-  return len;
-}
-
-// Offset of the first byte that does not start a well-formed UTF-8
-// sequence, or s.size(). Runs only after simdjson has reported UTF8_ERROR,
-// to tell the user where; simdjson does not say.
-size_t FirstInvalidUtf8(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    const size_t len = Utf8SequenceLength(s, i);
-    if (len == 0) return i;
-    i += len;
-  }
-  return s.size();
 }
 
 Status RecordError(std::string_view source, size_t record, std::string_view what) {
@@ -140,7 +101,6 @@ std::string ReadOriginalPos(element v, std::optional<int64_t>* out) {
 
 using Extra = std::pair<std::string_view, element>;
 
-void AppendJsonString(std::string_view s, std::string* out);
 void AppendCanonicalObject(std::vector<Extra>* members, std::string* out);
 
 // Appends `value` as compact JSON in canonical form: the members of every
@@ -416,153 +376,6 @@ Status Gunzip(std::string_view in, const std::string& path, uint64_t limit, std:
   return Status::OK();
 }
 
-// ---------------------------------------------------------------- export
-
-// Writes `s` as a JSON string: '"' and '\' escaped, control characters as
-// \b \f \n \r \t or \u00XX, every other byte (UTF-8 included) as it is.
-void AppendJsonString(std::string_view s, std::string* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  size_t copied = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out->append(s.data() + copied, i - copied);
-    copied = i + 1;
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\b':
-        out->append("\\b");
-        break;
-      case '\f':
-        out->append("\\f");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        out->append("\\u00");
-        out->push_back(kHex[c >> 4]);
-        out->push_back(kHex[c & 15]);
-    }
-  }
-  out->append(s.data() + copied, s.size() - copied);
-  out->push_back('"');
-}
-
-// The accessors that differ between TrackRecord and TrackView, so that one
-// AppendTrack serves both.
-std::optional<std::string_view> StringValue(const TrackRecord& t, int i) {
-  const std::string* s = t.StringField(i);
-  if (s == nullptr) return std::nullopt;
-  return std::string_view(*s);
-}
-std::optional<std::string_view> StringValue(const TrackView& t, int i) { return t.string_field(i); }
-std::optional<int64_t> OriginalPos(const TrackRecord& t) { return t.original_pos; }
-std::optional<int64_t> OriginalPos(const TrackView& t) { return t.original_pos(); }
-std::string_view Extras(const TrackRecord& t) { return t.extras_json; }
-std::string_view Extras(const TrackView& t) { return t.extras_json(); }
-
-void AppendKey(Field field, std::string* out) {
-  out->push_back('"');
-  out->append(FieldName(field));
-  out->append("\":");
-}
-
-template <typename Track>
-void AppendTrack(const Track& t, std::string* out) {
-  out->push_back('{');
-  for (int i = 0; i < kStringFieldCount; ++i) {
-    std::optional<std::string_view> v = StringValue(t, i);
-    if (!v) continue;
-    if (i > 0) out->push_back(',');  // id, always present, comes first
-    AppendKey(static_cast<Field>(i), out);
-    AppendJsonString(*v, out);
-  }
-  if (std::optional<int64_t> pos = OriginalPos(t)) {
-    char digits[24];
-    const auto result = std::to_chars(digits, digits + sizeof(digits), *pos);
-    out->push_back(',');
-    AppendKey(Field::kOriginalPos, out);
-    out->append(digits, result.ptr);
-  }
-  // The members of the extras object, between its braces, follow the fields.
-  const std::string_view extras = Extras(t);
-  const size_t open = extras.find('{');
-  const size_t close = extras.rfind('}');
-  if (open != std::string_view::npos && close != std::string_view::npos && close > open) {
-    std::string_view members = extras.substr(open + 1, close - open - 1);
-    const size_t first = members.find_first_not_of(" \t\r\n");
-    if (first != std::string_view::npos) {
-      out->push_back(',');
-      out->append(members.substr(first));
-    }
-  }
-  out->push_back('}');
-}
-
-// The error for a track whose text is not UTF-8: names the first bad field.
-template <typename Track>
-Status InvalidUtf8Error(const std::string& path, uint64_t index, const Track& t) {
-  std::string where = "extras";
-  for (int i = 0; i < kStringFieldCount; ++i) {
-    std::optional<std::string_view> v = StringValue(t, i);
-    if (v && !simdjson::validate_utf8(v->data(), v->size())) {
-      where = "field '" + std::string(FieldName(static_cast<Field>(i))) + "'";
-      break;
-    }
-  }
-  return Status::InvalidArgument(path, "record " + std::to_string(index) + ": " + where +
-                                           ": invalid UTF-8, which JSON cannot hold");
-}
-
-// Writes "[\n{...},\n{...}\n]\n" (or "[]\n") from the `count` tracks of
-// `tracks`, anything iterable in library order (a Snapshot, a Version, a
-// span of records). The text is built in chunks of a few MiB and written as
-// pieces, so that a large library is never copied to grow one buffer.
-template <typename Tracks>
-Status WriteTracks(uint64_t count, const Tracks& tracks, const std::string& path) try {
-  constexpr size_t kChunkBytes = size_t{4} << 20;
-  std::vector<std::string> chunks(1);
-  chunks.back().reserve(kChunkBytes + (kChunkBytes >> 2));
-  chunks.back().append(count == 0 ? "[]\n" : "[\n");
-  uint64_t i = 0;
-  for (const auto& track : tracks) {
-    std::string* out = &chunks.back();
-    const size_t start = out->size();
-    AppendTrack(track, out);
-    // Escaping leaves bytes >= 0x80 alone, so this checks the strings. A file
-    // with invalid UTF-8 would not import again: refuse to write it.
-    if (!simdjson::validate_utf8(out->data() + start, out->size() - start)) {
-      return InvalidUtf8Error(path, i, track);
-    }
-    ++i;
-    out->append(i < count ? ",\n" : "\n]\n");
-    if (out->size() >= kChunkBytes && i < count) {
-      chunks.emplace_back().reserve(kChunkBytes + (kChunkBytes >> 2));
-    }
-  }
-  if (i != count) return Status::StructureInvalid(path, "track count differs from the tracks");
-  std::vector<ConstBytes> pieces;
-  pieces.reserve(chunks.size());
-  for (const std::string& c : chunks) pieces.push_back({c.data(), c.size()});
-  if (path == "-") return internal::WriteAll(STDOUT_FILENO, "<stdout>", pieces);
-  return WriteFileAtomically(nullptr, path, pieces, /*sync=*/true);
-} catch (const std::bad_alloc&) {
-  return Status::ResourceExhausted(path, "out of memory");
-}
-
 }  // namespace
 
 // The entry points turn std::bad_alloc, the one exception that can arise
@@ -599,37 +412,6 @@ Result<std::vector<TrackRecord>> ImportJsonFile(const std::string& path,
                      options.max_payload_bytes);
 } catch (const std::bad_alloc&) {
   return Status::ResourceExhausted(path, "out of memory");
-}
-
-std::string ReplaceInvalidUtf8(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size();) {
-    const size_t len = Utf8SequenceLength(text, i);
-    if (len == 0) {
-      out.append("\xEF\xBF\xBD");  // U+FFFD
-      ++i;
-    } else {
-      out.append(text.substr(i, len));
-      i += len;
-    }
-  }
-  return out;
-}
-
-void AppendTrackJson(const TrackView& track, std::string* out) { AppendTrack(track, out); }
-void AppendTrackJson(const TrackRecord& track, std::string* out) { AppendTrack(track, out); }
-
-Status ExportJsonFile(const Snapshot& snapshot, const std::string& path) {
-  return WriteTracks(snapshot.size(), snapshot, path);
-}
-
-Status ExportJsonFile(const Version& version, const std::string& path) {
-  return WriteTracks(version.size(), version, path);
-}
-
-Status WriteJsonFile(std::span<const TrackRecord> tracks, const std::string& path) {
-  return WriteTracks(tracks.size(), tracks, path);
 }
 
 }  // namespace trackstore

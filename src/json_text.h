@@ -1,0 +1,28 @@
+// src/json_text.h (internal)
+//
+// The pieces of JSON text handling that import and export share: writing a
+// JSON string and finding where UTF-8 goes wrong.
+#ifndef TRACKSTORE_SRC_JSON_TEXT_H_
+#define TRACKSTORE_SRC_JSON_TEXT_H_
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace trackstore::json_text {
+
+// Writes `s` as a JSON string: '"' and '\\' escaped, control characters as
+// \b \f \n \r \t or \u00XX, every other byte (UTF-8 included) as it is.
+void AppendJsonString(std::string_view s, std::string* out);
+
+// Length of the well-formed UTF-8 sequence at s[i] (Unicode Table 3-7), or
+// 0 when the byte there does not start one.
+size_t Utf8SequenceLength(std::string_view s, size_t i);
+
+// Offset of the first byte that does not start a well-formed UTF-8
+// sequence, or s.size().
+size_t FirstInvalidUtf8(std::string_view s);
+
+}  // namespace trackstore::json_text
+
+#endif  // TRACKSTORE_SRC_JSON_TEXT_H_
