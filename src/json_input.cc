@@ -1,0 +1,214 @@
+#include "json_input.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "trackstore/env.h"
+
+namespace trackstore::internal {
+
+namespace {
+
+// Compressed bytes are read in pieces of this size.
+constexpr size_t kRawChunk = size_t{1} << 20;
+// zlib counts in 32-bit uInt: at most 1 GiB per call.
+constexpr size_t kMaxZlibStep = size_t{1} << 30;
+
+}  // namespace
+
+struct JsonInput::Rep {
+  std::string name;
+  uint64_t max_input = 0;
+  uint64_t max_decompressed = 0;
+
+  int fd = -1;
+  bool owns_fd = false;
+  std::string_view memory;  // when reading from memory
+  bool from_memory = false;
+  uint64_t raw_read = 0;  // bytes taken from the file or memory
+
+  // The first bytes, read to recognise gzip, and later the compressed input.
+  std::vector<char> raw;
+  size_t raw_begin = 0, raw_end = 0;
+  bool started = false;
+
+  bool gzip = false;
+  bool zs_ready = false;
+  z_stream zs{};
+  bool member_ended = false;
+  bool done = false;
+  uint64_t produced = 0;
+
+  ~Rep() {
+    if (zs_ready) inflateEnd(&zs);
+    if (owns_fd) ::close(fd);
+  }
+
+  Status TooLarge() const {
+    return Status::ResourceExhausted(
+        name, "input is larger than max_input_bytes (" + std::to_string(max_input) + " bytes)");
+  }
+
+  // Up to `size` bytes of the file as it is; 0 at its end. Reads at most one
+  // byte past the limit, which proves the limit passed.
+  Status ReadRaw(char* out, size_t size, size_t* got) {
+    *got = 0;
+    const uint64_t room = max_input - std::min(max_input, raw_read) + 1;
+    size = static_cast<size_t>(std::min<uint64_t>(size, room));
+    if (from_memory) {
+      const size_t n = std::min(size, memory.size() - static_cast<size_t>(raw_read));
+      std::memcpy(out, memory.data() + raw_read, n);
+      *got = n;
+    } else {
+      for (;;) {
+        const ssize_t r = ::read(fd, out, size);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return PosixError(name, errno);
+        *got = static_cast<size_t>(r);
+        break;
+      }
+    }
+    raw_read += *got;
+    if (raw_read > max_input) return TooLarge();
+    return Status::OK();
+  }
+
+  // Reads the first bytes (at least two, or all there are) to tell gzip
+  // from plain text.
+  Status Start() {
+    started = true;
+    raw.resize(kRawChunk);
+    while (raw_end < 2) {
+      size_t n = 0;
+      if (Status s = ReadRaw(raw.data() + raw_end, raw.size() - raw_end, &n); !s.ok()) return s;
+      if (n == 0) break;
+      raw_end += n;
+    }
+    if (raw_end == 0) return Status::InvalidArgument(name, "empty file");
+    gzip = raw_end >= 2 && static_cast<unsigned char>(raw[0]) == 0x1f &&
+           static_cast<unsigned char>(raw[1]) == 0x8b;
+    if (gzip) {
+      if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
+        return Status::ResourceExhausted(name, "zlib: out of memory");
+      }
+      zs_ready = true;
+      zs.next_in = reinterpret_cast<unsigned char*>(raw.data());
+      zs.avail_in = static_cast<uInt>(raw_end);
+    }
+    return Status::OK();
+  }
+
+  Status ReadPlain(char* out, size_t size, size_t* got) {
+    if (raw_begin < raw_end) {
+      *got = std::min(size, raw_end - raw_begin);
+      std::memcpy(out, raw.data() + raw_begin, *got);
+      raw_begin += *got;
+      if (raw_begin == raw_end) std::vector<char>().swap(raw);
+      return Status::OK();
+    }
+    return ReadRaw(out, size, got);
+  }
+
+  // gzip(1) reads concatenated members as one stream (`cat a.gz b.gz`), so
+  // this does too; bytes after a member that are not another member are
+  // corrupt data.
+  Status ReadGzip(char* out, size_t size, size_t* got) {
+    *got = 0;
+    while (*got == 0 && !done) {
+      if (zs.avail_in == 0) {
+        size_t n = 0;
+        if (Status s = ReadRaw(raw.data(), raw.size(), &n); !s.ok()) return s;
+        if (n == 0) {
+          if (member_ended) {
+            done = true;
+            break;
+          }
+          return Status::InvalidArgument(name, "truncated gzip data");
+        }
+        zs.next_in = reinterpret_cast<unsigned char*>(raw.data());
+        zs.avail_in = static_cast<uInt>(n);
+      }
+      if (member_ended) {
+        inflateReset(&zs);  // another member follows
+        member_ended = false;
+      }
+      zs.next_out = reinterpret_cast<unsigned char*>(out);
+      zs.avail_out = static_cast<uInt>(std::min(size, kMaxZlibStep));
+      const int rc = inflate(&zs, Z_NO_FLUSH);
+      const size_t made = reinterpret_cast<char*>(zs.next_out) - out;
+      *got += made;
+      produced += made;
+      if (produced > max_decompressed) {
+        return Status::ResourceExhausted(
+            name, "gzip data inflates to more than max_decompressed_bytes (" +
+                      std::to_string(max_decompressed) + " bytes)");
+      }
+      if (rc == Z_STREAM_END) {
+        member_ended = true;
+      } else if (rc == Z_MEM_ERROR) {
+        return Status::ResourceExhausted(name, "zlib: out of memory");
+      } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+        return Status::InvalidArgument(
+            name, std::string("corrupt gzip data: ") + (zs.msg != nullptr ? zs.msg : "zlib error"));
+      }
+    }
+    return Status::OK();
+  }
+};
+
+JsonInput::JsonInput(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+JsonInput::~JsonInput() = default;
+
+Result<std::unique_ptr<JsonInput>> JsonInput::Open(const std::string& path,
+                                                   const JsonImportOptions& options) {
+  auto rep = std::make_unique<Rep>();
+  rep->name = path;
+  rep->max_input = options.max_input_bytes;
+  rep->max_decompressed = options.max_decompressed_bytes;
+  if (path == "-") {
+    rep->fd = STDIN_FILENO;
+  } else {
+    rep->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (rep->fd < 0) return PosixError(path, errno);
+    rep->owns_fd = true;
+  }
+  struct stat st;
+  if (::fstat(rep->fd, &st) != 0) return PosixError(path, errno);
+  // The size of a regular file is only a hint (it is read to its end, in
+  // case it grew), but one above the limit needs no reading to refuse.
+  if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > rep->max_input) {
+    return rep->TooLarge();
+  }
+  return std::unique_ptr<JsonInput>(new JsonInput(std::move(rep)));
+}
+
+std::unique_ptr<JsonInput> JsonInput::FromMemory(std::string_view bytes, std::string_view name) {
+  auto rep = std::make_unique<Rep>();
+  rep->name = std::string(name);
+  rep->max_input = UINT64_MAX - 1;
+  rep->max_decompressed = UINT64_MAX - 1;
+  rep->memory = bytes;
+  rep->from_memory = true;
+  return std::unique_ptr<JsonInput>(new JsonInput(std::move(rep)));
+}
+
+Status JsonInput::Read(char* out, size_t size, size_t* got) {
+  *got = 0;
+  Rep& r = *rep_;
+  if (!r.started) {
+    if (Status s = r.Start(); !s.ok()) return s;
+  }
+  if (size == 0) return Status::OK();
+  return r.gzip ? r.ReadGzip(out, size, got) : r.ReadPlain(out, size, got);
+}
+
+const std::string& JsonInput::name() const { return rep_->name; }
+
+}  // namespace trackstore::internal

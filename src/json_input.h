@@ -1,0 +1,52 @@
+// src/json_input.h (internal)
+//
+// The text of a JSON import, read in pieces: a file, standard input ("-")
+// or bytes in memory; gzip is recognised by its magic bytes (not the name)
+// and inflated piece by piece. The limits of JsonImportOptions are enforced
+// while reading, so a FIFO, /dev/zero or a decompression bomb stops at its
+// limit having used no more memory than the caller's buffer.
+#ifndef TRACKSTORE_SRC_JSON_INPUT_H_
+#define TRACKSTORE_SRC_JSON_INPUT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "trackstore/json.h"
+#include "trackstore/result.h"
+
+namespace trackstore::internal {
+
+class JsonInput {
+ public:
+  // Errors: NotFound / IOError opening `path`; ResourceExhausted when a
+  // regular file is already larger than options.max_input_bytes.
+  static Result<std::unique_ptr<JsonInput>> Open(const std::string& path,
+                                                 const JsonImportOptions& options);
+  // `bytes` must outlive the JsonInput. gzip is recognised here too.
+  static std::unique_ptr<JsonInput> FromMemory(std::string_view bytes, std::string_view name);
+
+  ~JsonInput();
+  JsonInput(const JsonInput&) = delete;
+  JsonInput& operator=(const JsonInput&) = delete;
+
+  // Reads up to `size` bytes of (decompressed) text into `out`; *got is 0
+  // only at the end. An input of no bytes at all is InvalidArgument
+  // ("empty file"); corrupt or truncated gzip data is InvalidArgument;
+  // passing a limit is ResourceExhausted.
+  Status Read(char* out, size_t size, size_t* got);
+
+  // The name errors use: the path, or the name given.
+  const std::string& name() const;
+
+ private:
+  struct Rep;
+  explicit JsonInput(std::unique_ptr<Rep> rep);
+  std::unique_ptr<Rep> rep_;
+};
+
+}  // namespace trackstore::internal
+
+#endif  // TRACKSTORE_SRC_JSON_INPUT_H_

@@ -1,0 +1,63 @@
+// src/json_records.h (internal)
+//
+// The one JSON parser of track records, streaming: it reads a JSON array of
+// track objects from a JsonInput in windows of about a MiB and hands each
+// record, checked, to a sink as field values. Nothing is kept between
+// records, so memory is the window (and simdjson's index of it) whatever the
+// size of the input; the sink decides what to build (TrackRecords, or
+// snapshot columns directly).
+//
+// How a window is cut: the text after the array's '[' is read in pieces;
+// a window ends after the last '}' that a ',' follows (the end of a record,
+// almost always), and is parsed with simdjson's On-Demand API as "[" +
+// window + "]". What follows the cut is carried into the next window. A cut
+// that was not a record boundary (a '}' inside a string or a nested object)
+// makes the last record of the window fail; the text from that record on is
+// carried and parsed again with more input after it, so only a record that
+// still fails with the whole of it in the window, or at the end of the
+// input, is an error. A record may hold at most kMaxRecordBytes of text.
+#ifndef TRACKSTORE_SRC_JSON_RECORDS_H_
+#define TRACKSTORE_SRC_JSON_RECORDS_H_
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "json_input.h"
+#include "trackstore/status.h"
+#include "trackstore/track.h"
+
+namespace trackstore::internal {
+
+// Larger records are refused (with a message saying so): the window must
+// hold a whole record.
+inline constexpr size_t kMaxRecordBytes = size_t{32} << 20;
+
+// One record's values, valid only during the sink's call.
+struct JsonRecord {
+  uint64_t index = 0;  // position in the array
+  // String fields in Field order; nullopt: absent or null (required fields
+  // are always set).
+  std::array<std::optional<std::string_view>, kStringFieldCount> strings;
+  std::optional<int64_t> original_pos;
+  // Canonical JSON object text of the unknown keys, or "" for none.
+  std::string_view extras_json;
+};
+
+class JsonRecordSink {
+ public:
+  virtual ~JsonRecordSink() = default;
+  // A non-OK status stops the import and is returned as it is.
+  virtual Status Add(const JsonRecord& record) = 0;
+};
+
+// Reads every record of `input` into `sink`, in order. Errors name the
+// input, and the record and field where there is one, e.g.
+//   "t.json: record 17: field 'year': expected a string or null, got number".
+Status ReadJsonRecords(JsonInput* input, JsonRecordSink* sink);
+
+}  // namespace trackstore::internal
+
+#endif  // TRACKSTORE_SRC_JSON_RECORDS_H_
