@@ -16,7 +16,6 @@ namespace trackstore::internal {
 
 namespace {
 
-namespace od = simdjson::ondemand;
 using simdjson::SIMDJSON_PADDING;
 using simdjson::dom::element;
 
@@ -30,19 +29,22 @@ constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
 
 bool IsJsonSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
-std::string_view TypeName(od::json_type type) {
+std::string_view TypeName(simdjson::dom::element_type type) {
+  using simdjson::dom::element_type;
   switch (type) {
-    case od::json_type::array:
+    case element_type::ARRAY:
       return "array";
-    case od::json_type::object:
+    case element_type::OBJECT:
       return "object";
-    case od::json_type::number:
+    case element_type::INT64:
+    case element_type::UINT64:
+    case element_type::DOUBLE:
       return "number";
-    case od::json_type::string:
+    case element_type::STRING:
       return "string";
-    case od::json_type::boolean:
+    case element_type::BOOL:
       return "boolean";
-    case od::json_type::null:
+    case element_type::NULL_VALUE:
       return "null";
   }
   return "unknown";
@@ -71,18 +73,8 @@ std::string_view TypeNameOfFirstByte(char c) {
 // early, or the '}' cut after was inside a string. Any other error is in
 // the text itself, wherever the window ends.
 bool CutMayCause(simdjson::error_code e) {
-  switch (e) {
-    case simdjson::TAPE_ERROR:
-    case simdjson::INCOMPLETE_ARRAY_OR_OBJECT:
-    case simdjson::UNCLOSED_STRING:
-    case simdjson::INCORRECT_TYPE:
-    case simdjson::OUT_OF_BOUNDS:
-    case simdjson::EMPTY:
-    case simdjson::TRAILING_CONTENT:
-      return true;
-    default:
-      return false;
-  }
+  return e == simdjson::TAPE_ERROR || e == simdjson::INCOMPLETE_ARRAY_OR_OBJECT ||
+         e == simdjson::UNCLOSED_STRING;
 }
 
 Status RecordError(const std::string& source, uint64_t record, std::string_view what) {
@@ -154,230 +146,151 @@ void AppendCanonicalObject(std::vector<Extra>* members, std::string* out) {
 
 struct WindowResult {
   uint64_t records = 0;  // records handed to the sink
-  size_t resume = 1;     // offset of the text after the last of them
   Status error;
   simdjson::error_code code = simdjson::SUCCESS;  // simdjson's, when it found the error
-  // The error is in the text (or from the sink), whatever the window's
+  // The error is in a record (or from the sink), whatever the window's
   // end: parsing again with more text cannot help.
   bool fatal = false;
 };
 
+// "" when `v` is a valid original_pos (stored in *out, or left absent for
+// null), else what is wrong with it.
+std::string ReadOriginalPos(element v, std::optional<int64_t>* out) {
+  constexpr std::string_view kExpected = "expected an integer, a numeric string or null, got ";
+  int64_t n;
+  std::string_view s;
+  if (v.is_null()) return {};
+  if (v.get(n) == simdjson::SUCCESS) {
+    *out = n;
+    return {};
+  }
+  if (v.get(s) == simdjson::SUCCESS) {
+    // The reference application accepts "7" for 7. Only an optional '-' and
+    // ASCII digits: no blanks, no '+', no fraction.
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (!s.empty() && ec == std::errc() && end == s.data() + s.size()) {
+      *out = n;
+      return {};
+    }
+    return std::string(kExpected) + "a string that is not a decimal integer in int64 range";
+  }
+  if (v.is_number()) {
+    return std::string(kExpected) + simdjson::minify(v) + ", not an integer in int64 range";
+  }
+  return std::string(kExpected).append(TypeName(v.type()));
+}
+
+// simdjson's DOM parser, whose kernels are chosen at run time for the CPU
+// (the On-Demand API would be compiled for the baseline x86-64 only). It
+// validates a whole window (structure, numbers, UTF-8, nesting depth)
+// before any record is read, so the checks here concern only the shape of
+// each record.
 class WindowParser {
  public:
   explicit WindowParser(std::string source) : source_(std::move(source)) {}
 
-  // Parses doc[0, len) (an array of records; capacity bytes readable).
-  WindowResult Parse(char* doc, size_t len, size_t capacity, bool final, uint64_t first_index,
-                     JsonRecordSink* sink);
+  // Parses doc[0, len) (an array of records, SIMDJSON_PADDING readable
+  // bytes after it).
+  WindowResult Parse(const char* doc, size_t len, uint64_t first_index, JsonRecordSink* sink);
 
  private:
-  // A simdjson error at record `index` (or before the first record).
-  Status SyntaxError(simdjson::error_code e, uint64_t index, bool in_record) const {
-    if (e == simdjson::MEMALLOC || e == simdjson::CAPACITY) {
-      return Status::ResourceExhausted(source_, simdjson::error_message(e));
-    }
-    if (!in_record) return Status::InvalidArgument(source_, simdjson::error_message(e));
-    return RecordError(source_, index, simdjson::error_message(e));
-  }
-  // Reads one record into record_. On a syntax error sets *syntax.
-  Status ParseRecord(od::value value, uint64_t index, simdjson::error_code* syntax);
-  // A syntax error, or success with *problem set when the value is not one.
-  simdjson::error_code ReadOriginalPos(od::value value, std::string* problem);
-  Status Canonicalize(std::string* problem);
+  // Reads one record into record_.
+  Status ParseRecord(element elem, uint64_t index);
 
   std::string source_;
-  od::parser parser_;
-  simdjson::dom::parser extras_parser_;
+  simdjson::dom::parser parser_;
   JsonRecord record_;
+  std::array<element, kFieldCount> value_;
   std::array<bool, kFieldCount> present_{};
-  std::array<std::string, kFieldCount> problem_;  // a later repeat of the key clears it
-  std::vector<std::pair<std::string_view, std::string_view>> extras_;  // key, raw JSON
+  std::vector<Extra> extras_;
   std::string extras_text_;
-  std::string scratch_;
 };
 
-simdjson::error_code WindowParser::ReadOriginalPos(od::value value, std::string* problem) {
-  constexpr std::string_view kExpected = "expected an integer, a numeric string or null, got ";
-  record_.original_pos.reset();
-  od::json_type type;
-  if (simdjson::error_code e = value.type().get(type)) return e;
-  if (type == od::json_type::null) {
-    bool null = false;
-    if (simdjson::error_code e = value.is_null().get(null)) return e;
-    return null ? simdjson::SUCCESS : simdjson::N_ATOM_ERROR;
-  }
-  if (type == od::json_type::number) {
-    int64_t n;
-    if (value.get_int64().get(n) == simdjson::SUCCESS) {
-      record_.original_pos = n;
-      return simdjson::SUCCESS;
-    }
-    std::string_view raw = value.raw_json_token();
-    while (!raw.empty() && IsJsonSpace(raw.back())) raw.remove_suffix(1);
-    double d;
-    // Not a JSON number at all (1e400, 01): a syntax error.
-    if (value.get_double().get(d) != simdjson::SUCCESS) return simdjson::NUMBER_ERROR;
-    *problem = std::string(kExpected).append(raw).append(", not an integer in int64 range");
-    return simdjson::SUCCESS;
-  }
-  if (type == od::json_type::string) {
-    std::string_view s;
-    if (simdjson::error_code e = value.get_string().get(s)) return e;
-    // The reference application accepts "7" for 7. Only an optional '-' and
-    // ASCII digits: no blanks, no '+', no fraction.
-    int64_t n;
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-    if (!s.empty() && ec == std::errc() && end == s.data() + s.size()) {
-      record_.original_pos = n;
-    } else {
-      *problem = std::string(kExpected) + "a string that is not a decimal integer in int64 range";
-    }
-    return simdjson::SUCCESS;
-  }
-  *problem = std::string(kExpected).append(TypeName(type));
-  return simdjson::SUCCESS;
-}
-
-// extras_ into extras_text_, canonical: each raw value is parsed (and so
-// validated in full) by the DOM parser.
-Status WindowParser::Canonicalize(std::string* problem) {
-  extras_text_.clear();
-  if (extras_.empty()) return Status::OK();
-  std::stable_sort(extras_.begin(), extras_.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  extras_text_.push_back('{');
-  bool first = true;
-  for (size_t i = 0; i < extras_.size(); ++i) {
-    const auto& [key, raw] = extras_[i];
-    if (i + 1 < extras_.size() && extras_[i + 1].first == key) continue;  // a later one wins
-    element value;
-    if (simdjson::error_code e = extras_parser_.parse(raw.data(), raw.size()).get(value)) {
-      if (e == simdjson::MEMALLOC || e == simdjson::CAPACITY) {
-        return Status::ResourceExhausted(source_, simdjson::error_message(e));
-      }
-      *problem = "key '" + std::string(key.substr(0, 64)) + "': " + simdjson::error_message(e);
-      return Status::OK();
-    }
-    if (!first) extras_text_.push_back(',');
-    first = false;
-    json_text::AppendJsonString(key, &extras_text_);
-    extras_text_.push_back(':');
-    AppendCanonical(value, &extras_text_);
-  }
-  extras_text_.push_back('}');
-  return Status::OK();
-}
-
-Status WindowParser::ParseRecord(od::value value, uint64_t index, simdjson::error_code* syntax) {
-  *syntax = simdjson::SUCCESS;
-  od::json_type type;
-  if ((*syntax = value.type().get(type))) return Status::OK();
-  if (type != od::json_type::object) {
+Status WindowParser::ParseRecord(element elem, uint64_t index) {
+  simdjson::dom::object obj;
+  if (elem.get(obj) != simdjson::SUCCESS) {
     return RecordError(source_, index,
-                       std::string("expected an object, got ").append(TypeName(type)));
+                       std::string("expected an object, got ").append(TypeName(elem.type())));
   }
-  od::object object;
-  if ((*syntax = value.get_object().get(object))) return Status::OK();
-
-  record_.index = index;
-  record_.strings.fill(std::nullopt);
-  record_.original_pos.reset();
   present_.fill(false);
-  for (std::string& p : problem_) p.clear();
   extras_.clear();
   int expected = 0;  // keys usually come in Field order: try that one first
-  for (auto member : object) {
-    od::field field;
-    if ((*syntax = std::move(member).get(field))) return Status::OK();
-    std::string_view key;
-    if ((*syntax = field.unescaped_key().get(key))) return Status::OK();
-    od::value v = field.value();
+  for (simdjson::dom::key_value_pair kv : obj) {
     int f = -1;
     if (expected < static_cast<int>(Field::kExtras) &&
-        key == FieldName(static_cast<Field>(expected))) {
+        kv.key == FieldName(static_cast<Field>(expected))) {
       f = expected;
-    } else if (std::optional<Field> known = FieldFromName(key)) {
+    } else if (std::optional<Field> known = FieldFromName(kv.key)) {
       f = static_cast<int>(*known);
     }
     if (f < 0) {
-      std::string_view raw;
-      if ((*syntax = simdjson::to_json_string(v).get(raw))) return Status::OK();
-      extras_.emplace_back(key, raw);
+      extras_.emplace_back(kv.key, kv.value);
       continue;
     }
-    expected = f + 1;
+    value_[f] = kv.value;  // a repeated key: the last wins
     present_[f] = true;
-    problem_[f].clear();  // a repeated key: only its last value counts
-    if (f == static_cast<int>(Field::kOriginalPos)) {
-      if ((*syntax = ReadOriginalPos(v, &problem_[f]))) return Status::OK();
-      continue;
-    }
-    od::json_type vt;
-    if ((*syntax = v.type().get(vt))) return Status::OK();
-    const bool required = f < kRequiredStringFieldCount;
-    if (vt == od::json_type::string) {
-      std::string_view s;
-      if ((*syntax = v.get_string().get(s))) return Status::OK();
-      record_.strings[f] = s;
-    } else if (vt == od::json_type::null && !required) {
-      bool null = false;
-      if ((*syntax = v.is_null().get(null))) return Status::OK();
-      if (!null) {
-        *syntax = simdjson::N_ATOM_ERROR;
-        return Status::OK();
-      }
-      record_.strings[f].reset();
-    } else {
-      record_.strings[f].reset();
-      problem_[f] =
-          std::string(required ? "expected a string, got " : "expected a string or null, got ")
-              .append(TypeName(vt));
-    }
+    expected = f + 1;
   }
 
-  // The record is complete: report its first problem in Field order.
-  for (int f = 0; f < kFieldCount - 1; ++f) {
-    if (f < kRequiredStringFieldCount && !present_[f]) {
-      return RecordError(source_, index, FieldProblem(static_cast<Field>(f), "missing"));
+  record_.index = index;
+  for (int i = 0; i < kStringFieldCount; ++i) {
+    const Field field = static_cast<Field>(i);
+    const bool required = i < kRequiredStringFieldCount;
+    record_.strings[i].reset();
+    if (!present_[i]) {
+      if (required) return RecordError(source_, index, FieldProblem(field, "missing"));
+      continue;
     }
-    if (!problem_[f].empty()) {
-      return RecordError(source_, index, FieldProblem(static_cast<Field>(f), problem_[f]));
+    std::string_view s;
+    if (value_[i].get(s) == simdjson::SUCCESS) {
+      record_.strings[i] = s;
+    } else if (required || !value_[i].is_null()) {
+      std::string what = required ? "expected a string, got " : "expected a string or null, got ";
+      return RecordError(source_, index,
+                         FieldProblem(field, what.append(TypeName(value_[i].type()))));
     }
   }
-  std::string problem;
-  if (Status s = Canonicalize(&problem); !s.ok()) return s;
-  if (!problem.empty()) return RecordError(source_, index, "extras: " + problem);
+  const int pos = static_cast<int>(Field::kOriginalPos);
+  record_.original_pos.reset();
+  if (present_[pos]) {
+    std::string what = ReadOriginalPos(value_[pos], &record_.original_pos);
+    if (!what.empty()) return RecordError(source_, index, FieldProblem(Field::kOriginalPos, what));
+  }
+  extras_text_.clear();
+  if (!extras_.empty()) AppendCanonicalObject(&extras_, &extras_text_);
   record_.extras_json = extras_text_;
   return Status::OK();
 }
 
-WindowResult WindowParser::Parse(char* doc, size_t len, size_t capacity, bool final,
-                                 uint64_t first_index, JsonRecordSink* sink) {
+WindowResult WindowParser::Parse(const char* doc, size_t len, uint64_t first_index,
+                                 JsonRecordSink* sink) {
   WindowResult r;
-  uint64_t index = first_index;
-  od::document document;
-  if (simdjson::error_code e = parser_.iterate(doc, len, capacity).get(document)) {
-    r.error = SyntaxError(e, index, false);
+  element root;
+  if (simdjson::error_code e =
+          parser_.parse(reinterpret_cast<const uint8_t*>(doc), len, false).get(root)) {
     r.code = e;
     r.fatal = !CutMayCause(e);
-    return r;
-  }
-  od::array array;
-  if (simdjson::error_code e = document.get_array().get(array)) {
-    r.error = SyntaxError(e, index, false);
-    r.fatal = !CutMayCause(e);
-    return r;
-  }
-  for (auto item : array) {
-    od::value value;
-    simdjson::error_code e = item.get(value);
-    Status s;
-    if (!e) s = ParseRecord(value, index, &e);
-    if (e) {
-      r.error = SyntaxError(e, index, true);
-      r.fatal = !CutMayCause(e);
-      return r;
+    if (e == simdjson::MEMALLOC || e == simdjson::CAPACITY) {
+      r.error = Status::ResourceExhausted(source_, simdjson::error_message(e));
+      r.fatal = true;
+    } else {
+      std::string detail = simdjson::error_message(e);
+      if (first_index > 0) detail += " (after record " + std::to_string(first_index - 1) + ")";
+      r.error = Status::InvalidArgument(source_, detail);
     }
+    return r;
+  }
+  simdjson::dom::array records;
+  if (root.get(records) != simdjson::SUCCESS) {  // only the first window can be another type
+    r.error = Status::InvalidArgument(
+        source_, std::string("expected an array of track objects at the top level, got ")
+                     .append(TypeName(root.type())));
+    r.fatal = true;
+    return r;
+  }
+  uint64_t index = first_index;
+  for (element elem : records) {
+    Status s = ParseRecord(elem, index);
     if (s.ok()) s = sink->Add(record_);
     if (!s.ok()) {
       r.error = s;
@@ -386,15 +299,6 @@ WindowResult WindowParser::Parse(char* doc, size_t len, size_t capacity, bool fi
     }
     ++index;
     ++r.records;
-    const char* at = nullptr;
-    r.resume = document.current_location().get(at) == simdjson::SUCCESS
-                   ? static_cast<size_t>(at - doc)
-                   : len;
-  }
-  const char* trailing = nullptr;
-  if (final && document.current_location().get(trailing) == simdjson::SUCCESS) {
-    r.error = Status::InvalidArgument(source_, "text after the array of tracks");
-    r.fatal = true;
   }
   return r;
 }
@@ -525,7 +429,7 @@ Status ReadJsonRecords(JsonInput* input, JsonRecordSink* sink) try {
       const char saved = doc[cut];
       if (!w.eof()) doc[cut] = ']';
       const size_t len = w.eof() ? cut : cut + 1;
-      r = parser.Parse(doc, len, w.capacity(), w.eof(), index, sink);
+      r = parser.Parse(doc, len, index, sink);
       doc[cut] = saved;
       index += r.records;
       if (r.error.ok()) {
@@ -536,13 +440,10 @@ Status ReadJsonRecords(JsonInput* input, JsonRecordSink* sink) try {
       }
       if (r.code == simdjson::UTF8_ERROR) return Utf8Error(source, w, cut);
       if (r.fatal || w.eof()) return r.error;
-      if (r.records > 0) {
-        w.Carry(r.resume);
-        target = w.size() + kWindowBytes;
-        continue;
-      }
+      // The cut was not a record boundary, or the text is wrong: more text
+      // in the window tells which.
     }
-    // No record ended in the window: more text, up to the limit.
+    // A larger window, up to the limit.
     if (w.size() >= kMaxWindowBytes) {
       if (cut > 0) return r.error;
       return Status::InvalidArgument(

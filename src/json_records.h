@@ -9,13 +9,14 @@
 //
 // How a window is cut: the text after the array's '[' is read in pieces;
 // a window ends after the last '}' that a ',' follows (the end of a record,
-// almost always), and is parsed with simdjson's On-Demand API as "[" +
-// window + "]". What follows the cut is carried into the next window. A cut
-// that was not a record boundary (a '}' inside a string or a nested object)
-// makes the last record of the window fail; the text from that record on is
-// carried and parsed again with more input after it, so only a record that
-// still fails with the whole of it in the window, or at the end of the
-// input, is an error. A record may hold at most kMaxRecordBytes of text.
+// almost always), and is parsed with simdjson's DOM parser as "[" + window
+// + "]" (the text of the window stays where it was read: the "]" is written
+// over the byte after the cut while it is parsed). What follows the cut is
+// carried into the next window. A cut that was not a record boundary (a '}'
+// inside a string or a nested object) fails as a structural error; the
+// window is then doubled and parsed again, so only text that still fails
+// with a whole record in the window, or at the end of the input, is an
+// error. A record may hold at most kMaxRecordBytes of text.
 #ifndef TRACKSTORE_SRC_JSON_RECORDS_H_
 #define TRACKSTORE_SRC_JSON_RECORDS_H_
 
