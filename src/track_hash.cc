@@ -42,7 +42,18 @@ struct RecordFields {
   }
 };
 
+// Field values in an array, shaped like TrackView::string_field.
+struct ValueFields {
+  const std::optional<std::string_view>* strings;
+  std::optional<std::string_view> string_field(int f) const { return strings[f]; }
+};
+
 }  // namespace
+
+uint64_t TrackHash(const std::optional<std::string_view>* strings,
+                   std::optional<int64_t> original_pos, std::string_view extras_json) {
+  return Hash(ValueFields{strings}, extras_json, original_pos);
+}
 
 uint64_t TrackHash(const TrackRecord& track) {
   return Hash(RecordFields{track}, track.extras_json, track.original_pos);

@@ -11,6 +11,8 @@
 #define TRACKSTORE_SRC_TRACK_HASH_H_
 
 #include <cstdint>
+#include <optional>
+#include <string_view>
 
 #include "trackstore/track.h"
 
@@ -18,6 +20,10 @@ namespace trackstore::internal {
 
 uint64_t TrackHash(const TrackRecord& track);
 uint64_t TrackHash(const TrackView& track);
+// The same from field values: the kStringFieldCount string fields in Field
+// order (nullopt: absent), original_pos and the extras text.
+uint64_t TrackHash(const std::optional<std::string_view>* strings,
+                   std::optional<int64_t> original_pos, std::string_view extras_json);
 
 }  // namespace trackstore::internal
 

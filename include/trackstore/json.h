@@ -5,11 +5,14 @@
 // bytes, not the file name). Keys are the field names of doc/behaviour.md section 1;
 // unknown keys are kept in TrackRecord::extras_json and written back.
 //
-// Import validates all of the input (simdjson DOM parser) and reports the
-// first problem with the record index and field, e.g.
+// Import reads its input in windows of about 1 MiB (a record may hold at
+// most 32 MiB of text), each validated in full by simdjson's DOM parser
+// before its records are read, and reports the first problem with the
+// record index and field, e.g.
 //   "tracks.json: record 17: field 'year': expected a string or null, got number".
-// A syntax error carries simdjson's message (it gives no position); invalid
-// UTF-8 also gives the offset of the first bad byte.
+// A syntax error carries simdjson's message and the last record read before
+// it (simdjson gives no position); invalid UTF-8 gives the offset of the
+// first bad byte in the input.
 //
 // Import rules beyond doc/behaviour.md section 1:
 //  - A leading UTF-8 byte order mark is skipped (RFC 8259 section 8.1 allows
@@ -27,7 +30,7 @@
 //    re-escaped and numbers rewritten in simdjson's shortest form
 //    (1E2 -> 100.0, 2.50 -> 2.5). Export writes them back in that order.
 //  - Duplicate or empty ids are not checked here (see SnapshotWriter).
-//  - simdjson 3.0 takes documents below 4 GiB, nested at most 1024 deep.
+//  - Values may nest at most 1024 deep.
 #ifndef TRACKSTORE_JSON_H_
 #define TRACKSTORE_JSON_H_
 
@@ -39,11 +42,11 @@
 
 #include "trackstore/result.h"
 #include "trackstore/snapshot.h"
+#include "trackstore/snapshot_writer.h"
+#include "trackstore/store.h"
 #include "trackstore/track.h"
 
 namespace trackstore {
-
-class Version;  // store.h
 
 struct JsonImportOptions {
   // Upper bound on the bytes read from the input (a file, a FIFO, a pipe,
@@ -77,6 +80,30 @@ Result<std::vector<TrackRecord>> ParseTracksJson(std::string_view json,
 // options.max_decompressed_bytes, or memory runs out. Each names `path`.
 Result<std::vector<TrackRecord>> ImportJsonFile(const std::string& path,
                                                 const JsonImportOptions& options = {});
+
+// Imports a .json or .json.gz file (as ImportJsonFile: the same rules,
+// limits and errors) straight into the snapshot file `snapshot_path`,
+// without a TrackRecord per track: each record's values go from the parser
+// into the snapshot's columns. Memory holds the output's columns and a
+// window of the input of about 1 MiB (more for a record larger than that),
+// not the input. The policies of write_options apply (duplicate and empty
+// ids; strings are valid UTF-8 by JSON's rules, and a NUL in an id or a name
+// is InvalidArgument); errors name records by their index in the input.
+// A library too large for one file is NotSupported, naming the record:
+// import it into a store. The output is written as SnapshotWriter::Write
+// writes it (atomically; write_options.sync).
+Result<WriteResult> ImportJsonToSnapshot(const std::string& json_path,
+                                         const std::string& snapshot_path,
+                                         const JsonImportOptions& import_options = {},
+                                         const WriteOptions& write_options = {});
+
+// The same into a new version of `store` that replaces its library (as
+// Store::Replace), holding the store's writer lock while it reads: a base
+// fragment is written as soon as its columns reach
+// StoreOptions::max_fragment_bytes, so memory holds one fragment's columns.
+Result<CommitStats> ImportJsonToStore(Store& store, const std::string& json_path,
+                                      const JsonImportOptions& import_options = {},
+                                      const CommitOptions& commit_options = {});
 
 // `text` with each byte that is not part of a well-formed UTF-8 sequence
 // replaced by U+FFFD: the one policy for text that must become JSON (the

@@ -55,6 +55,9 @@
 namespace trackstore {
 
 class Env;
+namespace internal {
+struct StoreAccess;
+}
 
 struct StoreOptions {
   // Create the directory and its layout when missing. Default: true.
@@ -329,6 +332,7 @@ class Store {
   Result<GcStats> CollectGarbage(std::optional<uint32_t> keep = std::nullopt);
 
  private:
+  friend struct internal::StoreAccess;
   struct Rep;
   explicit Store(std::unique_ptr<Rep> rep);
   std::unique_ptr<Rep> rep_;

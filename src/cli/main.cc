@@ -119,36 +119,29 @@ int RunImport(const ImportArgs& a) {
                              .drop_empty_ids = a.drop_empty_ids,
                              .sync = !a.no_sync,
                              .json = a.json,
-                             .wait = a.wait});
+                             .wait = a.wait,
+                             .max_input_bytes = a.max_input_bytes});
   }
   Stopwatch timer;
   JsonImportOptions import_options;
   import_options.max_input_bytes = a.max_input_bytes;
   import_options.max_decompressed_bytes = a.max_input_bytes;
-  // One file holds at most one FlatBuffers buffer: a bigger library fails at
-  // the record that passes the limit, not after all are read.
-  import_options.max_payload_bytes = kMaxSnapshotPayloadBytes;
-  Result<std::vector<TrackRecord>> tracks = ImportJsonFile(a.in, import_options);
-  if (!tracks.ok()) {
-    const Status& st = tracks.status();
+  WriteOptions options;
+  options.duplicates = ParsePolicy(a.dedupe);
+  options.drop_empty_ids = a.drop_empty_ids;
+  options.sync = !a.no_sync;
+  // Records go straight into the snapshot's columns; a library too big for
+  // one file fails at the record that passes the limit.
+  Result<WriteResult> written = ImportJsonToSnapshot(a.in, a.out, import_options, options);
+  if (!written.ok()) {
+    const Status& st = written.status();
     return Fail(st, a.json,
                 st.IsResourceExhausted() ? "--max-input-bytes raises the limit"
                 : st.IsNotSupported()
                     ? "import into a store instead: trackstore import " + a.in + " DIR/"
                     : "");
   }
-  const double parse_seconds = timer.Seconds();
-
-  WriteOptions options;
-  options.duplicates = ParsePolicy(a.dedupe);
-  options.drop_empty_ids = a.drop_empty_ids;
-  options.sync = !a.no_sync;
-  Result<WriteResult> written = WriteSnapshot(a.out, *tracks, options);
-  if (!written.ok()) return Fail(written.status(), a.json);
-
   ReportTime("import", written->track_count, timer.Seconds());
-  std::cerr << "import: parse " << FormatSeconds(parse_seconds) << ", write "
-            << FormatSeconds(timer.Seconds() - parse_seconds) << "\n";
   if (a.json) {
     Json j = {{"path", a.out},
               {"track_count", written->track_count},

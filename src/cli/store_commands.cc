@@ -362,23 +362,28 @@ int RunGc(const GcArgs& a) {
 
 int RunImportToStore(const StoreImportArgs& a) {
   Stopwatch timer;
-  Result<std::vector<TrackRecord>> tracks = ImportJsonFile(a.in);
-  if (!tracks.ok()) return Fail(tracks.status(), a.json);
-  const double parse_seconds = timer.Seconds();
   StoreOptions options;
   options.sync = a.sync;
   options.lock_timeout = static_cast<Micros>(std::max(0.0, a.wait) * kMicrosPerSecond);
   Result<Store> store = Store::Open(a.dir, options);  // created when missing
   if (!store.ok()) return StoreFail(store.status(), a.dir, a.json);
+  JsonImportOptions import_options;
+  import_options.max_input_bytes = a.max_input_bytes;
+  import_options.max_decompressed_bytes = a.max_input_bytes;
   CommitOptions commit;
   commit.duplicates = a.duplicates;
   commit.drop_empty_ids = a.drop_empty_ids;
-  Result<CommitStats> stats = store->Replace(*tracks, commit);
-  if (!stats.ok()) return StoreFail(stats.status(), a.dir, a.json);
+  // Records go straight into fragment columns, a fragment written as each
+  // fills, under the store's writer lock.
+  Result<CommitStats> stats = ImportJsonToStore(*store, a.in, import_options, commit);
+  if (!stats.ok()) {
+    if (stats.status().IsResourceExhausted()) {
+      return Fail(stats.status(), a.json, "--max-input-bytes raises the limit");
+    }
+    return StoreFail(stats.status(), a.dir, a.json);
+  }
   const double seconds = timer.Seconds();
   cli::ReportTime("import", stats->track_count, seconds);
-  std::cerr << "import: parse " << FormatSeconds(parse_seconds) << ", commit "
-            << FormatSeconds(seconds - parse_seconds) << "\n";
   if (a.json) {
     std::cout << cli::JsonText(StatsJson(store->directory(), "replace", *stats, seconds), 2)
               << "\n";

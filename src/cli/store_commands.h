@@ -10,6 +10,7 @@
 
 #include "cli_common.h"
 #include "library.h"
+#include "trackstore/json.h"
 #include "trackstore/snapshot_writer.h"
 
 namespace trackstore {
@@ -35,6 +36,7 @@ struct StoreImportArgs {
   bool sync = true;
   bool json = false;
   double wait = 30;
+  uint64_t max_input_bytes = JsonImportOptions{}.max_input_bytes;
 };
 int RunImportToStore(const StoreImportArgs& a);
 

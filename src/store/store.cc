@@ -24,6 +24,7 @@
 #include "snapshot_format.h"
 #include "store/compaction.h"
 #include "store/manifest.h"
+#include "store/store_access.h"
 #include "store/version_rep.h"
 #include "track_hash.h"
 #include "trackstore/env.h"
@@ -135,6 +136,10 @@ struct Store::Rep {
   Status WriteBase(const ChunkFn& next_chunk, const CommitOptions& options,
                    std::vector<std::shared_ptr<const Snapshot>>* frags,
                    std::vector<FragmentInfo>* infos, CommitStats* stats);
+  // The same from fragments already encoded (internal::StoreAccess).
+  Status WriteBaseImages(const internal::FragmentImageFn& next_image,
+                         std::vector<std::shared_ptr<const Snapshot>>* frags,
+                         std::vector<FragmentInfo>* infos, CommitStats* stats);
   // A new base as one version: `write` writes its fragments. Reads only the
   // parent's manifest, so that a replacement also repairs a version whose
   // files are lost or damaged.
@@ -802,23 +807,44 @@ Result<CommitStats> Store::Commit(const Snapshot& updates, std::span<const std::
 Status Store::Rep::WriteBase(const ChunkFn& next_chunk, const CommitOptions& commit,
                              std::vector<std::shared_ptr<const Snapshot>>* frags,
                              std::vector<FragmentInfo>* infos, CommitStats* stats) {
-  for (bool more = true; more;) {
-    std::span<const TrackRecord> chunk;
-    Result<bool> got = next_chunk(&chunk);
-    if (!got.ok()) return got.status();
-    more = *got;
-    if (chunk.empty() && !(frags->empty() && !more)) continue;
-    WriteOptions w;
-    w.duplicates = commit.duplicates;
-    w.drop_empty_ids = commit.drop_empty_ids;
-    w.validate_utf8 = commit.validate_utf8;
+  WriteOptions w;
+  w.duplicates = commit.duplicates;
+  w.drop_empty_ids = commit.drop_empty_ids;
+  w.validate_utf8 = commit.validate_utf8;
+  bool more = true;
+  bool wrote_any = false;
+  auto next_image = [&](EncodedView* image, WriteResult* written) -> Result<bool> {
+    while (more) {
+      std::span<const TrackRecord> chunk;
+      Result<bool> got = next_chunk(&chunk);
+      if (!got.ok()) return got.status();
+      more = *got;
+      // An empty library is one empty fragment; empty chunks are skipped.
+      if (chunk.empty() && (wrote_any || more)) continue;
+      Result<WriteResult> encoded = writer.EncodeView(chunk, image, w);
+      if (!encoded.ok()) return encoded.status();
+      *written = *encoded;
+      wrote_any = true;
+      return true;
+    }
+    return false;
+  };
+  return WriteBaseImages(next_image, frags, infos, stats);
+}
+
+Status Store::Rep::WriteBaseImages(const internal::FragmentImageFn& next_image,
+                                   std::vector<std::shared_ptr<const Snapshot>>* frags,
+                                   std::vector<FragmentInfo>* infos, CommitStats* stats) {
+  for (;;) {
     EncodedView image;
-    Result<WriteResult> written = writer.EncodeView(chunk, &image, w);
-    if (!written.ok()) return written.status();
-    stats->duplicates_dropped += written->duplicates_dropped;
-    stats->empty_ids_dropped += written->empty_ids_dropped;
+    WriteResult written;
+    Result<bool> got = next_image(&image, &written);
+    if (!got.ok()) return got.status();
+    if (!*got) break;
+    stats->duplicates_dropped += written.duplicates_dropped;
+    stats->empty_ids_dropped += written.empty_ids_dropped;
     const size_t before = frags->size();
-    if (Status s = WriteFragment(image, written->content_hash, false, written->track_count, frags,
+    if (Status s = WriteFragment(image, written.content_hash, false, written.track_count, frags,
                                  infos, &stats->bytes_written);
         !s.ok()) {
       return s;
@@ -944,6 +970,31 @@ Result<CommitStats> Store::Replace(const Snapshot& snapshot, const CommitOptions
     return r.WriteFragment(image, snapshot.content_hash(), false, snapshot.size(), fragments, infos,
                            &stats->bytes_written);
   });
+}
+
+Result<CommitStats> internal::StoreAccess::ReplaceStreaming(
+    Store& store, const std::function<Status(const AddFragmentFn&)>& produce,
+    const CommitOptions& options) {
+  Store::Rep& r = *store.rep_;
+  return r.CommitBase(options, [&](auto* fragments, auto* infos, CommitStats* stats) {
+    const AddFragmentFn add = [&](const EncodedView& image, const WriteResult& result) {
+      bool given = false;
+      return r.WriteBaseImages(
+          [&](EncodedView* next, WriteResult* next_result) -> Result<bool> {
+            if (given) return false;
+            given = true;
+            *next = image;
+            *next_result = result;
+            return true;
+          },
+          fragments, infos, stats);
+    };
+    return produce(add);
+  });
+}
+
+uint64_t internal::StoreAccess::MaxFragmentBytes(const Store& store) {
+  return store.rep_->options.max_fragment_bytes;
 }
 
 Result<CommitStats> Store::SetState(const CommitOptions& options) {

@@ -1,0 +1,42 @@
+// src/store/store_access.h (internal)
+//
+// What other parts of the library do to a Store that its users do not: a
+// full replacement from fragments already encoded (the streaming JSON
+// import fills snapshot columns itself).
+#ifndef TRACKSTORE_SRC_STORE_STORE_ACCESS_H_
+#define TRACKSTORE_SRC_STORE_STORE_ACCESS_H_
+
+#include <cstdint>
+#include <functional>
+
+#include "trackstore/result.h"
+#include "trackstore/snapshot_writer.h"
+#include "trackstore/store.h"
+
+namespace trackstore::internal {
+
+// Sets *image to the next base fragment (a complete snapshot file image,
+// valid until the next call) and *result to what encoding it gave, and
+// returns true; returns false when there are no more. An empty library is
+// one fragment of no tracks.
+using FragmentImageFn = std::function<Result<bool>(EncodedView* image, WriteResult* result)>;
+
+// Hands one encoded base fragment to the store, which writes it before
+// returning (the image may then be reused).
+using AddFragmentFn = std::function<Status(const EncodedView& image, const WriteResult& result)>;
+
+struct StoreAccess {
+  // Store::Replace with the fragments `produce` hands over, holding the
+  // writer lock while it runs. Ids must be unique across fragments (checked,
+  // as Replace does). `produce` must add at least one fragment (an empty
+  // library is one fragment of no tracks).
+  static Result<CommitStats> ReplaceStreaming(
+      Store& store, const std::function<Status(const AddFragmentFn&)>& produce,
+      const CommitOptions& options);
+  // StoreOptions::max_fragment_bytes after clamping.
+  static uint64_t MaxFragmentBytes(const Store& store);
+};
+
+}  // namespace trackstore::internal
+
+#endif  // TRACKSTORE_SRC_STORE_STORE_ACCESS_H_

@@ -1,0 +1,111 @@
+#include "track_columns.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+
+#include "track_hash.h"
+
+namespace trackstore::internal {
+
+namespace {
+
+constexpr size_t kMinMapping = size_t{64} << 10;
+
+size_t RoundUpToPage(size_t n) {
+  static const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  return (n + page - 1) / page * page;
+}
+
+}  // namespace
+
+void GrowBuffer::Grow(size_t need) {
+  if (need < size_) throw std::bad_alloc();  // size_t overflow
+  const size_t cap = RoundUpToPage(std::max({need, cap_ * 2, kMinMapping}));
+  void* p = data_ == nullptr
+                ? ::mmap(nullptr, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                : ::mremap(data_, cap_, cap, MREMAP_MAYMOVE);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  data_ = static_cast<char*>(p);
+  cap_ = cap;
+}
+
+void GrowBuffer::Release() {
+  if (data_ != nullptr) ::munmap(data_, cap_);
+  data_ = nullptr;
+  size_ = cap_ = 0;
+}
+
+void TrackColumns::Append(const std::optional<std::string_view>* strings,
+                          std::optional<int64_t> original_pos, std::string_view extras_json) {
+  const uint64_t i = count_;
+  const uint8_t bit = static_cast<uint8_t>(1u << (i & 7));
+  const bool new_bitmap_byte = (i & 7) == 0;
+  uint64_t string_bytes = 0;
+  auto append = [&](int c, std::string_view v) {
+    bytes_[c].Append(v.data(), v.size());
+    const auto end = static_cast<uint32_t>(bytes_[c].size());
+    ends_[c].Append(&end, sizeof end);
+    string_bytes += v.size();
+  };
+  for (int c = 0; c < kStringFieldCount; ++c) {
+    const std::optional<std::string_view>& v = strings[c];
+    if (format::ColumnHasPresence(c)) {
+      if (new_bitmap_byte) present_[c].AppendZeros(1);
+      if (v) present_[c].data()[i >> 3] |= bit;
+    }
+    append(c, v.value_or(std::string_view()));
+  }
+  append(format::kExtrasColumn, extras_json);
+  if (new_bitmap_byte) pos_present_.AppendZeros(1);
+  if (original_pos) pos_present_.data()[i >> 3] |= bit;
+  const int64_t pos = original_pos.value_or(0);
+  pos_values_.Append(&pos, sizeof pos);
+  const uint64_t hash = TrackHash(strings, original_pos, extras_json);
+  hashes_.Append(&hash, sizeof hash);
+  payload_bytes_ += string_bytes + format::kPayloadBytesPerTrack;
+  ++count_;
+}
+
+std::string_view TrackColumns::id(uint64_t i) const {
+  const auto* ends = reinterpret_cast<const uint32_t*>(ends_[0].data());
+  const uint32_t begin = i == 0 ? 0 : ends[i - 1];
+  return std::string_view(bytes_[0].data() + begin, ends[i] - begin);
+}
+
+format::PayloadShape TrackColumns::Shape() const {
+  format::PayloadShape shape;
+  shape.track_count = count_;
+  for (int c = 0; c < kColumns; ++c) shape.column_bytes[c] = bytes_[c].size();
+  return shape;
+}
+
+void TrackColumns::FillPayload(const format::PayloadOut& out) {
+  const uint64_t n = count_;
+  for (int c = 0; c < kColumns; ++c) {
+    const format::StringColumnOut& col = out.strings[c];
+    if (n > 0) std::memcpy(col.offsets + 1, ends_[c].data(), n * sizeof(uint32_t));
+    if (bytes_[c].size() > 0) std::memcpy(col.bytes, bytes_[c].data(), bytes_[c].size());
+    if (col.present != nullptr && n > 0) {
+      std::memcpy(col.present, present_[c].data(), format::BitmapBytes(n));
+    }
+    bytes_[c].Release();
+    ends_[c].Release();
+    present_[c].Release();
+  }
+  if (n > 0) {
+    std::memcpy(out.pos_present, pos_present_.data(), format::BitmapBytes(n));
+    std::memcpy(out.pos_values, pos_values_.data(), n * sizeof(int64_t));
+    std::memcpy(out.track_hashes, hashes_.data(), n * sizeof(uint64_t));
+  }
+  pos_present_.Release();
+  pos_values_.Release();
+  hashes_.Release();
+  count_ = 0;
+  payload_bytes_ = 0;
+}
+
+}  // namespace trackstore::internal
