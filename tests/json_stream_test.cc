@@ -8,7 +8,12 @@
 #include <vector>
 
 #include "test_util.h"
+#include <filesystem>
+
 #include "trackstore/json.h"
+#include "trackstore/snapshot.h"
+#include "trackstore/snapshot_writer.h"
+#include "trackstore/store.h"
 
 namespace trackstore {
 namespace {
@@ -177,6 +182,163 @@ TEST(JsonStreamTest, GzipInPiecesManyWindowsLong) {
   Status s = ImportJsonFile(dir.file("cut.json.gz")).status();
   EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
   EXPECT_THAT(s.message(), HasSubstr("truncated gzip data"));
+}
+
+}  // namespace
+}  // namespace trackstore
+
+// --- straight into columns ---------------------------------------------------
+
+namespace trackstore {
+namespace {
+
+// The column path gives the bytes the record path gives.
+TEST(JsonColumnsTest, SnapshotEqualsTheWritersOutput) {
+  TempDir dir;
+  const std::vector<TrackRecord> tracks = TrickyTracks(30000);
+  ASSERT_OK(WriteJsonFile(tracks, dir.file("t.json")));
+  Result<WriteResult> imported = ImportJsonToSnapshot(dir.file("t.json"), dir.file("a.snap"));
+  ASSERT_OK(imported.status());
+  Result<WriteResult> written = WriteSnapshot(dir.file("b.snap"), tracks);
+  ASSERT_OK(written.status());
+  EXPECT_EQ(imported->content_hash, written->content_hash);
+  EXPECT_EQ(imported->track_count, tracks.size());
+  EXPECT_EQ(testing::ReadFileBytes(dir.file("a.snap")), testing::ReadFileBytes(dir.file("b.snap")));
+  Result<Snapshot> snap = Snapshot::Open(dir.file("a.snap"));
+  ASSERT_OK(snap.status());
+  EXPECT_EQ(snap->size(), tracks.size());
+}
+
+TEST(JsonColumnsTest, EmptyLibrary) {
+  TempDir dir;
+  testing::WriteFileBytes(dir.file("t.json"), " [ ] \n");
+  Result<WriteResult> imported = ImportJsonToSnapshot(dir.file("t.json"), dir.file("a.snap"));
+  ASSERT_OK(imported.status());
+  EXPECT_EQ(imported->track_count, 0u);
+  ASSERT_OK(Snapshot::Open(dir.file("a.snap")).status());
+}
+
+std::string Record(const std::string& id, const std::string& name) {
+  return R"({"id":")" + id + R"(","name":")" + name + R"(","artist":"","album":""})";
+}
+
+TEST(JsonColumnsTest, DuplicateIdPolicies) {
+  TempDir dir;
+  testing::WriteFileBytes(dir.file("t.json"), "[" + Record("a", "1") + "," + Record("b", "2") +
+                                                  "," + Record("a", "3") + "]");
+  Status s = ImportJsonToSnapshot(dir.file("t.json"), dir.file("out.snap")).status();
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr("'a' at records 0 and 2"));
+  EXPECT_FALSE(std::filesystem::exists(dir.file("out.snap")));
+
+  for (DuplicatePolicy policy : {DuplicatePolicy::kKeepFirst, DuplicatePolicy::kKeepLast}) {
+    WriteOptions w;
+    w.duplicates = policy;
+    Result<WriteResult> r = ImportJsonToSnapshot(dir.file("t.json"), dir.file("out.snap"), {}, w);
+    ASSERT_OK(r.status());
+    EXPECT_EQ(r->duplicates_dropped, 1u);
+    Result<Snapshot> snap = Snapshot::Open(dir.file("out.snap"));
+    ASSERT_OK(snap.status());
+    ASSERT_EQ(snap->size(), 2u);
+    EXPECT_EQ(snap->Find("a")->name(), policy == DuplicatePolicy::kKeepFirst ? "1" : "3");
+    EXPECT_EQ((*snap->begin()).id(), "a");  // the first position
+  }
+}
+
+TEST(JsonColumnsTest, EmptyIdsAndNulBytes) {
+  TempDir dir;
+  testing::WriteFileBytes(dir.file("t.json"), "[" + Record("", "x") + "," + Record("b", "2") +
+                                                  "," + Record("", "y") + "," +
+                                                  Record("b2", "z") + "]");
+  Status s = ImportJsonToSnapshot(dir.file("t.json"), dir.file("out.snap")).status();
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr("2 tracks have an empty id, at records 0, 2"));
+  WriteOptions w;
+  w.drop_empty_ids = true;
+  Result<WriteResult> r = ImportJsonToSnapshot(dir.file("t.json"), dir.file("out.snap"), {}, w);
+  ASSERT_OK(r.status());
+  EXPECT_EQ(r->empty_ids_dropped, 2u);
+  EXPECT_EQ(r->track_count, 2u);
+
+  // Positions in duplicate messages count the dropped records.
+  testing::WriteFileBytes(dir.file("d.json"), "[" + Record("", "x") + "," + Record("b", "2") +
+                                                  "," + Record("b", "3") + "]");
+  s = ImportJsonToSnapshot(dir.file("d.json"), dir.file("out.snap"), {}, w).status();
+  EXPECT_THAT(s.message(), HasSubstr("'b' at records 1 and 2"));
+
+  for (const std::string& field : {std::string("id"), std::string("name")}) {
+    const std::string rec = field == "id" ? Record("a\\u0000b", "n") : Record("a", "n\\u0000");
+    testing::WriteFileBytes(dir.file("n.json"), "[" + Record("x", "") + "," + rec + "]");
+    s = ImportJsonToSnapshot(dir.file("n.json"), dir.file("out.snap")).status();
+    EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+    EXPECT_THAT(s.message(), HasSubstr("record 1: field '" + field + "' contains a NUL byte"));
+  }
+}
+
+TEST(JsonColumnsTest, FailureLeavesTheOldFile) {
+  TempDir dir;
+  ASSERT_OK(WriteSnapshot(dir.file("out.snap"), TrickyTracks(5)).status());
+  const std::string before = testing::ReadFileBytes(dir.file("out.snap"));
+  std::string text = ExportText(TrickyTracks(30000));
+  text.resize(text.size() - 10);  // truncated
+  testing::WriteFileBytes(dir.file("t.json"), text);
+  EXPECT_FALSE(ImportJsonToSnapshot(dir.file("t.json"), dir.file("out.snap")).ok());
+  EXPECT_EQ(testing::ReadFileBytes(dir.file("out.snap")), before);
+}
+
+// A store import writes a fragment whenever one fills, and the version it
+// commits reads as the records.
+TEST(JsonColumnsTest, StoreImportSplitsIntoFragments) {
+  TempDir dir;
+  const std::vector<TrackRecord> tracks = TrickyTracks(20000);
+  ASSERT_OK(WriteJsonFile(tracks, dir.file("t.json")));
+  StoreOptions options;
+  options.max_fragment_bytes = 1 << 20;
+  Result<Store> store = Store::Open(dir.file("store"), options);
+  ASSERT_OK(store.status());
+  Result<CommitStats> stats = ImportJsonToStore(*store, dir.file("t.json"));
+  ASSERT_OK(stats.status());
+  EXPECT_EQ(stats->track_count, tracks.size());
+  Result<Version> v = store->Current();
+  ASSERT_OK(v.status());
+  EXPECT_GT(v->info().fragments.size(), 2u);
+  ASSERT_OK(v->Verify());
+  std::vector<TrackRecord> back;
+  for (TrackView t : *v) back.push_back(t.ToRecord());
+  EXPECT_EQ(back, tracks);
+  // The same hash as one snapshot of the tracks.
+  ASSERT_OK(WriteSnapshot(dir.file("one.snap"), tracks).status());
+  Result<Snapshot> one = Snapshot::Open(dir.file("one.snap"));
+  ASSERT_OK(one.status());
+  EXPECT_EQ(v->content_hash(), LogicalContentHash(*one));
+}
+
+TEST(JsonColumnsTest, StoreImportFailureKeepsThePreviousVersion) {
+  TempDir dir;
+  StoreOptions options;
+  options.max_fragment_bytes = 1 << 20;
+  Result<Store> store = Store::Open(dir.file("store"), options);
+  ASSERT_OK(store.status());
+  ASSERT_OK(store->Replace(TrickyTracks(10)).status());
+  // Bad record after several fragments were written.
+  std::string text = ExportText(TrickyTracks(20000));
+  const std::string needle = R"("id":"id-19000","name":")";
+  const size_t at = text.find(needle);
+  text.replace(at + needle.size() - 1, 1, "7,\"x\":\"");
+  testing::WriteFileBytes(dir.file("bad.json"), text);
+  Status s = ImportJsonToStore(*store, dir.file("bad.json")).status();
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  Result<Version> v = store->Current();
+  ASSERT_OK(v.status());
+  EXPECT_EQ(v->size(), 10u);
+  EXPECT_EQ(v->number(), 1u);
+  // A duplicate across fragments is refused too.
+  std::vector<TrackRecord> dup = TrickyTracks(20000);
+  dup.back().id = dup.front().id;
+  ASSERT_OK(WriteJsonFile(dup, dir.file("dup.json")));
+  s = ImportJsonToStore(*store, dir.file("dup.json")).status();
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_EQ(store->Current()->number(), 1u);
 }
 
 }  // namespace
