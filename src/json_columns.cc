@@ -102,26 +102,43 @@ class ColumnSink : public internal::JsonRecordSink {
   std::vector<uint64_t> dropped_;    // records without a track, in order
 };
 
-// Encodes the sink's columns: a payload in `builder`, sealed into *sealed,
-// or, when ids repeat and the policy keeps one of each, the same tracks
-// through `writer` (rebuilt as records from the payload: the rare case pays
-// for the general one). *image is valid until the next call of either.
+// Encodes the sink's columns as a payload in `builder`, which *out
+// describes. With `pieces`, only the ids are copied into the payload and
+// *pieces lists it with the other columns read where they are (see
+// TrackColumns::PayloadPieces); else every column is copied and *image is
+// the sealed payload. When ids repeat and the policy keeps one of each, the
+// same tracks go through `writer` instead (rebuilt as records from the
+// payload: the rare case pays for the general one) and *image is its
+// output, with *pieces left empty. *image is valid until the next call.
 Status EncodeColumns(ColumnSink* sink, DuplicatePolicy duplicates, const std::string& name,
                      format::PayloadBuilder* builder, SnapshotWriter* writer,
-                     format::SealedPayload* sealed, EncodedView* image, WriteResult* result) {
+                     format::SealedPayload* sealed, std::vector<ConstBytes>* pieces,
+                     EncodedView* image, WriteResult* result) {
   *result = WriteResult{};
   format::PayloadOut out;
-  const uint64_t n = sink->columns.size();
-  if (Status s = builder->Start(sink->columns.Shape(), &out); !s.ok()) return s;
-  sink->columns.FillPayload(out);
+  internal::TrackColumns& columns = sink->columns;
+  const uint64_t n = columns.size();
+  if (Status s = builder->Start(columns.Shape(), &out); !s.ok()) return s;
+  if (pieces != nullptr) {
+    columns.CopyIds(out);
+  } else {
+    columns.FillPayload(out);
+  }
   std::vector<format::DuplicateId> dups;
   const std::span<const uint8_t> payload = builder->Finish(&dups);
   if (dups.empty()) {
-    *sealed = format::Seal(payload, n, result);
+    if (pieces != nullptr) {
+      pieces->clear();
+      columns.PayloadPieces(out, payload, pieces);
+      *sealed = format::Seal(payload, n, format::HashPieces(*pieces), result);
+    } else {
+      *sealed = format::Seal(payload, n, result);
+    }
     *image = sealed->View();
     sink->tracks_before += n;
     return Status::OK();
   }
+  if (pieces != nullptr) columns.FillPayload(out);
   auto id_at = [&](uint64_t i) {
     const format::StringColumnOut& c = out.strings[0];
     return std::string_view(c.bytes + c.offsets[i], c.offsets[i + 1] - c.offsets[i]);
@@ -157,6 +174,7 @@ Status EncodeColumns(ColumnSink* sink, DuplicatePolicy duplicates, const std::st
   Result<WriteResult> encoded = writer->EncodeView(records, image, w);
   if (!encoded.ok()) return encoded.status();
   *result = *encoded;
+  if (pieces != nullptr) pieces->clear();
   sink->tracks_before += n;
   return Status::OK();
 }
@@ -180,14 +198,18 @@ Result<WriteResult> ImportJsonToSnapshot(const std::string& json_path,
   format::SealedPayload sealed;
   EncodedView image;
   WriteResult result;
+  // The file is written from the columns where they are: the payload's
+  // pages for them are never touched, which saves a copy of the library
+  // and as many fresh pages.
+  std::vector<ConstBytes> pieces;
   if (Status s = EncodeColumns(&sink, write_options.duplicates, json_path, &builder, &writer,
-                               &sealed, &image, &result);
+                               &sealed, &pieces, &image, &result);
       !s.ok()) {
     return s;
   }
   result.empty_ids_dropped = sink.empty_ids_dropped();
-  const ConstBytes pieces[] = {{image.header.data(), image.header.size()},
-                               {image.payload.data(), image.payload.size()}};
+  if (pieces.empty()) pieces.push_back({image.payload.data(), image.payload.size()});
+  pieces.insert(pieces.begin(), ConstBytes{image.header.data(), image.header.size()});
   if (Status s = WriteFileAtomically(write_options.env, snapshot_path, pieces, write_options.sync);
       !s.ok()) {
     return s;
@@ -216,7 +238,7 @@ Result<CommitStats> ImportJsonToStore(Store& store, const std::string& json_path
       EncodedView image;
       WriteResult result;
       Status s = EncodeColumns(&sink, commit_options.duplicates, json_path, &builder, &writer,
-                               &sealed, &image, &result);
+                               &sealed, nullptr, &image, &result);
       if (!s.ok()) return s;
       // Counted once, with the fragment written last.
       result.empty_ids_dropped = sink.empty_ids_dropped() - dropped_so_far;

@@ -5,9 +5,16 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <poll.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "trackstore/env.h"
@@ -20,6 +27,10 @@ namespace {
 constexpr size_t kRawChunk = size_t{1} << 20;
 // zlib counts in 32-bit uInt: at most 1 GiB per call.
 constexpr size_t kMaxZlibStep = size_t{1} << 30;
+// gzip input is inflated on a thread of its own, ahead of the parser, in
+// chunks of this size, at most kInflatedChunks of them waiting.
+constexpr size_t kInflatedChunk = size_t{1} << 20;
+constexpr size_t kInflatedChunks = 3;
 
 }  // namespace
 
@@ -46,9 +57,86 @@ struct JsonInput::Rep {
   bool done = false;
   uint64_t produced = 0;
 
+  // The inflating thread and what it hands over.
+  struct Chunk {
+    std::unique_ptr<char[]> bytes;
+    size_t size = 0;
+    size_t taken = 0;
+  };
+  std::thread inflater;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Chunk> ready;                     // guarded by mu
+  std::vector<std::unique_ptr<char[]>> spare;  // guarded by mu
+  Status inflate_error;                        // guarded by mu
+  bool inflate_finished = false;               // guarded by mu
+  std::atomic<bool> stop{false};
+  bool threaded = false;  // set before the thread starts
+
   ~Rep() {
+    if (inflater.joinable()) {
+      stop = true;
+      cv.notify_all();
+      inflater.join();
+    }
     if (zs_ready) inflateEnd(&zs);
     if (owns_fd) ::close(fd);
+  }
+
+  // The inflating thread: fills spare chunks until the end, an error, or
+  // `stop`.
+  void InflateAhead() {
+    for (;;) {
+      std::unique_ptr<char[]> bytes;
+      {
+        std::unique_lock<std::mutex> l(mu);
+        cv.wait(l, [&] { return stop || !spare.empty(); });
+        if (stop) return;
+        bytes = std::move(spare.back());
+        spare.pop_back();
+      }
+      size_t got = 0;
+      Status s = ReadGzip(bytes.get(), kInflatedChunk, &got);
+      std::lock_guard<std::mutex> l(mu);
+      if (!s.ok()) {
+        inflate_error = s;
+        inflate_finished = true;
+      } else if (got == 0) {
+        inflate_finished = true;
+      } else {
+        ready.push_back({std::move(bytes), got, 0});
+      }
+      cv.notify_all();
+      if (inflate_finished) return;
+    }
+  }
+
+  Status ReadInflated(char* out, size_t size, size_t* got) {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return !ready.empty() || inflate_finished; });
+    if (ready.empty()) return inflate_error;  // OK at the end: *got stays 0
+    Chunk& c = ready.front();
+    *got = std::min(size, c.size - c.taken);
+    std::memcpy(out, c.bytes.get() + c.taken, *got);
+    c.taken += *got;
+    if (c.taken == c.size) {
+      spare.push_back(std::move(c.bytes));
+      ready.pop_front();
+      cv.notify_all();
+    }
+    return Status::OK();
+  }
+
+  // Waits until `fd` is readable or `stop` is set (a pipe that never
+  // sends must not keep the inflating thread from being joined).
+  bool WaitReadable() {
+    if (from_memory || !threaded) return true;
+    for (;;) {
+      if (stop) return false;
+      struct pollfd p = {fd, POLLIN, 0};
+      const int r = ::poll(&p, 1, 100);
+      if (r > 0 || (r < 0 && errno != EINTR)) return true;
+    }
   }
 
   Status TooLarge() const {
@@ -62,6 +150,7 @@ struct JsonInput::Rep {
     *got = 0;
     const uint64_t room = max_input - std::min(max_input, raw_read) + 1;
     size = static_cast<size_t>(std::min<uint64_t>(size, room));
+    if (!WaitReadable()) return Status::IOError(name, "reading stopped");
     if (from_memory) {
       const size_t n = std::min(size, memory.size() - static_cast<size_t>(raw_read));
       std::memcpy(out, memory.data() + raw_read, n);
@@ -101,6 +190,13 @@ struct JsonInput::Rep {
       zs_ready = true;
       zs.next_in = reinterpret_cast<unsigned char*>(raw.data());
       zs.avail_in = static_cast<uInt>(raw_end);
+      // Inflating costs about as much as parsing: on a thread of its own
+      // the two overlap.
+      for (size_t i = 0; i < kInflatedChunks; ++i) {
+        spare.push_back(std::make_unique<char[]>(kInflatedChunk));
+      }
+      threaded = true;
+      inflater = std::thread([this] { InflateAhead(); });
     }
     return Status::OK();
   }
@@ -206,7 +302,7 @@ Status JsonInput::Read(char* out, size_t size, size_t* got) {
     if (Status s = r.Start(); !s.ok()) return s;
   }
   if (size == 0) return Status::OK();
-  return r.gzip ? r.ReadGzip(out, size, got) : r.ReadPlain(out, size, got);
+  return r.gzip ? r.ReadInflated(out, size, got) : r.ReadPlain(out, size, got);
 }
 
 const std::string& JsonInput::name() const { return rep_->name; }

@@ -25,6 +25,8 @@ constexpr size_t kWindowBytes = size_t{1} << 20;
 // Twice the largest record: a window that holds a whole record and the
 // start of the next always has a record boundary to cut at.
 constexpr size_t kMaxWindowBytes = 2 * kMaxRecordBytes;
+// Candidate cuts tried in a window before it is made larger.
+constexpr int kCutAttempts = 4;
 constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
 
 bool IsJsonSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
@@ -317,17 +319,20 @@ class Window {
   bool eof() const { return eof_; }
   uint64_t offset() const { return offset_; }
 
-  // Reads until the window holds `target` bytes or the input ends.
+  // Reads until the window holds `target` bytes or the input ends (each
+  // read asks for as much as fits).
   Status Fill(size_t target) {
     if (target > cap_) {
-      auto bigger = std::make_unique<char[]>(target + SIMDJSON_PADDING);
+      const size_t cap =
+          std::max({target, kWindowBytes, std::min(cap_ + cap_ / 2, kMaxWindowBytes)});
+      auto bigger = std::make_unique<char[]>(cap + SIMDJSON_PADDING);
       if (len_ > 0) std::memcpy(bigger.get(), buf_.get(), len_);
       buf_ = std::move(bigger);
-      cap_ = target;
+      cap_ = cap;
     }
     while (!eof_ && len_ < target) {
       size_t got = 0;
-      if (Status s = input_->Read(buf_.get() + len_, target - len_, &got); !s.ok()) return s;
+      if (Status s = input_->Read(buf_.get() + len_, cap_ - len_, &got); !s.ok()) return s;
       if (got == 0) eof_ = true;
       len_ += got;
     }
@@ -351,12 +356,13 @@ class Window {
     buf_[0] = '[';
   }
 
-  // The end of the last "}" that a "," follows, or 0 if there is none.
-  size_t FindCut() const {
+  // The end of the last "}" before `limit` that a "," follows, or 0 if
+  // there is none.
+  size_t FindCut(size_t limit) const {
     char next = 0;  // the nearest byte to the right that is not a space
     for (size_t i = len_; i-- > 1;) {
       const char c = buf_[i];
-      if (c == '}' && next == ',') return i + 1;
+      if (c == '}' && next == ',' && i + 1 < limit) return i + 1;
       if (!IsJsonSpace(c)) next = c;
     }
     return 0;
@@ -387,11 +393,17 @@ Status ReadJsonRecords(JsonInput* input, JsonRecordSink* sink) try {
   // Up to the array's '[': a UTF-8 byte order mark is skipped (RFC 8259
   // section 8.1 allows a parser to ignore one, and Windows editors add it),
   // then blanks.
+  // Byte by byte as they come: a pipe that sends a few bytes of something
+  // else is refused at once, not after a window's worth.
   bool at_start = true;
   for (;;) {
-    if (Status s = w.Fill(kWindowBytes); !s.ok()) return s;
+    if (Status s = w.Fill(w.size() + 1); !s.ok()) return s;
+    std::string_view text(w.data(), w.size());
+    if (at_start && !w.eof() && text.size() < kUtf8Bom.size() && kUtf8Bom.starts_with(text)) {
+      continue;  // perhaps a byte order mark: wait for all of it
+    }
     size_t i = 0;
-    if (at_start && std::string_view(w.data(), w.size()).starts_with(kUtf8Bom)) i = kUtf8Bom.size();
+    if (at_start && text.starts_with(kUtf8Bom)) i = kUtf8Bom.size();
     at_start = false;
     while (i < w.size() && IsJsonSpace(w.data()[i])) ++i;
     w.Skip(i);
@@ -417,12 +429,13 @@ Status ReadJsonRecords(JsonInput* input, JsonRecordSink* sink) try {
   size_t target = kWindowBytes;
   for (;;) {
     if (Status s = w.Fill(target); !s.ok()) return s;
-    const size_t cut = w.eof() ? w.size() : w.FindCut();
     WindowResult r;
-    r.error = Status::InvalidArgument(source, "record " + std::to_string(index) +
-                                                  ": no end of the record found within " +
-                                                  std::to_string(w.size()) + " bytes");
-    if (cut > 0) {
+    // The last candidate cut first; when it fails as a cut that is not a
+    // record boundary would, a few earlier ones before a larger window.
+    size_t cut = w.eof() ? w.size() : w.FindCut(w.size());
+    int attempts = 0;
+    bool parsed = false;
+    while (cut > 0) {
       // The window is parsed as "[" + text + "]", the "]" written over the
       // byte after the cut for the time of the parse.
       char* doc = w.data();
@@ -433,19 +446,23 @@ Status ReadJsonRecords(JsonInput* input, JsonRecordSink* sink) try {
       doc[cut] = saved;
       index += r.records;
       if (r.error.ok()) {
-        if (w.eof()) return Status::OK();
-        w.Carry(cut);
-        target = w.size() + kWindowBytes;
-        continue;
+        parsed = true;
+        break;
       }
       if (r.code == simdjson::UTF8_ERROR) return Utf8Error(source, w, cut);
       if (r.fatal || w.eof()) return r.error;
-      // The cut was not a record boundary, or the text is wrong: more text
-      // in the window tells which.
+      if (++attempts == kCutAttempts) break;
+      cut = w.FindCut(cut - 1);
+    }
+    if (parsed) {
+      if (w.eof()) return Status::OK();
+      w.Carry(cut);
+      target = w.size() + kWindowBytes;
+      continue;
     }
     // A larger window, up to the limit.
     if (w.size() >= kMaxWindowBytes) {
-      if (cut > 0) return r.error;
+      if (attempts > 0) return r.error;
       return Status::InvalidArgument(
           source, "record " + std::to_string(index) + ": no end of the record within " +
                       std::to_string(w.size()) + " bytes (a record may hold at most " +

@@ -99,6 +99,19 @@ std::array<uint8_t, 16> HashPayload(std::span<const uint8_t> payload) {
   return out;
 }
 
+std::array<uint8_t, 16> HashPieces(std::span<const ConstBytes> pieces) {
+  XXH3_state_t* state = XXH3_createState();
+  if (state == nullptr) throw std::bad_alloc();
+  XXH3_128bits_reset(state);
+  for (const ConstBytes& p : pieces) XXH3_128bits_update(state, p.data, p.size);
+  XXH128_canonical_t canonical;
+  XXH128_canonicalFromHash(&canonical, XXH3_128bits_digest(state));
+  XXH3_freeState(state);
+  std::array<uint8_t, 16> out;
+  std::memcpy(out.data(), canonical.digest, out.size());
+  return out;
+}
+
 std::string HashToHex(const std::array<uint8_t, 16>& hash) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string hex(32, '0');

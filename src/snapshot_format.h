@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "trackstore/env.h"
 #include "trackstore/snapshot_writer.h"
 #include "trackstore/status.h"
 #include "trackstore/track.h"
@@ -55,6 +56,8 @@ Status DecodeHeader(std::string_view name, std::span<const uint8_t> file, Header
 // XXH3-128 of the payload, canonical byte order.
 std::array<uint8_t, 16> HashPayload(std::span<const uint8_t> payload);
 std::string HashToHex(const std::array<uint8_t, 16>& hash);
+// The same over a payload given as pieces, in order.
+std::array<uint8_t, 16> HashPieces(std::span<const ConstBytes> pieces);
 
 // The hash index: open addressing, power-of-two size, at most half full.
 // A slot is 0 when empty, else (HashId(id) >> 32) << 32 | (track index + 1);

@@ -101,6 +101,56 @@ void TrackColumns::FillPayload(const format::PayloadOut& out) {
     std::memcpy(out.pos_values, pos_values_.data(), n * sizeof(int64_t));
     std::memcpy(out.track_hashes, hashes_.data(), n * sizeof(uint64_t));
   }
+  Clear();
+}
+
+void TrackColumns::CopyIds(const format::PayloadOut& out) const {
+  const format::StringColumnOut& ids = out.strings[static_cast<int>(Field::kId)];
+  if (count_ == 0) return;
+  std::memcpy(ids.offsets + 1, ends_[0].data(), count_ * sizeof(uint32_t));
+  std::memcpy(ids.bytes, bytes_[0].data(), bytes_[0].size());
+}
+
+void TrackColumns::PayloadPieces(const format::PayloadOut& out, std::span<const uint8_t> payload,
+                                 std::vector<ConstBytes>* pieces) const {
+  const uint64_t n = count_;
+  struct Source {
+    const void* at;  // where the elements lie in `payload`
+    const char* from;
+    size_t size;
+  };
+  std::vector<Source> sources;
+  for (int c = 1; c < kColumns; ++c) {  // the id column is in `payload`
+    const format::StringColumnOut& col = out.strings[c];
+    sources.push_back({col.offsets + 1, ends_[c].data(), n * sizeof(uint32_t)});
+    sources.push_back({col.bytes, bytes_[c].data(), bytes_[c].size()});
+    if (col.present != nullptr) {
+      sources.push_back({col.present, present_[c].data(), format::BitmapBytes(n)});
+    }
+  }
+  sources.push_back({out.pos_present, pos_present_.data(), format::BitmapBytes(n)});
+  sources.push_back({out.pos_values, pos_values_.data(), n * sizeof(int64_t)});
+  sources.push_back({out.track_hashes, hashes_.data(), n * sizeof(uint64_t)});
+  std::sort(sources.begin(), sources.end(),
+            [](const Source& a, const Source& b) { return a.at < b.at; });
+  const auto* cursor = payload.data();
+  for (const Source& s : sources) {
+    if (s.size == 0) continue;
+    const auto* at = static_cast<const uint8_t*>(s.at);
+    if (at > cursor) pieces->push_back({cursor, static_cast<size_t>(at - cursor)});
+    pieces->push_back({s.from, s.size});
+    cursor = at + s.size;
+  }
+  const uint8_t* end = payload.data() + payload.size();
+  if (end > cursor) pieces->push_back({cursor, static_cast<size_t>(end - cursor)});
+}
+
+void TrackColumns::Clear() {
+  for (int c = 0; c < kColumns; ++c) {
+    bytes_[c].Release();
+    ends_[c].Release();
+    present_[c].Release();
+  }
   pos_present_.Release();
   pos_values_.Release();
   hashes_.Release();

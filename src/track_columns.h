@@ -15,7 +15,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
+#include <vector>
 
 #include "snapshot_format.h"
 
@@ -79,6 +81,19 @@ class TrackColumns {
   // releasing each as it goes; the columns are then empty, ready for more
   // tracks.
   void FillPayload(const format::PayloadOut& out);
+
+  // The other way to a payload, with no copy of most columns: CopyIds puts
+  // only the id column into `out` (Finish builds the index from it); after
+  // Finish, PayloadPieces lists `payload` as pieces in order, each vector's
+  // elements read from these columns, the rest (tables, ids, index) from
+  // `payload`. Untouched, those vectors' pages of `payload` are never
+  // faulted in. The pieces are valid while the columns are (until Clear or
+  // FillPayload).
+  void CopyIds(const format::PayloadOut& out) const;
+  void PayloadPieces(const format::PayloadOut& out, std::span<const uint8_t> payload,
+                     std::vector<ConstBytes>* pieces) const;
+  // Empties the columns, giving their memory back.
+  void Clear();
 
  private:
   static constexpr int kColumns = format::kStringColumnCount;

@@ -2,13 +2,14 @@
 // inputs many windows long, with the text that can fool a window's cut
 // (strings and nested objects holding "},"), records longer than a window,
 // and errors deep inside, and check every record and every error offset.
+#include <unistd.h>
 #include <zlib.h>
 
 #include <string>
 #include <vector>
 
-#include "test_util.h"
 #include <filesystem>
+#include "test_util.h"
 
 #include "trackstore/json.h"
 #include "trackstore/snapshot.h"
@@ -39,6 +40,21 @@ std::vector<TrackRecord> TrickyTracks(size_t count) {
     }
   }
   return tracks;
+}
+
+// One gzip member of `text`.
+std::string Gzip(const std::string& text) {
+  z_stream zs{};
+  EXPECT_EQ(deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  std::string out(deflateBound(&zs, text.size()), '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+  zs.avail_in = static_cast<uInt>(text.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
 }
 
 std::string ExportText(const std::vector<TrackRecord>& tracks) {
@@ -159,20 +175,7 @@ TEST(JsonStreamTest, GzipInPiecesManyWindowsLong) {
   const std::vector<TrackRecord> tracks = TrickyTracks(40000);
   const std::string text = ExportText(tracks);
   // Two members, split in the middle of a record.
-  std::string gz;
-  for (const std::string& part : {text.substr(0, text.size() / 2), text.substr(text.size() / 2)}) {
-    z_stream zs{};
-    ASSERT_EQ(deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    std::string out(deflateBound(&zs, part.size()), '\0');
-    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(part.data()));
-    zs.avail_in = static_cast<uInt>(part.size());
-    zs.next_out = reinterpret_cast<Bytef*>(out.data());
-    zs.avail_out = static_cast<uInt>(out.size());
-    ASSERT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
-    out.resize(zs.total_out);
-    deflateEnd(&zs);
-    gz += out;
-  }
+  const std::string gz = Gzip(text.substr(0, text.size() / 2)) + Gzip(text.substr(text.size() / 2));
   WriteFileBytes(dir.file("t.json.gz"), gz);
   Result<std::vector<TrackRecord>> got = ImportJsonFile(dir.file("t.json.gz"));
   ASSERT_OK(got.status());
@@ -247,9 +250,8 @@ TEST(JsonColumnsTest, DuplicateIdPolicies) {
 
 TEST(JsonColumnsTest, EmptyIdsAndNulBytes) {
   TempDir dir;
-  testing::WriteFileBytes(dir.file("t.json"), "[" + Record("", "x") + "," + Record("b", "2") +
-                                                  "," + Record("", "y") + "," +
-                                                  Record("b2", "z") + "]");
+  testing::WriteFileBytes(dir.file("t.json"), "[" + Record("", "x") + "," + Record("b", "2") + "," +
+                                                  Record("", "y") + "," + Record("b2", "z") + "]");
   Status s = ImportJsonToSnapshot(dir.file("t.json"), dir.file("out.snap")).status();
   EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
   EXPECT_THAT(s.message(), HasSubstr("2 tracks have an empty id, at records 0, 2"));
@@ -261,8 +263,8 @@ TEST(JsonColumnsTest, EmptyIdsAndNulBytes) {
   EXPECT_EQ(r->track_count, 2u);
 
   // Positions in duplicate messages count the dropped records.
-  testing::WriteFileBytes(dir.file("d.json"), "[" + Record("", "x") + "," + Record("b", "2") +
-                                                  "," + Record("b", "3") + "]");
+  testing::WriteFileBytes(dir.file("d.json"), "[" + Record("", "x") + "," + Record("b", "2") + "," +
+                                                  Record("b", "3") + "]");
   s = ImportJsonToSnapshot(dir.file("d.json"), dir.file("out.snap"), {}, w).status();
   EXPECT_THAT(s.message(), HasSubstr("'b' at records 1 and 2"));
 
@@ -339,6 +341,27 @@ TEST(JsonColumnsTest, StoreImportFailureKeepsThePreviousVersion) {
   s = ImportJsonToStore(*store, dir.file("dup.json")).status();
   EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
   EXPECT_EQ(store->Current()->number(), 1u);
+}
+
+}  // namespace
+}  // namespace trackstore
+
+namespace trackstore {
+namespace {
+
+// gzip input is inflated on a thread of its own: an import that fails while
+// that thread waits on a pipe that never ends returns, and the thread stops.
+TEST(JsonStreamTest, FailureWhileInflatingFromAnOpenPipe) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const std::string gz = Gzip("{\"not\": \"an array\"}");
+  ASSERT_EQ(::write(fds[1], gz.data(), gz.size()), static_cast<ssize_t>(gz.size()));
+  // fds[1] stays open: the input never ends.
+  Status s = ImportJsonFile("/dev/fd/" + std::to_string(fds[0])).status();
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr("expected an array of track objects"));
+  ::close(fds[0]);
+  ::close(fds[1]);
 }
 
 }  // namespace
