@@ -14,6 +14,9 @@
 //                        simdjson's fastest kernels)
 //   Parse/dom            simdjson's DOM parser over the same, every value
 //                        touched (the parser the import uses, per window)
+//   Write/output         write(2) of the snapshot import writes, from memory,
+//                        to a new file, not fsync'ed: the least any writer
+//                        of the output can do
 //   Import/json          ImportJsonToSnapshot, output not fsync'ed
 //   Import/json_durable  the same with fsync, as `trackstore import` does
 //   Inflate/zlib         zlib inflating the .gz file alone, 1 MiB pieces
@@ -128,6 +131,26 @@ void BM_ReadCat(benchmark::State& state) {
     if (total != f.json_bytes) state.SkipWithError("short read");
   }
   SetBytes(state, f.json_bytes);
+}
+
+void BM_WriteOutput(benchmark::State& state) {
+  const Fixture& f = Get();
+  const std::string bytes = ReadAll(f.dir + "/probe.snap");
+  const std::string path = f.dir + "/write.out";
+  for (auto _ : state) {
+    ::unlink(path.c_str());
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    size_t done = 0;
+    while (fd >= 0 && done < bytes.size()) {
+      const ssize_t w =
+          ::write(fd, bytes.data() + done, std::min<size_t>(bytes.size() - done, 1 << 30));
+      if (w <= 0) break;
+      done += static_cast<size_t>(w);
+    }
+    if (fd >= 0) ::close(fd);
+    if (done != bytes.size()) state.SkipWithError("short write");
+  }
+  SetBytes(state, bytes.size());
 }
 
 // Every value of every record: strings read (unescaped), numbers parsed,
@@ -282,6 +305,7 @@ void Register() {
     benchmark::RegisterBenchmark(name, fn)->Unit(benchmark::kMillisecond)->UseRealTime();
   };
   reg("Read/cat", BM_ReadCat);
+  reg("Write/output", BM_WriteOutput);
   reg("Parse/ondemand", BM_ParseOnDemand);
   reg("Parse/dom", BM_ParseDom);
   reg("Import/json", BM_ImportJson);
@@ -305,8 +329,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   trackstore::Register();
   trackstore_bench::MedianRatioReporter reporter;
-  reporter.AddRatio("import json / simdjson On-Demand parse only", "Import/json",
-                    "Parse/ondemand");
+  reporter.AddRatio("import json / simdjson On-Demand parse only", "Import/json", "Parse/ondemand");
   reporter.AddRatio("import json / simdjson DOM parse only", "Import/json", "Parse/dom");
   reporter.AddRatio("import json / read (cat)", "Import/json", "Read/cat");
   reporter.AddRatio("import gzip / zlib inflate alone", "Import/gzip", "Inflate/zlib");
