@@ -356,6 +356,19 @@ class Window {
     buf_[0] = '[';
   }
 
+  // Whether everything after buf[0] is a blank.
+  bool BlanksAfterBracket() const {
+    for (size_t i = 1; i < len_; ++i) {
+      if (!IsJsonSpace(buf_[i])) return false;
+    }
+    return true;
+  }
+  // Drops all but buf[0] (the '[').
+  void KeepBracket() {
+    offset_ += len_ - 1;
+    len_ = 1;
+  }
+
   // The end of the last "}" before `limit` that a "," follows, or 0 if
   // there is none.
   size_t FindCut(size_t limit) const {
@@ -458,6 +471,13 @@ Status ReadJsonRecords(JsonInput* input, JsonRecordSink* sink) try {
       if (w.eof()) return Status::OK();
       w.Carry(cut);
       target = w.size() + kWindowBytes;
+      continue;
+    }
+    // Blanks alone are no record: drop them rather than let them fill the
+    // window.
+    if (cut == 0 && attempts == 0 && w.BlanksAfterBracket()) {
+      w.KeepBracket();
+      target = kWindowBytes;
       continue;
     }
     // A larger window, up to the limit.

@@ -115,6 +115,16 @@ TEST(JsonStreamTest, RecordLargerThanAWindow) {
   EXPECT_EQ(*got, tracks);
 }
 
+TEST(JsonStreamTest, BlanksLongerThanTheLimitAreNoRecord) {
+  const std::vector<TrackRecord> tracks = TrickyTracks(3);
+  std::string text = ExportText(tracks);
+  text.insert(1, std::string(size_t{70} << 20, ' '));
+  text.insert(text.size() - 1, std::string(size_t{3} << 20, '\n'));
+  Result<std::vector<TrackRecord>> got = ParseTracksJson(text, "t.json");
+  ASSERT_OK(got.status());
+  EXPECT_EQ(*got, tracks);
+}
+
 TEST(JsonStreamTest, RecordLargerThanTheLimitIsRefused) {
   std::vector<TrackRecord> tracks = TrickyTracks(3);
   tracks[1].name = std::string(size_t{70} << 20, 'x');
