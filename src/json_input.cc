@@ -44,6 +44,7 @@ struct JsonInput::Rep {
   std::string_view memory;  // when reading from memory
   bool from_memory = false;
   uint64_t raw_read = 0;  // bytes taken from the file or memory
+  uint64_t size_hint = 0;
 
   // The first bytes, read to recognise gzip, and later the compressed input.
   std::vector<char> raw;
@@ -282,6 +283,7 @@ Result<std::unique_ptr<JsonInput>> JsonInput::Open(const std::string& path,
   if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > rep->max_input) {
     return rep->TooLarge();
   }
+  if (S_ISREG(st.st_mode)) rep->size_hint = static_cast<uint64_t>(st.st_size);
   return std::unique_ptr<JsonInput>(new JsonInput(std::move(rep)));
 }
 
@@ -292,6 +294,7 @@ std::unique_ptr<JsonInput> JsonInput::FromMemory(std::string_view bytes, std::st
   rep->max_decompressed = UINT64_MAX - 1;
   rep->memory = bytes;
   rep->from_memory = true;
+  rep->size_hint = bytes.size();
   return std::unique_ptr<JsonInput>(new JsonInput(std::move(rep)));
 }
 
@@ -304,6 +307,8 @@ Status JsonInput::Read(char* out, size_t size, size_t* got) {
   if (size == 0) return Status::OK();
   return r.gzip ? r.ReadInflated(out, size, got) : r.ReadPlain(out, size, got);
 }
+
+uint64_t JsonInput::size_hint() const { return rep_->gzip ? 0 : rep_->size_hint; }
 
 const std::string& JsonInput::name() const { return rep_->name; }
 

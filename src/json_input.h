@@ -38,6 +38,10 @@ class JsonInput {
   // passing a limit is ResourceExhausted.
   Status Read(char* out, size_t size, size_t* got);
 
+  // The size of the input when known before reading (a regular file's size
+  // when opened, the bytes in memory), else 0. gzip input inflates to more.
+  uint64_t size_hint() const;
+
   // The name errors use: the path, or the name given.
   const std::string& name() const;
 

@@ -19,12 +19,6 @@ namespace {
 using simdjson::SIMDJSON_PADDING;
 using simdjson::dom::element;
 
-// A window of this size is parsed while it is still in the cache: stage 1
-// of simdjson indexes it, then the records are read from it.
-constexpr size_t kWindowBytes = size_t{1} << 20;
-// Twice the largest record: a window that holds a whole record and the
-// start of the next always has a record boundary to cut at.
-constexpr size_t kMaxWindowBytes = 2 * kMaxRecordBytes;
 // Candidate cuts tried in a window before it is made larger.
 constexpr int kCutAttempts = 4;
 constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
@@ -311,7 +305,9 @@ WindowResult WindowParser::Parse(const char* doc, size_t len, uint64_t first_ind
 // `offset` + 1 on (buf[0] stands for the byte before, a ',' or the '[').
 class Window {
  public:
-  explicit Window(JsonInput* input) : input_(input) {}
+  // Windows of `window_bytes`, growing up to `max_window_bytes`.
+  Window(JsonInput* input, size_t window_bytes, size_t max_window_bytes)
+      : input_(input), window_bytes_(window_bytes), max_window_bytes_(max_window_bytes) {}
 
   char* data() { return buf_.get(); }
   size_t size() const { return len_; }
@@ -323,9 +319,11 @@ class Window {
   // read asks for as much as fits).
   Status Fill(size_t target) {
     if (target > cap_) {
-      const size_t cap =
-          std::max({target, kWindowBytes, std::min(cap_ + cap_ / 2, kMaxWindowBytes)});
-      auto bigger = std::make_unique<char[]>(cap + SIMDJSON_PADDING);
+      // A small input needs no more than its size (zero: unknown).
+      const size_t hint = input_->size_hint();
+      const size_t first = hint > 0 && hint < window_bytes_ ? hint + 1 : window_bytes_;
+      const size_t cap = std::max({target, first, std::min(cap_ + cap_ / 2, max_window_bytes_)});
+      auto bigger = std::make_unique_for_overwrite<char[]>(cap + SIMDJSON_PADDING);
       if (len_ > 0) std::memcpy(bigger.get(), buf_.get(), len_);
       buf_ = std::move(bigger);
       cap_ = cap;
@@ -383,6 +381,8 @@ class Window {
 
  private:
   JsonInput* input_;
+  size_t window_bytes_;
+  size_t max_window_bytes_;
   std::unique_ptr<char[]> buf_;
   size_t cap_ = 0;
   size_t len_ = 0;
@@ -399,9 +399,15 @@ Status Utf8Error(const std::string& source, Window& w, size_t len) {
 
 }  // namespace
 
-Status ReadJsonRecords(JsonInput* input, JsonRecordSink* sink) try {
+Status ReadJsonRecords(JsonInput* input, JsonRecordSink* sink, const JsonWindows& windows) try {
   const std::string& source = input->name();
-  Window w(input);
+  // A window is parsed while it is still in the cache: stage 1 of simdjson
+  // indexes it, then the records are read from it. It grows to twice the
+  // largest record, so that it always holds a record boundary to cut at.
+  const size_t window_size = std::max<size_t>(windows.window_bytes, 16);
+  const size_t max_record = std::max(windows.max_record_bytes, window_size);
+  const size_t max_window = 2 * max_record;
+  Window w(input, window_size, max_window);
 
   // Up to the array's '[': a UTF-8 byte order mark is skipped (RFC 8259
   // section 8.1 allows a parser to ignore one, and Windows editors add it),
@@ -439,7 +445,7 @@ Status ReadJsonRecords(JsonInput* input, JsonRecordSink* sink) try {
 
   WindowParser parser(source);
   uint64_t index = 0;
-  size_t target = kWindowBytes;
+  size_t target = window_size;
   for (;;) {
     if (Status s = w.Fill(target); !s.ok()) return s;
     WindowResult r;
@@ -470,25 +476,25 @@ Status ReadJsonRecords(JsonInput* input, JsonRecordSink* sink) try {
     if (parsed) {
       if (w.eof()) return Status::OK();
       w.Carry(cut);
-      target = w.size() + kWindowBytes;
+      target = w.size() + window_size;
       continue;
     }
     // Blanks alone are no record: drop them rather than let them fill the
     // window.
     if (cut == 0 && attempts == 0 && w.BlanksAfterBracket()) {
       w.KeepBracket();
-      target = kWindowBytes;
+      target = window_size;
       continue;
     }
     // A larger window, up to the limit.
-    if (w.size() >= kMaxWindowBytes) {
+    if (w.size() >= max_window) {
       if (attempts > 0) return r.error;
       return Status::InvalidArgument(
           source, "record " + std::to_string(index) + ": no end of the record within " +
                       std::to_string(w.size()) + " bytes (a record may hold at most " +
-                      std::to_string(kMaxRecordBytes) + " bytes)");
+                      std::to_string(max_record) + " bytes)");
     }
-    target = std::min(kMaxWindowBytes, 2 * w.size());
+    target = std::min(max_window, 2 * w.size());
   }
 } catch (const std::bad_alloc&) {
   return Status::ResourceExhausted(input->name(), "out of memory");

@@ -54,10 +54,21 @@ class JsonRecordSink {
   virtual Status Add(const JsonRecord& record) = 0;
 };
 
+struct JsonWindows {
+  // The text read ahead of the parser. Default: 1 MiB, parsed while it is
+  // still in the cache.
+  size_t window_bytes = size_t{1} << 20;
+  // The longest record. The window grows to twice this, so that it holds a
+  // whole record and the start of the next. Default: kMaxRecordBytes.
+  size_t max_record_bytes = kMaxRecordBytes;
+};
+
 // Reads every record of `input` into `sink`, in order. Errors name the
 // input, and the record and field where there is one, e.g.
 //   "t.json: record 17: field 'year': expected a string or null, got number".
-Status ReadJsonRecords(JsonInput* input, JsonRecordSink* sink);
+// The records and the success or failure do not depend on `windows` (the
+// fuzzer checks that tiny windows give what one window gives).
+Status ReadJsonRecords(JsonInput* input, JsonRecordSink* sink, const JsonWindows& windows = {});
 
 }  // namespace trackstore::internal
 
