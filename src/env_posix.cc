@@ -409,10 +409,7 @@ Status AtomicOutputFile::Create(
   if (IsAlreadyExists(s)) return s;  // the name is someone else's file: leave it
   rep->tmp_exists = true;            // possibly partly written: removed unless published
   file->reset(new AtomicOutputFile(std::move(rep)));
-  if (!s.ok()) {
-    (*file)->Abandon();
-    file->reset();
-  }
+  if (!s.ok()) file->reset();  // its destructor removes what was written
   return s;
 }
 
