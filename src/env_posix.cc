@@ -16,6 +16,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "file_util.h"
@@ -63,18 +64,54 @@ Status WriteAll(int fd, const std::string& path, std::span<const ConstBytes> pie
 
 namespace {
 
+class PosixWritableFile final : public WritableFile {
+ public:
+  PosixWritableFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  ~PosixWritableFile() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  Status Append(std::span<const ConstBytes> pieces) override {
+    if (fd_ < 0) return Status::IOError(path_, "append after close");
+    return internal::WriteAll(fd_, path_, pieces);
+  }
+  Status Sync() override {
+    if (fd_ < 0) return Status::IOError(path_, "sync after close");
+    if (::fdatasync(fd_) != 0) return PosixError(path_, errno);
+    return Status::OK();
+  }
+  Status Close() override {
+    if (fd_ < 0) return Status::OK();
+    const int fd = std::exchange(fd_, -1);
+    if (::close(fd) != 0) return PosixError(path_, errno);
+    return Status::OK();
+  }
+
+ private:
+  const std::string path_;
+  int fd_;
+};
+
 class PosixEnv final : public Env {
  public:
-  Status WriteNewFile(const std::string& path, std::span<const ConstBytes> pieces,
-                      bool sync) override {
-    // Owner-only until WriteFileAtomically gives it its final mode: bytes
-    // meant for a 0600 file are never readable by others, even briefly.
+  Status NewWritableFile(const std::string& path, std::unique_ptr<WritableFile>* file) override {
+    // Owner-only until AtomicOutputFile gives it its final mode: bytes meant
+    // for a 0600 file are never readable by others, even briefly.
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                           S_IRUSR | S_IWUSR);
     if (fd < 0) return PosixError(path, errno);
-    Status s = internal::WriteAll(fd, path, pieces);
-    if (s.ok() && sync && ::fdatasync(fd) != 0) s = PosixError(path, errno);
-    if (::close(fd) != 0 && s.ok()) s = PosixError(path, errno);
+    *file = std::make_unique<PosixWritableFile>(path, fd);
+    return Status::OK();
+  }
+
+  Status WriteNewFile(const std::string& path, std::span<const ConstBytes> pieces,
+                      bool sync) override {
+    std::unique_ptr<WritableFile> file;
+    Status s = NewWritableFile(path, &file);
+    if (!s.ok()) return s;
+    s = file->Append(pieces);
+    if (s.ok() && sync) s = file->Sync();
+    if (Status c = file->Close(); s.ok()) s = c;
     return s;
   }
 
@@ -317,42 +354,127 @@ bool IsAlreadyExists(const Status& s) {
 
 }  // namespace
 
-Status WriteFileAtomically(Env* env, const std::string& path, std::span<const ConstBytes> pieces,
-                           bool sync) {
-  if (env == nullptr) env = Env::Default();
+// What Open found out about the output, and the temporary file.
+struct AtomicOutputFile::Rep {
+  Env* env = nullptr;
+  std::string path;    // as given, for messages
+  std::string target;  // `path` with its symbolic links followed
+  std::optional<struct stat> existing;
+  bool sync = true;
+  std::string tmp;
+  std::unique_ptr<WritableFile> file;  // null once closed, or when written in one call
+  bool tmp_exists = false;             // ours to remove if not published
+  Status failed;                       // the error that abandoned the file
+};
+
+AtomicOutputFile::AtomicOutputFile(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+
+AtomicOutputFile::~AtomicOutputFile() { Abandon(); }
+
+const std::string& AtomicOutputFile::temp_path() const { return rep_->tmp; }
+
+// Closes and removes the temporary file: nothing of it is ever published.
+void AtomicOutputFile::Abandon() {
+  if (rep_->file != nullptr) (void)rep_->file->Close();
+  rep_->file.reset();
+  if (rep_->tmp_exists) (void)rep_->env->RemoveFile(rep_->tmp);
+  rep_->tmp_exists = false;
+}
+
+Status AtomicOutputFile::Create(
+    Env* env, const std::string& path, bool sync,
+    const std::function<Status(const std::string& tmp, Rep* rep)>& create,
+    std::unique_ptr<AtomicOutputFile>* file) {
+  auto rep = std::make_unique<Rep>();
+  rep->env = env != nullptr ? env : Env::Default();
+  rep->path = path;
+  rep->sync = sync;
   Result<std::string> target = ResolveOutputPath(path);
   if (!target.ok()) return target.status();
-  Result<std::optional<struct stat>> existing = ExistingOutput(path, *target);
+  rep->target = *target;
+  Result<std::optional<struct stat>> existing = ExistingOutput(path, rep->target);
   if (!existing.ok()) return existing.status();
+  rep->existing = *existing;
 
   // In the target's directory, so that rename(2) stays on one filesystem.
   // A taken name (another writer's, or planted) is never opened: O_EXCL,
   // and a new random name is tried.
   constexpr int kAttempts = 16;
-  std::string tmp;
   Status s;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    tmp = *target + ".tmp-" + RandomHex();
-    s = env->WriteNewFile(tmp, pieces, sync);
+    rep->tmp = rep->target + ".tmp-" + RandomHex();
+    s = create(rep->tmp, rep.get());
     if (!IsAlreadyExists(s)) break;
   }
   if (IsAlreadyExists(s)) return s;  // the name is someone else's file: leave it
-  if (s.ok()) s = SetFinalMode(tmp, *existing);
-  if (s.ok()) s = env->Rename(tmp, *target);
+  rep->tmp_exists = true;            // possibly partly written: removed unless published
+  file->reset(new AtomicOutputFile(std::move(rep)));
+  if (!s.ok()) file->reset();  // its destructor removes what was written
+  return s;
+}
+
+Status AtomicOutputFile::Open(Env* env, const std::string& path, bool sync,
+                              std::unique_ptr<AtomicOutputFile>* file) {
+  return Create(
+      env, path, sync,
+      [](const std::string& tmp, Rep* rep) { return rep->env->NewWritableFile(tmp, &rep->file); },
+      file);
+}
+
+Status AtomicOutputFile::Append(std::span<const ConstBytes> pieces) {
+  if (!rep_->failed.ok()) return rep_->failed;
+  if (rep_->file == nullptr) return Status::InvalidArgument(rep_->path, "append after commit");
+  Status s = rep_->file->Append(pieces);
   if (!s.ok()) {
-    (void)env->RemoveFile(tmp);  // never leave a half file
+    rep_->failed = s;
+    Abandon();
+  }
+  return s;
+}
+
+Status AtomicOutputFile::Commit() {
+  Rep& r = *rep_;
+  if (!r.failed.ok()) return r.failed;
+  if (!r.tmp_exists) return Status::InvalidArgument(r.path, "already committed");
+  Status s;
+  if (r.file != nullptr) {
+    if (r.sync) s = r.file->Sync();
+    if (Status c = r.file->Close(); s.ok()) s = c;
+    r.file.reset();
+  }
+  if (s.ok()) s = SetFinalMode(r.tmp, r.existing);
+  if (s.ok()) s = r.env->Rename(r.tmp, r.target);
+  if (!s.ok()) {
+    r.failed = s;
+    Abandon();  // never leave a half file
     return s;
   }
-  if (sync) {
-    if (Status d = env->SyncDir(DirName(*target)); !d.ok()) {
+  r.tmp_exists = false;
+  if (r.sync) {
+    if (Status d = r.env->SyncDir(DirName(r.target)); !d.ok()) {
       // The rename happened: saying "failed" would suggest the old file is
       // still there.
       return Status::IOError(
-          path, "the new content is in place, but its durability is unconfirmed (" + d.message() +
-                    "); a machine crash now may bring back the old file");
+          r.path, "the new content is in place, but its durability is unconfirmed (" + d.message() +
+                      "); a machine crash now may bring back the old file");
     }
   }
   return Status::OK();
+}
+
+// The whole content in one Env::WriteNewFile, which the fault-injecting Envs
+// of the snapshot and store tests observe.
+Status WriteFileAtomically(Env* env, const std::string& path, std::span<const ConstBytes> pieces,
+                           bool sync) {
+  std::unique_ptr<AtomicOutputFile> file;
+  Status s = AtomicOutputFile::Create(
+      env, path, sync,
+      [&](const std::string& tmp, AtomicOutputFile::Rep* rep) {
+        return rep->env->WriteNewFile(tmp, pieces, rep->sync);
+      },
+      &file);
+  if (!s.ok()) return s;
+  return file->Commit();
 }
 
 }  // namespace trackstore

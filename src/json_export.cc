@@ -1,8 +1,11 @@
 // JSON export (include/trackstore/json.h).
 #include <simdjson.h>
 #include <unistd.h>
+#include <zlib.h>
 
+#include <algorithm>
 #include <charconv>
+#include <memory>
 #include <new>
 #include <optional>
 #include <string>
@@ -86,38 +89,151 @@ Status InvalidUtf8Error(const std::string& path, uint64_t index, const Track& t)
                                            ": invalid UTF-8, which JSON cannot hold");
 }
 
+bool WantsGzip(const std::string& path, const JsonExportOptions& options) {
+  switch (options.compression) {
+    case JsonCompression::kNone:
+      return false;
+    case JsonCompression::kGzip:
+      return true;
+    case JsonCompression::kByName:
+      break;
+  }
+  return path.ends_with(".gz");
+}
+
+// Where the text of an export goes: standard output, or a file published
+// when complete; deflated on the way for gzip.
+class ExportSink {
+ public:
+  explicit ExportSink(const std::string& path) : path_(path) {}
+  ~ExportSink() {
+    if (gzip_) deflateEnd(&z_);
+  }
+  ExportSink(const ExportSink&) = delete;
+  ExportSink& operator=(const ExportSink&) = delete;
+
+  Status Open(const JsonExportOptions& options) {
+    if (WantsGzip(path_, options)) {
+      if (options.gzip_level < -1 || options.gzip_level > 9) {
+        return Status::InvalidArgument(
+            path_, "gzip level " + std::to_string(options.gzip_level) + " is not -1 or 0 to 9");
+      }
+      // 15 + 16: the largest window, with a gzip header and trailer.
+      const int rc =
+          deflateInit2(&z_, options.gzip_level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+      if (rc == Z_MEM_ERROR) return Status::ResourceExhausted(path_, "out of memory for zlib");
+      if (rc != Z_OK) return Status::InvalidArgument(path_, "zlib refused its parameters");
+      gzip_ = true;
+      deflated_.resize(std::min(options.buffer_bytes, kMaxDeflatedBytes) + 1);
+      ResetOutput();
+    }
+    if (path_ == "-") return Status::OK();
+    return AtomicOutputFile::Open(options.env, path_, options.sync, &file_);
+  }
+
+  // Writes (or deflates) the next piece of the text.
+  Status Write(std::string_view text) {
+    if (!gzip_) return Emit(text.data(), text.size());
+    return Deflate(text, Z_NO_FLUSH);
+  }
+
+  // Ends the gzip stream and publishes the file.
+  Status Finish() {
+    if (gzip_) {
+      if (Status s = Deflate({}, Z_FINISH); !s.ok()) return s;
+    }
+    return file_ != nullptr ? file_->Commit() : Status::OK();
+  }
+
+ private:
+  // The compressed text is a few times smaller: a smaller buffer for it.
+  static constexpr size_t kMaxDeflatedBytes = size_t{1} << 20;
+
+  Status Emit(const void* data, size_t size) {
+    if (size == 0) return Status::OK();
+    if (file_ != nullptr) return file_->Append(data, size);
+    const ConstBytes piece{data, size};
+    return internal::WriteAll(STDOUT_FILENO, "<stdout>", std::span<const ConstBytes>(&piece, 1));
+  }
+
+  // Feeds `text` to zlib; its output fills deflated_, which is written out
+  // each time it is full, and at the end of the stream (Z_FINISH). zlib
+  // counts in uInt, so a huge piece is fed in parts.
+  Status Deflate(std::string_view text, int flush) {
+    constexpr size_t kMaxIn = size_t{1} << 30;
+    do {
+      const size_t in = std::min(text.size(), kMaxIn);
+      const int mode = in == text.size() ? flush : Z_NO_FLUSH;
+      z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+      z_.avail_in = static_cast<uInt>(in);
+      text.remove_prefix(in);
+      int rc = Z_OK;
+      while (true) {
+        rc = deflate(&z_, mode);
+        if (rc == Z_STREAM_ERROR) return Status::IOError(path_, "zlib deflate failed");
+        const bool end = mode == Z_FINISH && rc == Z_STREAM_END;
+        if (z_.avail_out == 0 || end) {
+          if (Status s = Emit(deflated_.data(), deflated_.size() - z_.avail_out); !s.ok()) {
+            return s;
+          }
+          ResetOutput();
+        }
+        if (end) break;
+        if (mode != Z_FINISH && z_.avail_in == 0 && z_.avail_out > 0) break;
+        if (mode == Z_FINISH && rc == Z_BUF_ERROR && z_.avail_out > 0) {
+          return Status::IOError(path_, "zlib could not end the stream");  // never expected
+        }
+      }
+    } while (!text.empty());
+    return Status::OK();
+  }
+
+  void ResetOutput() {
+    z_.next_out = reinterpret_cast<Bytef*>(deflated_.data());
+    z_.avail_out = static_cast<uInt>(deflated_.size());
+  }
+
+  const std::string& path_;
+  std::unique_ptr<AtomicOutputFile> file_;  // null for standard output
+  bool gzip_ = false;
+  z_stream z_ = {};
+  std::string deflated_;  // zlib's output, written out when full
+};
+
 // Writes "[\n{...},\n{...}\n]\n" (or "[]\n") from the `count` tracks of
 // `tracks`, anything iterable in library order (a Snapshot, a Version, a
-// span of records). The text is built in chunks of a few MiB and written as
-// pieces, so that a large library is never copied to grow one buffer.
+// span of records). The text is made in one buffer of about
+// options.buffer_bytes, written out (or deflated) each time it fills.
 template <typename Tracks>
-Status WriteTracks(uint64_t count, const Tracks& tracks, const std::string& path) try {
-  constexpr size_t kChunkBytes = size_t{4} << 20;
-  std::vector<std::string> chunks(1);
-  chunks.back().reserve(kChunkBytes + (kChunkBytes >> 2));
-  chunks.back().append(count == 0 ? "[]\n" : "[\n");
+Status WriteTracks(uint64_t count, const Tracks& tracks, const std::string& path,
+                   const JsonExportOptions& options) try {
+  ExportSink sink(path);
+  if (Status s = sink.Open(options); !s.ok()) return s;
+  const size_t buffer_bytes = std::max<size_t>(options.buffer_bytes, 1);
+  std::string text;
+  const size_t reserve = std::min(buffer_bytes, size_t{1} << 30);  // a huge bound is no reason
+  text.reserve(reserve + (reserve >> 2));
+  text.append(count == 0 ? "[]\n" : "[\n");
   uint64_t i = 0;
   for (const auto& track : tracks) {
-    std::string* out = &chunks.back();
-    const size_t start = out->size();
-    AppendTrack(track, out);
+    const size_t start = text.size();
+    AppendTrack(track, &text);
     // Escaping leaves bytes >= 0x80 alone, so this checks the strings. A file
-    // with invalid UTF-8 would not import again: refuse to write it.
-    if (!simdjson::validate_utf8(out->data() + start, out->size() - start)) {
+    // with invalid UTF-8 would not import again: refuse to write it (the
+    // sink's destructor removes what was written so far).
+    if (!simdjson::validate_utf8(text.data() + start, text.size() - start)) {
       return InvalidUtf8Error(path, i, track);
     }
     ++i;
-    out->append(i < count ? ",\n" : "\n]\n");
-    if (out->size() >= kChunkBytes && i < count) {
-      chunks.emplace_back().reserve(kChunkBytes + (kChunkBytes >> 2));
+    text.append(i < count ? ",\n" : "\n]\n");
+    if (text.size() >= buffer_bytes) {
+      if (Status s = sink.Write(text); !s.ok()) return s;
+      text.clear();
     }
   }
   if (i != count) return Status::StructureInvalid(path, "track count differs from the tracks");
-  std::vector<ConstBytes> pieces;
-  pieces.reserve(chunks.size());
-  for (const std::string& c : chunks) pieces.push_back({c.data(), c.size()});
-  if (path == "-") return internal::WriteAll(STDOUT_FILENO, "<stdout>", pieces);
-  return WriteFileAtomically(nullptr, path, pieces, /*sync=*/true);
+  if (Status s = sink.Write(text); !s.ok()) return s;
+  return sink.Finish();
 } catch (const std::bad_alloc&) {
   return Status::ResourceExhausted(path, "out of memory");
 }
@@ -127,16 +243,19 @@ Status WriteTracks(uint64_t count, const Tracks& tracks, const std::string& path
 void AppendTrackJson(const TrackView& track, std::string* out) { AppendTrack(track, out); }
 void AppendTrackJson(const TrackRecord& track, std::string* out) { AppendTrack(track, out); }
 
-Status ExportJsonFile(const Snapshot& snapshot, const std::string& path) {
-  return WriteTracks(snapshot.size(), snapshot, path);
+Status ExportJsonFile(const Snapshot& snapshot, const std::string& path,
+                      const JsonExportOptions& options) {
+  return WriteTracks(snapshot.size(), snapshot, path, options);
 }
 
-Status ExportJsonFile(const Version& version, const std::string& path) {
-  return WriteTracks(version.size(), version, path);
+Status ExportJsonFile(const Version& version, const std::string& path,
+                      const JsonExportOptions& options) {
+  return WriteTracks(version.size(), version, path, options);
 }
 
-Status WriteJsonFile(std::span<const TrackRecord> tracks, const std::string& path) {
-  return WriteTracks(tracks.size(), tracks, path);
+Status WriteJsonFile(std::span<const TrackRecord> tracks, const std::string& path,
+                     const JsonExportOptions& options) {
+  return WriteTracks(tracks.size(), tracks, path, options);
 }
 
 }  // namespace trackstore

@@ -4,6 +4,7 @@
 // are not UTF-8, crafted snapshots whose hash is valid, counts too large
 // for memory, inputs without end; and "-" for standard input and output.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -332,6 +333,89 @@ TEST(CliOutputTest, ExportFollowsASymlinkAndRefusesAFifo) {
   CliRun r = RunCli(dir, {"export", snap, dir.file("fifo")});
   EXPECT_EQ(r.exit_code, 1) << Describe(r);
   EXPECT_THAT(r.err, HasSubstr("a FIFO, not a regular file"));
+}
+
+// --- gzip export -----------------------------------------------------------------
+
+// The content of a gzip file, or "<bad gzip>".
+std::string Gunzip(const std::string& gz) {
+  z_stream z = {};
+  if (inflateInit2(&z, 15 + 16) != Z_OK) return "<bad gzip>";
+  std::string out;
+  char buf[1 << 16];
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
+  z.avail_in = static_cast<uInt>(gz.size());
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    z.next_out = reinterpret_cast<Bytef*>(buf);
+    z.avail_out = sizeof(buf);
+    rc = inflate(&z, Z_NO_FLUSH);
+    out.append(buf, sizeof(buf) - z.avail_out);
+  }
+  inflateEnd(&z);
+  return rc == Z_STREAM_END && z.avail_in == 0 ? out : "<bad gzip>";
+}
+
+TEST(CliGzipTest, ExportToJsonGzIsGzipAndImportsBack) {
+  TempDir dir;
+  const std::string snap = WriteSnap(dir, "lib.snap", MakeTracks(300));
+  ASSERT_EQ(RunCli(dir, {"export", snap, dir.file("lib.json")}).exit_code, 0);
+  CliRun r = RunCli(dir, {"export", snap, dir.file("lib.json.gz"), "--json"});
+  ExpectJson(r, 0);
+  const std::string gz = ReadFileBytes(dir.file("lib.json.gz"));
+  ASSERT_GE(gz.size(), 2u);
+  EXPECT_EQ(static_cast<unsigned char>(gz[0]), 0x1f);
+  EXPECT_EQ(static_cast<unsigned char>(gz[1]), 0x8b);
+  EXPECT_EQ(Gunzip(gz), ReadFileBytes(dir.file("lib.json")));
+
+  CliRun imported = RunCli(dir, {"import", dir.file("lib.json.gz"), dir.file("back.snap")});
+  EXPECT_EQ(imported.exit_code, 0) << Describe(imported);
+  CliRun diff = RunCli(dir, {"diff", snap, dir.file("back.snap"), "--json"});
+  ExpectJson(diff, 0);
+  const nlohmann::json d = nlohmann::json::parse(diff.out);
+  EXPECT_EQ(d["updated"].size() + d["new"].size() + d["removed"].size(), 0u) << diff.out;
+
+  // Standard output stays plain JSON.
+  CliRun out = RunCli(dir, {"export", snap, "-"});
+  EXPECT_EQ(out.exit_code, 0) << Describe(out);
+  EXPECT_EQ(out.out, ReadFileBytes(dir.file("lib.json")));
+}
+
+TEST(CliGzipTest, EmptyLibraryAndGenerateToJsonGz) {
+  TempDir dir;
+  const std::string snap = WriteSnap(dir, "empty.snap", {});
+  ASSERT_EQ(RunCli(dir, {"export", snap, dir.file("empty.json.gz")}).exit_code, 0);
+  EXPECT_EQ(Gunzip(ReadFileBytes(dir.file("empty.json.gz"))), "[]\n");
+
+  ASSERT_EQ(RunCli(dir, {"generate", "50", dir.file("gen.json")}).exit_code, 0);
+  ASSERT_EQ(RunCli(dir, {"generate", "50", dir.file("gen.json.gz")}).exit_code, 0);
+  EXPECT_EQ(Gunzip(ReadFileBytes(dir.file("gen.json.gz"))), ReadFileBytes(dir.file("gen.json")));
+}
+
+// A file size limit (RLIMIT_FSIZE, which binds root too, with SIGXFSZ
+// ignored so that write fails with EFBIG) stops the export in the middle
+// of its output: the old file stays and no temporary file is left.
+TEST(CliGzipTest, WriteErrorInTheMiddleKeepsTheOldFile) {
+  TempDir dir;
+  const std::string snap = WriteSnap(dir, "lib.snap", MakeTracks(3000));
+  for (const char* name : {"out.json", "out.json.gz"}) {
+    WriteFileBytes(dir.file(name), "old");
+    struct rlimit old_limit;
+    ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+    struct rlimit limit = old_limit;
+    limit.rlim_cur = 8 << 10;
+    void (*old_handler)(int) = ::signal(SIGXFSZ, SIG_IGN);
+    ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limit), 0);
+    CliRun r = RunCli(dir, {"export", snap, dir.file(name)});
+    ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old_limit), 0);
+    ::signal(SIGXFSZ, old_handler);
+    EXPECT_EQ(r.exit_code, 1) << Describe(r);
+    EXPECT_THAT(r.err, HasSubstr("Resource exhausted")) << name;
+    EXPECT_EQ(ReadFileBytes(dir.file(name)), "old") << name;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+      EXPECT_THAT(e.path().string(), Not(HasSubstr(".tmp-"))) << name;
+    }
+  }
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
-// Tests of WriteFileAtomically, the one way trackstore writes an output
-// file: symbolic links followed, special files refused, permission bits
-// kept, temporary names that cannot collide, and an honest error when only
-// the directory fsync fails.
+// Tests of WriteFileAtomically and AtomicOutputFile, the ways trackstore
+// writes an output file: symbolic links followed, special files refused,
+// permission bits kept, temporary names that cannot collide, an honest
+// error when only the directory fsync fails, and nothing published after a
+// failure.
 #include "trackstore/env.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -254,6 +256,212 @@ TEST(WriteFileAtomicallyTest, FailedWriteLeavesTheOldFileAndNoTemporary) {
   EXPECT_TRUE(s.IsResourceExhausted()) << s.ToString();
   EXPECT_EQ(ReadFileBytes(path), "old");
   EXPECT_EQ(FilesIn(dir.path()), 1u);
+}
+
+// --- AtomicOutputFile: the same publication, written piece by piece --------
+
+// Fails the `fail_append`-th Append (1-based, counted over all files) with
+// ENOSPC after writing half of it, or Close when `fail_close`; records the
+// temporary names.
+class FaultyFileEnv final : public EnvWrapper {
+ public:
+  int fail_append = 0;
+  bool fail_close = false;
+  bool fail_sync_dir = false;
+  int appends = 0;
+  std::vector<std::string> created, removed;
+
+  Status NewWritableFile(const std::string& path, std::unique_ptr<WritableFile>* file) override {
+    created.push_back(path);
+    std::unique_ptr<WritableFile> real;
+    Status s = EnvWrapper::NewWritableFile(path, &real);
+    if (s.ok()) *file = std::make_unique<File>(this, path, std::move(real));
+    return s;
+  }
+  Status SyncDir(const std::string& dir) override {
+    if (fail_sync_dir) return Status::IOError(dir, "injected EIO");
+    return EnvWrapper::SyncDir(dir);
+  }
+  Status RemoveFile(const std::string& path) override {
+    removed.push_back(path);
+    return EnvWrapper::RemoveFile(path);
+  }
+
+ private:
+  class File final : public WritableFile {
+   public:
+    File(FaultyFileEnv* env, std::string path, std::unique_ptr<WritableFile> real)
+        : env_(env), path_(std::move(path)), real_(std::move(real)) {}
+    Status Append(std::span<const ConstBytes> pieces) override {
+      if (++env_->appends == env_->fail_append) {
+        if (!pieces.empty()) {
+          const ConstBytes half{pieces[0].data, pieces[0].size / 2};
+          (void)real_->Append(std::span<const ConstBytes>(&half, 1));
+        }
+        return PosixError(path_, ENOSPC);
+      }
+      return real_->Append(pieces);
+    }
+    Status Sync() override { return real_->Sync(); }
+    Status Close() override {
+      Status s = real_->Close();
+      if (env_->fail_close) return Status::IOError(path_, "injected EIO on close");
+      return s;
+    }
+
+   private:
+    FaultyFileEnv* env_;
+    std::string path_;
+    std::unique_ptr<WritableFile> real_;
+  };
+};
+
+Status Open(Env* env, const std::string& path, std::unique_ptr<AtomicOutputFile>* out) {
+  return AtomicOutputFile::Open(env, path, /*sync=*/true, out);
+}
+
+Status Append(AtomicOutputFile* out, const std::string& bytes) {
+  return out->Append(bytes.data(), bytes.size());
+}
+
+TEST(AtomicOutputFileTest, PiecesArePublishedOnlyOnCommit) {
+  TempDir dir;
+  const std::string path = dir.file("out.json");
+  WriteFileBytes(path, "old");
+  FaultyFileEnv env;
+  std::unique_ptr<AtomicOutputFile> out;
+  ASSERT_OK(Open(&env, path, &out));
+  ASSERT_EQ(env.created.size(), 1u);
+  EXPECT_EQ(out->temp_path(), env.created[0]);
+  EXPECT_TRUE(out->temp_path().starts_with(path + ".tmp-")) << out->temp_path();
+  EXPECT_EQ(ModeOf(out->temp_path()) & 0777, 0600u);
+  for (const char* piece : {"a", "bc", "", "def"}) ASSERT_OK(Append(out.get(), piece));
+  EXPECT_EQ(ReadFileBytes(path), "old");  // nothing visible before Commit
+  ASSERT_OK(out->Commit());
+  EXPECT_EQ(ReadFileBytes(path), "abcdef");
+  EXPECT_EQ(FilesIn(dir.path()), 1u);
+  EXPECT_TRUE(env.removed.empty());
+  EXPECT_FALSE(out->Commit().ok());  // once only
+  EXPECT_FALSE(Append(out.get(), "more").ok());
+  EXPECT_EQ(ReadFileBytes(path), "abcdef");
+}
+
+TEST(AtomicOutputFileTest, DestroyedWithoutCommitLeavesNothing) {
+  TempDir dir;
+  const std::string path = dir.file("out.json");
+  WriteFileBytes(path, "old");
+  {
+    std::unique_ptr<AtomicOutputFile> out;
+    ASSERT_OK(Open(nullptr, path, &out));
+    ASSERT_OK(Append(out.get(), "partial"));
+    EXPECT_EQ(FilesIn(dir.path()), 2u);
+  }
+  EXPECT_EQ(ReadFileBytes(path), "old");
+  EXPECT_EQ(FilesIn(dir.path()), 1u);
+}
+
+TEST(AtomicOutputFileTest, FailedAppendAbandonsTheFile) {
+  TempDir dir;
+  const std::string path = dir.file("out.json");
+  WriteFileBytes(path, "old");
+  FaultyFileEnv env;
+  env.fail_append = 3;
+  std::unique_ptr<AtomicOutputFile> out;
+  ASSERT_OK(Open(&env, path, &out));
+  ASSERT_OK(Append(out.get(), "one"));
+  ASSERT_OK(Append(out.get(), "two"));
+  Status s = Append(out.get(), "three");
+  EXPECT_TRUE(s.IsResourceExhausted()) << s.ToString();
+  EXPECT_EQ(FilesIn(dir.path()), 1u);  // removed at once, not only when destroyed
+  EXPECT_EQ(Append(out.get(), "four").ToString(), s.ToString());
+  EXPECT_EQ(out->Commit().ToString(), s.ToString());
+  out.reset();
+  EXPECT_EQ(ReadFileBytes(path), "old");
+  EXPECT_EQ(FilesIn(dir.path()), 1u);
+  EXPECT_EQ(env.removed, env.created);
+}
+
+TEST(AtomicOutputFileTest, FailedCloseAtCommitPublishesNothing) {
+  TempDir dir;
+  const std::string path = dir.file("out.json");
+  WriteFileBytes(path, "old");
+  FaultyFileEnv env;
+  env.fail_close = true;
+  std::unique_ptr<AtomicOutputFile> out;
+  ASSERT_OK(Open(&env, path, &out));
+  ASSERT_OK(Append(out.get(), "new"));
+  Status s = out->Commit();
+  EXPECT_TRUE(s.IsIOError()) << s.ToString();
+  EXPECT_EQ(ReadFileBytes(path), "old");
+  EXPECT_EQ(FilesIn(dir.path()), 1u);
+}
+
+TEST(AtomicOutputFileTest, FailedDirectorySyncSaysTheNewContentIsInPlace) {
+  TempDir dir;
+  const std::string path = dir.file("out.json");
+  FaultyFileEnv env;
+  env.fail_sync_dir = true;
+  std::unique_ptr<AtomicOutputFile> out;
+  ASSERT_OK(Open(&env, path, &out));
+  ASSERT_OK(Append(out.get(), "new"));
+  Status s = out->Commit();
+  EXPECT_TRUE(s.IsIOError()) << s.ToString();
+  EXPECT_THAT(s.ToString(), HasSubstr(path));
+  EXPECT_THAT(s.ToString(), HasSubstr("the new content is in place"));
+  EXPECT_EQ(ReadFileBytes(path), "new");
+  EXPECT_EQ(FilesIn(dir.path()), 1u);
+}
+
+TEST(AtomicOutputFileTest, SpecialFileIsRefusedByOpen) {
+  TempDir dir;
+  const std::string fifo = dir.file("out.json");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  std::unique_ptr<AtomicOutputFile> out;
+  Status s = Open(nullptr, fifo, &out);
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_THAT(s.ToString(), HasSubstr("a FIFO, not a regular file"));
+  EXPECT_EQ(out, nullptr);
+  EXPECT_EQ(FilesIn(dir.path()), 1u);
+}
+
+TEST(AtomicOutputFileTest, FollowsSymlinksAndKeepsTheModeOfTheReplacedFile) {
+  TempDir dir;
+  const std::string target = dir.file("target.json");
+  WriteFileBytes(target, "old");
+  ASSERT_EQ(::chmod(target.c_str(), 0640), 0);
+  ASSERT_EQ(::symlink("target.json", dir.file("link.json").c_str()), 0);
+  std::unique_ptr<AtomicOutputFile> out;
+  ASSERT_OK(Open(nullptr, dir.file("link.json"), &out));
+  EXPECT_TRUE(out->temp_path().starts_with(target + ".tmp-")) << out->temp_path();
+  ASSERT_OK(Append(out.get(), "new"));
+  ASSERT_OK(out->Commit());
+  EXPECT_TRUE(S_ISLNK(ModeOf(dir.file("link.json"))));
+  EXPECT_EQ(ReadFileBytes(target), "new");
+  EXPECT_EQ(ModeOf(target) & 07777, 0640u);
+}
+
+TEST(AtomicOutputFileTest, TakenTemporaryNameIsRetriedAndNeverRemoved) {
+  TempDir dir;
+  class TakenEnv final : public EnvWrapper {
+   public:
+    std::vector<std::string> tried;
+    Status NewWritableFile(const std::string& path, std::unique_ptr<WritableFile>* f) override {
+      tried.push_back(path);
+      if (tried.size() <= 2) return PosixError(path, EEXIST);
+      return EnvWrapper::NewWritableFile(path, f);
+    }
+    Status RemoveFile(const std::string& path) override {
+      ADD_FAILURE() << "removed " << path;
+      return EnvWrapper::RemoveFile(path);
+    }
+  } env;
+  std::unique_ptr<AtomicOutputFile> out;
+  ASSERT_OK(Open(&env, dir.file("lib.json"), &out));
+  ASSERT_OK(Append(out.get(), "x"));
+  ASSERT_OK(out->Commit());
+  EXPECT_EQ(env.tried.size(), 3u);
+  EXPECT_EQ(std::set<std::string>(env.tried.begin(), env.tried.end()).size(), 3u);
+  EXPECT_EQ(ReadFileBytes(dir.file("lib.json")), "x");
 }
 
 }  // namespace

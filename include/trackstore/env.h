@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -24,6 +25,21 @@ namespace trackstore {
 struct ConstBytes {
   const void* data = nullptr;
   size_t size = 0;
+};
+
+// A file being written from start to end (Env::NewWritableFile). Not
+// thread-safe.
+class WritableFile {
+ public:
+  // Closes the file if Close was not called, without syncing it and
+  // dropping any error: call Close to learn about one.
+  virtual ~WritableFile() = default;
+  // Writes the pieces at the end of the file, in order.
+  virtual Status Append(std::span<const ConstBytes> pieces) = 0;
+  // fdatasync(2).
+  virtual Status Sync() = 0;
+  // close(2), which may report a deferred write error (NFS, quotas).
+  virtual Status Close() = 0;
 };
 
 // A lock taken with Env::TryLockFile; released when destroyed (and by the
@@ -43,6 +59,11 @@ class Env {
   // removes it. A `path` that exists fails with PosixError(path, EEXIST).
   virtual Status WriteNewFile(const std::string& path, std::span<const ConstBytes> pieces,
                               bool sync) = 0;
+  // Creates `path` as WriteNewFile does (never an existing file, never
+  // through a symbolic link, mode 0600) and opens it for appending, so that
+  // a file too large to hold in memory is written in pieces. On error the
+  // partial file may remain; the caller removes it.
+  virtual Status NewWritableFile(const std::string& path, std::unique_ptr<WritableFile>* file) = 0;
   // rename(2): atomically replaces `to`.
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
   // fsync of a directory, making a rename in it durable.
@@ -77,6 +98,9 @@ class EnvWrapper : public Env {
                       bool sync) override {
     return target_->WriteNewFile(path, pieces, sync);
   }
+  Status NewWritableFile(const std::string& path, std::unique_ptr<WritableFile>* file) override {
+    return target_->NewWritableFile(path, file);
+  }
   Status Rename(const std::string& from, const std::string& to) override {
     return target_->Rename(from, to);
   }
@@ -100,12 +124,28 @@ class EnvWrapper : public Env {
 // Publishes `path` atomically: writes the pieces to a temporary file in the
 // same directory, fdatasyncs it (when `sync`), renames it over `path` and
 // fsyncs the directory. Readers see the old file or the new one, never a
-// part. `env` may be null for Env::Default().
+// part. `env` may be null for Env::Default(). The temporary file is written
+// with one Env::WriteNewFile; AtomicOutputFile below is the same publication
+// for content produced piece by piece, and its rules apply here.
+Status WriteFileAtomically(Env* env, const std::string& path, std::span<const ConstBytes> pieces,
+                           bool sync = true);
+
+// A file published atomically once it is complete, for output too large to
+// build in memory first: the bytes appended go to a temporary file in the
+// same directory; Commit fdatasyncs it (when `sync`), renames it over `path`
+// and fsyncs the directory. Destroyed without a successful Commit (an error,
+// an early return), it removes the temporary file and `path` is untouched.
+//
+//   std::unique_ptr<AtomicOutputFile> out;
+//   Status s = AtomicOutputFile::Open(env, path, /*sync=*/true, &out);
+//   while (s.ok() && more) s = out->Append(next_piece);
+//   if (s.ok()) s = out->Commit();
 //
 //  - A symbolic link at `path` is followed: the file it leads to is
 //    replaced and the link stays (a dangling link's target is created).
 //  - Only a regular file is replaced: a directory, FIFO, device or socket
-//    at `path` (or at the link's target) is InvalidArgument naming it.
+//    at `path` (or at the link's target) is InvalidArgument naming it,
+//    reported by Open.
 //  - A replaced file keeps its permission bits (and its owner where the
 //    process may keep it: as root); a new file gets 0666 & ~umask. The
 //    temporary file is owner-only until it is complete.
@@ -116,8 +156,42 @@ class EnvWrapper : public Env {
 //    is untouched. If only the final directory fsync fails, the new content
 //    is already in place: the IOError says so ("the new content is in place,
 //    but its durability is unconfirmed").
-Status WriteFileAtomically(Env* env, const std::string& path, std::span<const ConstBytes> pieces,
-                           bool sync = true);
+// After a failed Append or Commit the file is abandoned: later calls return
+// an error and nothing is published. Not thread-safe.
+class AtomicOutputFile {
+ public:
+  // Checks `path` and creates the temporary file. `env` may be null for
+  // Env::Default().
+  static Status Open(Env* env, const std::string& path, bool sync,
+                     std::unique_ptr<AtomicOutputFile>* file);
+
+  AtomicOutputFile(const AtomicOutputFile&) = delete;
+  AtomicOutputFile& operator=(const AtomicOutputFile&) = delete;
+  ~AtomicOutputFile();
+
+  Status Append(std::span<const ConstBytes> pieces);
+  Status Append(const void* data, size_t size) {
+    const ConstBytes piece{data, size};
+    return Append(std::span<const ConstBytes>(&piece, 1));
+  }
+  // Publishes what was appended. Errors name the `path` given to Open.
+  Status Commit();
+
+  // The temporary file's name (until Commit or abandonment removes it).
+  const std::string& temp_path() const;
+
+ private:
+  struct Rep;
+  explicit AtomicOutputFile(std::unique_ptr<Rep> rep);
+  // Creates the temporary file with `create` (retried under new names).
+  static Status Create(Env* env, const std::string& path, bool sync,
+                       const std::function<Status(const std::string& tmp, Rep* rep)>& create,
+                       std::unique_ptr<AtomicOutputFile>* file);
+  void Abandon();
+  friend Status WriteFileAtomically(Env*, const std::string&, std::span<const ConstBytes>, bool);
+
+  std::unique_ptr<Rep> rep_;
+};
 
 // Maps an errno value to a Status naming `path` (ENOENT → NotFound,
 // ENOSPC/EDQUOT/EFBIG → ResourceExhausted, else IOError).

@@ -1,9 +1,9 @@
 // include/trackstore/json.h
 //
 // JSON import and export in the reference application's format: a JSON
-// array of track objects, plain or gzip-compressed (detected by its magic
-// bytes, not the file name). Keys are the field names of doc/behaviour.md section 1;
-// unknown keys are kept in TrackRecord::extras_json and written back.
+// array of track objects, plain or gzip-compressed (import detects gzip by
+// its magic bytes; export writes it for a name ending in ".gz"). Keys are the field names of
+// doc/behaviour.md section 1; unknown keys are kept in TrackRecord::extras_json and written back.
 //
 // Import reads its input in windows of about 1 MiB (a record may hold at
 // most 32 MiB of text), each validated in full by simdjson's DOM parser
@@ -34,6 +34,7 @@
 #ifndef TRACKSTORE_JSON_H_
 #define TRACKSTORE_JSON_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -47,6 +48,8 @@
 #include "trackstore/track.h"
 
 namespace trackstore {
+
+class Env;  // env.h
 
 struct JsonImportOptions {
   // Upper bound on the bytes read from the input (a file, a FIFO, a pipe,
@@ -120,17 +123,57 @@ std::string ReplaceInvalidUtf8(std::string_view text);
 void AppendTrackJson(const TrackView& track, std::string* out);
 void AppendTrackJson(const TrackRecord& track, std::string* out);
 
+// How an export is compressed.
+enum class JsonCompression {
+  // gzip when the output path ends in ".gz" (lib.json.gz; the suffix is
+  // case-sensitive), plain JSON otherwise, "-" (standard output) included.
+  kByName,
+  kNone,
+  kGzip,
+};
+
+struct JsonExportOptions {
+  // Default: by the output's name.
+  JsonCompression compression = JsonCompression::kByName;
+  // zlib level of gzip output: 0 (stored) to 9, or -1 for zlib's default.
+  // Anything else is InvalidArgument before the output is opened. Default:
+  // 6, the level of the reference application.
+  int gzip_level = 6;
+  // The JSON text is produced and written out in pieces of about this many
+  // bytes (a piece ends after the track that reaches it), so memory stays
+  // near this bound however large the library. Default: 4 MiB.
+  size_t buffer_bytes = size_t{4} << 20;
+  // The Env the output file is written through; null for Env::Default().
+  // Standard output is written directly.
+  Env* env = nullptr;
+  // fdatasync the output file and fsync its directory (see
+  // AtomicOutputFile). Default: true.
+  bool sync = true;
+};
+
 // Writes tracks as a JSON array, one object per line ("[\n{...},\n{...}\n]\n",
-// or "[]\n"), atomically (temporary file, fsync, rename). A string that is
-// not valid UTF-8 cannot be read back as JSON: it fails with InvalidArgument
-// naming the record and field, and nothing is written. A store version
-// (layered or not) exports the same text as its tracks written as one
-// snapshot. `path` "-" writes to standard output instead (not atomic: a
-// failure may leave part of it). The rules of WriteFileAtomically (env.h)
-// apply to the output file.
-Status ExportJsonFile(const Snapshot& snapshot, const std::string& path);
-Status ExportJsonFile(const Version& version, const std::string& path);
-Status WriteJsonFile(std::span<const TrackRecord> tracks, const std::string& path);
+// or "[]\n"), streaming: the text is produced piece by piece while the
+// tracks are read, and each piece (options.buffer_bytes) is written out
+// before the next is made, so memory holds one piece (and, for a Snapshot
+// or Version, the pages of its mapping read so far), never the whole text.
+// gzip output (options.compression) is deflated in the same pass, a gzip
+// member with zlib's header (windowBits 15 + 16) that ImportJsonFile and
+// gzip -d read.
+//
+// The output file is published atomically through AtomicOutputFile
+// (env.h), whose rules apply: a failure at any point (a write error, a full
+// disk, a track that cannot be written) removes the temporary file and
+// leaves `path` as it was. A string that is not valid UTF-8 cannot be read
+// back as JSON: it fails with InvalidArgument naming the record and field.
+// A store version (layered or not) exports the same text as its tracks
+// written as one snapshot. `path` "-" writes to standard output instead
+// (not atomic: a failure leaves what was written before it).
+Status ExportJsonFile(const Snapshot& snapshot, const std::string& path,
+                      const JsonExportOptions& options = {});
+Status ExportJsonFile(const Version& version, const std::string& path,
+                      const JsonExportOptions& options = {});
+Status WriteJsonFile(std::span<const TrackRecord> tracks, const std::string& path,
+                     const JsonExportOptions& options = {});
 
 }  // namespace trackstore
 

@@ -372,7 +372,8 @@ int RunLookup(const LookupArgs& a) {
 CLI::App* AddGenerate(CLI::App& app, GenerateArgs& a) {
   CLI::App* c = app.add_subcommand("generate", "Write a synthetic library as JSON");
   c->add_option("N", a.count, "Number of tracks")->required();
-  c->add_option("OUT.json", a.out, "Output file (replaced atomically), or - for stdout")
+  c->add_option("OUT.json", a.out,
+                "Output file (replaced atomically; gzip when it ends in .gz), or - for stdout")
       ->required();
   c->add_option("--seed", a.seed, "Generator seed")->capture_default_str();
   c->add_option("--first-id", a.first_id, "Id of the first track (ids count up from it)")
@@ -410,7 +411,8 @@ void AddVersionOption(CLI::App* c, std::optional<uint64_t>& version) {
 CLI::App* AddExport(CLI::App& app, ExportArgs& a) {
   CLI::App* c = app.add_subcommand("export", "Write a snapshot's or a store's tracks as JSON");
   c->add_option("SNAP", a.snap, "Snapshot file or store directory")->required();
-  c->add_option("OUT.json", a.out, "Output file (replaced atomically), or - for stdout")
+  c->add_option("OUT.json", a.out,
+                "Output file (replaced atomically; gzip when it ends in .gz), or - for stdout")
       ->required();
   AddVersionOption(c, a.version);
   c->add_flag("--json", a.json, "Print JSON");
