@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -348,6 +349,74 @@ std::string RandomHex() {
   return hex;
 }
 
+// When this process started, in clock ticks after boot (/proc/PID/stat,
+// field 22), or 0 when unknown: with the pid it names a process for good,
+// where a pid alone is reused.
+uint64_t ProcessStartTime(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/%d/stat", static_cast<int>(pid));
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[1024];
+  const ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+  ::close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  // The command name (field 2) is in parentheses and may hold blanks and
+  // parentheses itself: count fields after its last ')'.
+  const char* p = std::strrchr(buf, ')');
+  if (p == nullptr) return 0;
+  for (int field = 2; field < 22 && p != nullptr; ++field) p = std::strchr(p + 1, ' ');
+  return p != nullptr ? std::strtoull(p + 1, nullptr, 10) : 0;
+}
+
+// The temporary name of one writer: "<target>.tmp-<pid>-<start>-<random>".
+std::string TempSuffix() {
+  static const pid_t pid = ::getpid();
+  const pid_t now = ::getpid();  // after a fork, the child's own
+  static uint64_t start = ProcessStartTime(pid);
+  const uint64_t my_start = now == pid ? start : ProcessStartTime(now);
+  return ".tmp-" + std::to_string(now) + "-" + std::to_string(my_start) + "-" +
+         RandomHex().substr(0, 8);
+}
+
+// Temporary files of `target` that writers which died left behind (killed,
+// or the machine stopped) are removed: those named by a process that is
+// gone (its pid unused, or used by a process that started at another
+// time), untouched for kStaleAfterSeconds, and owned by this user. The
+// age guards against a live writer in another pid namespace, whose pid
+// means nothing here. Best effort: what cannot be removed stays.
+void RemoveStaleTemporaries(const std::string& target) {
+  constexpr time_t kStaleAfterSeconds = 600;
+  const size_t slash = target.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : target.substr(0, slash + 1);
+  const std::string prefix =
+      (slash == std::string::npos ? target : target.substr(slash + 1)) + ".tmp-";
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return;
+  const time_t now = ::time(nullptr);
+  while (struct dirent* e = ::readdir(d)) {
+    const std::string_view name(e->d_name);
+    if (!name.starts_with(prefix)) continue;
+    unsigned long long pid = 0, start = 0;
+    int used = 0;
+    const std::string rest(name.substr(prefix.size()));
+    if (std::sscanf(rest.c_str(), "%llu-%llu-%*x%n", &pid, &start, &used) != 2 ||
+        static_cast<size_t>(used) != rest.size() || pid == 0 || pid > INT32_MAX) {
+      continue;  // not a name this code makes
+    }
+    const bool alive = ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+    if (alive && ProcessStartTime(static_cast<pid_t>(pid)) == start) continue;
+    struct stat st;
+    const std::string path = dir + std::string(name);
+    if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) continue;
+    if (now - st.st_mtime < kStaleAfterSeconds) continue;
+    (void)::unlinkat(::dirfd(d), e->d_name, 0);
+  }
+  ::closedir(d);
+}
+
 bool IsAlreadyExists(const Status& s) {
   return s.IsIOError() && s.message().ends_with(std::strerror(EEXIST));
 }
@@ -401,8 +470,9 @@ Status AtomicOutputFile::Create(
   // and a new random name is tried.
   constexpr int kAttempts = 16;
   Status s;
+  RemoveStaleTemporaries(rep->target);
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    rep->tmp = rep->target + ".tmp-" + RandomHex();
+    rep->tmp = rep->target + TempSuffix();
     s = create(rep->tmp, rep.get());
     if (!IsAlreadyExists(s)) break;
   }

@@ -6,11 +6,14 @@
 #include "trackstore/env.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <set>
@@ -195,9 +198,57 @@ TEST(WriteFileAtomicallyTest, NamesOfDeadWritersWithOurPidDoNotCollide) {
   ASSERT_EQ(env.created.size(), 1u);
   const std::string prefix = path + ".tmp-";
   ASSERT_TRUE(env.created[0].starts_with(prefix)) << env.created[0];
+  // <pid>-<start time>-<8 random hex digits>
   const std::string suffix = env.created[0].substr(prefix.size());
-  EXPECT_EQ(suffix.size(), 16u) << env.created[0];
-  EXPECT_EQ(suffix.find_first_not_of("0123456789abcdef"), std::string::npos) << env.created[0];
+  EXPECT_TRUE(suffix.starts_with(std::to_string(::getpid()) + "-")) << env.created[0];
+  const std::string random = suffix.substr(suffix.rfind('-') + 1);
+  EXPECT_EQ(random.size(), 8u) << env.created[0];
+  EXPECT_EQ(random.find_first_not_of("0123456789abcdef"), std::string::npos) << env.created[0];
+}
+
+// A writer that died leaves its temporary file; the next writer of the
+// same output removes it once it is old, and only then, and only its own
+// user's files named by a process that is gone.
+TEST(WriteFileAtomicallyTest, StaleTemporariesOfDeadWritersAreRemoved) {
+  TempDir dir;
+  const std::string path = dir.file("lib.snap");
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);  // its pid now names no process
+  auto plant = [&](const std::string& name, int age_seconds) {
+    WriteFileBytes(name, "partial");
+    const struct timespec times[2] = {{::time(nullptr) - age_seconds, 0},
+                                      {::time(nullptr) - age_seconds, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, name.c_str(), times, 0), 0);
+  };
+  const std::string dead = path + ".tmp-" + std::to_string(child) + "-12345-0badf00d";
+  const std::string dead_recent = path + ".tmp-" + std::to_string(child) + "-12346-0badf00d";
+  const std::string alive = path + ".tmp-" + std::to_string(::getppid()) + "-0-0badf00d";
+  const std::string other =
+      dir.file("other.snap") + ".tmp-" + std::to_string(child) + "-1-0badf00d";
+  const std::string not_ours = path + ".tmp-notours";
+  plant(dead, 3600);
+  plant(dead_recent, 10);
+  plant(other, 3600);
+  plant(not_ours, 3600);
+  ASSERT_OK(Write(path, "new", Env::Default()));
+  EXPECT_FALSE(std::filesystem::exists(dead));
+  EXPECT_TRUE(std::filesystem::exists(dead_recent));  // may be a live writer elsewhere
+  EXPECT_TRUE(std::filesystem::exists(other));        // another output's
+  EXPECT_TRUE(std::filesystem::exists(not_ours));     // not a name writers make
+  // The parent's pid is alive but started at another time than "0": gone.
+  plant(alive, 3600);
+  ASSERT_OK(Write(path, "newer", Env::Default()));
+  EXPECT_FALSE(std::filesystem::exists(alive));
+  // A stale name owned by another user stays (root only: chown).
+  if (::geteuid() == 0) {
+    plant(dead, 3600);
+    ASSERT_EQ(::chown(dead.c_str(), 65534, 65534), 0);
+    ASSERT_OK(Write(path, "newest", Env::Default()));
+    EXPECT_TRUE(std::filesystem::exists(dead));
+  }
 }
 
 TEST(WriteFileAtomicallyTest, TakenTemporaryNameIsRetriedAndNeverRemoved) {
