@@ -11,6 +11,8 @@
 #define TRACKSTORE_SRC_TRACK_HASH_H_
 
 #include <cstdint>
+#include <span>
+#include <string_view>
 
 #include "trackstore/track.h"
 
@@ -18,6 +20,14 @@ namespace trackstore::internal {
 
 uint64_t TrackHash(const TrackRecord& track);
 uint64_t TrackHash(const TrackView& track);
+
+// TrackHash of each of `tracks` into `out`, the same values. Four tracks'
+// chains are interleaved field by field: one chain is a run of dependent
+// short hashes, so alone it leaves most of the core idle.
+void TrackHashes(std::span<const TrackRecord* const> tracks, uint64_t* out);
+
+// XXH3-64 of an id, as format::HashId (the id index), inlined: ids are short.
+uint64_t IdHash(std::string_view id);
 
 }  // namespace trackstore::internal
 
