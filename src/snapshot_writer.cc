@@ -526,6 +526,8 @@ Result<WriteResult> SnapshotWriter::Write(const std::string& path,
   return result;
 }
 
+uint64_t EstimatePayloadBytes(const TrackRecord& track) { return format::PayloadBytesOf(track); }
+
 Result<WriteResult> WriteSnapshot(const std::string& path, std::span<const TrackRecord> tracks,
                                   const WriteOptions& options) {
   SnapshotWriter writer;

@@ -35,6 +35,11 @@ struct WriterAccess;
 // (2 GiB - 1). A store (store.h) splits a larger library into fragments.
 inline constexpr uint64_t kMaxSnapshotPayloadBytes = (uint64_t{1} << 31) - 1;
 
+// About how many bytes `track` adds to a snapshot's payload: its strings
+// and its share of the offsets, bitmaps, hashes and id index, rounded up.
+// For checking kMaxSnapshotPayloadBytes before a library is encoded.
+uint64_t EstimatePayloadBytes(const TrackRecord& track);
+
 // What to do with a track whose id was already seen in the same input.
 enum class DuplicatePolicy {
   kReject,     // InvalidArgument naming the ids and positions (default)
