@@ -46,7 +46,19 @@ class Updates {
   }
   uint64_t hash(uint64_t j) const { return c_.track_hashes[j]; }
 
+  // Replaced tracks visit the updates in base order, not in their order:
+  // each value is a cache miss unless fetched ahead.
+  void PrefetchOffsets(int c, uint64_t j) const { __builtin_prefetch(column(c).offsets + j); }
+  void PrefetchBytes(int c, uint64_t j) const {
+    const StringColumnRef& col = column(c);
+    __builtin_prefetch(col.bytes + std::min<uint64_t>(col.offsets[j], col.bytes_size));
+  }
+
  private:
+  const StringColumnRef& column(int c) const {
+    return c == kExtrasColumn ? c_.extras : c_.strings[c];
+  }
+
   const Columns& c_;
 };
 
@@ -94,6 +106,16 @@ void MakePlan(const Columns& base, const Updates& updates, Plan* plan) {
     }
   }
   std::sort(plan->replaced.begin(), plan->replaced.end());
+}
+
+// How far ahead of a replaced track its update's value is prefetched.
+constexpr size_t kUpdatesAhead = 16;
+
+// The update of the replaced track kUpdatesAhead after the k-th, if any.
+inline bool UpdateAhead(const Plan& plan, size_t k, uint64_t* j) {
+  if (k + kUpdatesAhead >= plan.replaced.size()) return false;
+  *j = plan.replaced[k + kUpdatesAhead].second;
+  return true;
 }
 
 // Visits the output of one string column as runs of carried base tracks
@@ -201,7 +223,10 @@ Status Merger::Rep::Shape(std::string_view name, const Columns& base, const Upda
           runs.push_back({from, ok ? to : from});
           bytes += ok ? to - from : 0;
         },
-        [&](uint64_t, uint64_t j) { bytes += updates.value(c, j).value_or("").size(); });
+        [&, r = size_t{0}](uint64_t, uint64_t j) mutable {
+          if (uint64_t ahead; UpdateAhead(plan, r++, &ahead)) updates.PrefetchOffsets(c, ahead);
+          bytes += updates.value(c, j).value_or("").size();
+        });
     if (!ok) return Status::StructureInvalid(name, "base snapshot offsets are damaged");
     shape->column_bytes[c] = bytes;
   }
@@ -241,7 +266,8 @@ bool Merger::Rep::FillColumn(int c, const Columns& base, const Updates& updates,
         }
         end = dst.offsets[b];
       },
-      [&](uint64_t i, uint64_t j) {
+      [&, r = size_t{0}](uint64_t i, uint64_t j) mutable {
+        if (uint64_t ahead; UpdateAhead(plan, r++, &ahead)) updates.PrefetchBytes(c, ahead);
         end += static_cast<uint32_t>(updates.value(c, j).value_or("").size());
         dst.offsets[i + 1] = end;
         hash_ahead(dst.offsets + i + 2);

@@ -500,7 +500,10 @@ Result<WriteResult> SnapshotWriter::Encode(std::span<const TrackRecord> tracks, 
   WriteResult result;
   rep_->name = "snapshot";
   Status s = rep_->Build(tracks, options, &sealed, &result, out);
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    out->clear();  // the build writes into `out` as it goes
+    return s;
+  }
   return result;
 }
 

@@ -186,6 +186,7 @@ TEST(SnapshotWriterTest, InvalidUtf8IsRejectedNamingTrackAndField) {
   ASSERT_TRUE(r.status().IsInvalidArgument()) << r.status().ToString();
   EXPECT_THAT(r.status().ToString(), HasSubstr("track 11"));
   EXPECT_THAT(r.status().ToString(), HasSubstr("field 'album' is not valid UTF-8"));
+  EXPECT_TRUE(bytes.empty());
 }
 
 TEST(SnapshotWriterTest, SplitMultibyteCharacterAcrossFieldsIsRejected) {

@@ -95,7 +95,8 @@ class SnapshotWriter {
                             const WriteOptions& options = {});
 
   // Encodes `tracks` into `out` (the complete file image) without touching
-  // the filesystem. Same checks and errors as Write.
+  // the filesystem. Same checks and errors as Write; on an error `out` is
+  // left empty. The columns are filled straight into `out`'s buffer.
   Result<WriteResult> Encode(std::span<const TrackRecord> tracks, std::string* out,
                              const WriteOptions& options = {});
   // The same without the copy into a string: `view` points into this
