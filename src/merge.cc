@@ -69,11 +69,30 @@ struct Plan {
   std::vector<uint64_t> appended;                       // update indices, in output order
 };
 
-// Where each update goes. The ids of an updates snapshot are unique.
+// Which update's content each update's id takes: itself, or for the first
+// of several updates with one id the last of them, and kNoRow for the
+// later ones (already taken). Empty when every id is unique.
+std::vector<uint64_t> ContentOf(uint64_t count,
+                                const std::vector<std::pair<uint64_t, uint64_t>>& repeats) {
+  std::vector<uint64_t> content;
+  if (repeats.empty()) return content;
+  content.resize(count);
+  for (uint64_t j = 0; j < count; ++j) content[j] = j;
+  for (const auto& [first, later] : repeats) {
+    if (first >= count || later >= count || first == later) continue;
+    content[first] = std::max(content[first], later);
+    content[later] = internal::kNoRow;
+  }
+  return content;
+}
+
+// Where each update goes. With `content` (ContentOf), an id that repeats
+// keeps its first position and takes its last content.
 // The lookups are cache misses in a large base (index slot, id offsets, id
 // bytes: three dependent loads each), so they go in batches, each stage
 // prefetching what the next one reads for every update of the batch.
-void MakePlan(const Columns& base, const Updates& updates, Plan* plan) {
+void MakePlan(const Columns& base, const Updates& updates, const std::vector<uint64_t>& content,
+              Plan* plan) {
   constexpr uint64_t kBatch = 32;
   const StringColumnRef& ids = base.strings[static_cast<int>(Field::kId)];
   const uint64_t mask = base.id_index_size - 1;
@@ -97,11 +116,13 @@ void MakePlan(const Columns& base, const Updates& updates, Plan* plan) {
       if (rows[j - b] != internal::kNoRow) __builtin_prefetch(ids.bytes + ids.offsets[rows[j - b]]);
     }
     for (uint64_t j = b; j < e; ++j) {
+      const uint64_t take = content.empty() ? j : content[j];
+      if (take == internal::kNoRow) continue;
       const uint64_t row = internal::FindRow(base, updates.id(j), hashes[j - b]);
       if (row != internal::kNoRow) {
-        plan->replaced.emplace_back(row, j);
+        plan->replaced.emplace_back(row, take);
       } else {
-        plan->appended.push_back(j);
+        plan->appended.push_back(take);
       }
     }
   }
@@ -159,6 +180,7 @@ struct Merger::Rep {
   format::SealedPayload sealed;  // the last build, for EncodeView
   SnapshotWriter update_writer;  // encodes update records
   std::string update_bytes;
+  std::vector<std::pair<uint64_t, uint64_t>> repeats;  // of update ids, by position
   std::vector<format::DuplicateId> duplicates;
   // Per string column, the base bytes of each carried run, in output order.
   struct ByteRange {
@@ -171,9 +193,10 @@ struct Merger::Rep {
                                   const Output& output);
   Result<MergeStats> MergeSnapshot(std::string_view name, const Snapshot& base,
                                    const Snapshot& updates, const WriteOptions& options,
-                                   const Output& output);
+                                   const Output& output, const std::vector<uint64_t>& content = {});
+  // `content`: ContentOf the updates' repeated ids, or empty.
   Status Build(std::string_view name, const Snapshot& base, const Updates& updates,
-               MergeStats* stats);
+               const std::vector<uint64_t>& content, MergeStats* stats);
   Status Shape(std::string_view name, const Columns& base, const Updates& updates, const Plan& plan,
                format::PayloadShape* shape);
   // False when the base's offsets decrease inside a carried run (a damaged
@@ -385,10 +408,11 @@ void Merger::Rep::FillFixed(const Columns& base, const Updates& updates, const P
 }
 
 Status Merger::Rep::Build(std::string_view name, const Snapshot& base_snapshot,
-                          const Updates& updates, MergeStats* stats) try {
+                          const Updates& updates, const std::vector<uint64_t>& content,
+                          MergeStats* stats) try {
   const Columns& base = internal::SnapshotAccess::Of(base_snapshot);
   Plan plan;
-  MakePlan(base, updates, &plan);
+  MakePlan(base, updates, content, &plan);
   format::PayloadShape shape;
   Status s = Shape(name, base, updates, plan, &shape);
   if (!s.ok()) return s;
@@ -420,9 +444,10 @@ Merger::~Merger() = default;
 
 Result<MergeStats> Merger::Rep::MergeSnapshot(std::string_view name, const Snapshot& base,
                                               const Snapshot& updates, const WriteOptions& options,
-                                              const Output& output) {
+                                              const Output& output,
+                                              const std::vector<uint64_t>& content) {
   MergeStats stats;
-  Status s = Build(name, base, Updates(internal::SnapshotAccess::Of(updates)), &stats);
+  Status s = Build(name, base, Updates(internal::SnapshotAccess::Of(updates)), content, &stats);
   if (s.ok() && output.path != nullptr) s = format::WriteToFile(sealed, *output.path, options);
   if (!s.ok()) return s;
   if (output.bytes != nullptr) format::CopyToString(sealed, output.bytes);
@@ -430,15 +455,15 @@ Result<MergeStats> Merger::Rep::MergeSnapshot(std::string_view name, const Snaps
   return stats;
 }
 
-// Update records become a snapshot first. Keep-last dedupe gives exactly the
-// merge rule for repeated ids: the first position, the last content.
+// Update records become a snapshot image first, repeated ids kept: the plan
+// then applies the merge rule for them (the first position, the last
+// content), which a keep-last dedupe in the writer would give only by
+// encoding all the updates a second time.
 Result<MergeStats> Merger::Rep::MergeRecords(std::string_view name, const Snapshot& base,
                                              std::span<const TrackRecord> updates,
                                              const WriteOptions& options, const Output& output) {
-  WriteOptions encode;
-  encode.duplicates = DuplicatePolicy::kKeepLast;
-  encode.validate_utf8 = options.validate_utf8;
-  Result<WriteResult> encoded = update_writer.Encode(updates, &update_bytes, encode);
+  Result<WriteResult> encoded = internal::WriterAccess::EncodeKeepingRepeats(
+      update_writer, updates, options.validate_utf8, &update_bytes, &repeats);
   if (!encoded.ok()) {
     const Status& s = encoded.status();
     if (!s.IsInvalidArgument()) return s;
@@ -448,8 +473,9 @@ Result<MergeStats> Merger::Rep::MergeRecords(std::string_view name, const Snapsh
   Result<Snapshot> snapshot =
       Snapshot::FromBuffer(update_bytes.data(), update_bytes.size(), "updates", false);
   if (!snapshot.ok()) return snapshot.status();
-  Result<MergeStats> stats = MergeSnapshot(name, base, *snapshot, options, output);
-  if (stats.ok()) stats->superseded = encoded->duplicates_dropped;
+  Result<MergeStats> stats =
+      MergeSnapshot(name, base, *snapshot, options, output, ContentOf(updates.size(), repeats));
+  if (stats.ok()) stats->superseded = repeats.size();
   return stats;
 }
 

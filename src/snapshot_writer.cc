@@ -318,9 +318,11 @@ struct SnapshotWriter::Rep {
   // `header` and `result`. The payload lives in `builder`.
   std::string name;  // the output path, or "snapshot" for Encode
 
-  // With `copy`, the file image also goes there (resized to fit).
+  // With `copy`, the file image goes there (resized to fit). With
+  // `keep_repeats`, repeated ids are left in `duplicates`, not resolved.
   Status Build(std::span<const TrackRecord> tracks, const WriteOptions& options,
-               format::SealedPayload* sealed, WriteResult* result, std::string* copy = nullptr);
+               format::SealedPayload* sealed, WriteResult* result, std::string* copy = nullptr,
+               bool keep_repeats = false);
   // Start, fill, check, index and hash of `in`; `extra` runs after the
   // fill, before the index (delta rows).
   template <typename Extra>
@@ -416,7 +418,7 @@ Status SnapshotWriter::Rep::BuildPayload(const Input& in, PayloadShape shape, in
 
 Status SnapshotWriter::Rep::Build(std::span<const TrackRecord> tracks, const WriteOptions& options,
                                   format::SealedPayload* sealed, WriteResult* result,
-                                  std::string* copy) try {
+                                  std::string* copy, bool keep_repeats) try {
   *result = WriteResult{};
   Input in;
   in.all = tracks;
@@ -436,7 +438,7 @@ Status SnapshotWriter::Rep::Build(std::span<const TrackRecord> tracks, const Wri
         in, shape, part_count, options.validate_utf8, [](const PayloadOut&) {}, &payload, copy,
         &hash);
     if (!s.ok()) return s;
-    if (duplicates.empty()) break;
+    if (duplicates.empty() || keep_repeats) break;
     if (round > 0) return Status::InvalidArgument(name, "duplicate ids remain after dedupe");
     s = ApplyDuplicatePolicy(&in, options, result);
     if (!s.ok()) return s;
@@ -488,6 +490,25 @@ Result<WriteResult> internal::WriterAccess::EncodeDelta(SnapshotWriter& writer,
   Status s = writer.rep_->BuildDelta(delta, &writer.rep_->sealed, &result);
   if (!s.ok()) return s;
   *view = writer.rep_->sealed.View();
+  return result;
+}
+
+Result<WriteResult> internal::WriterAccess::EncodeKeepingRepeats(
+    SnapshotWriter& writer, std::span<const TrackRecord> tracks, bool validate_utf8,
+    std::string* out, std::vector<std::pair<uint64_t, uint64_t>>* repeats) {
+  WriteResult result;
+  WriteOptions options;
+  options.validate_utf8 = validate_utf8;
+  format::SealedPayload sealed;
+  SnapshotWriter::Rep& rep = *writer.rep_;
+  rep.name = "snapshot";
+  Status s = rep.Build(tracks, options, &sealed, &result, out, true);
+  if (!s.ok()) {
+    out->clear();
+    return s;
+  }
+  repeats->clear();
+  for (const format::DuplicateId& d : rep.duplicates) repeats->emplace_back(d.first, d.second);
   return result;
 }
 
