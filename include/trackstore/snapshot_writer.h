@@ -11,7 +11,9 @@
 //
 // A SnapshotWriter keeps its column buffers between calls, so a process that
 // writes snapshots repeatedly does not pay for fresh memory each time. It is
-// not thread-safe: use one per thread.
+// not thread-safe: use one per thread. An input of 32k tracks or more is
+// encoded by two threads, the caller's and one started for the call (the
+// bytes do not depend on it).
 #ifndef TRACKSTORE_SNAPSHOT_WRITER_H_
 #define TRACKSTORE_SNAPSHOT_WRITER_H_
 
