@@ -25,6 +25,9 @@
 
 #include <benchmark/benchmark.h>
 
+#include "bench_flags.h"
+#include "median_ratios.h"
+
 #include "trackstore/diff.h"
 #include "trackstore/merge.h"
 #include "trackstore/snapshot.h"
@@ -265,4 +268,26 @@ BENCHMARK(BM_Diff_BaselineDecodeCompare)->Apply(Sizes);
 }  // namespace
 }  // namespace trackstore
 
-BENCHMARK_MAIN();
+// A console run ends with the ratios of the medians (median_ratios.h).
+int main(int argc, char** argv) {
+  const bool user_format = trackstore_bench::HasFlag(argc, argv, "--benchmark_format");
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  if (user_format) {
+    benchmark::RunSpecifiedBenchmarks();
+  } else {
+    trackstore_bench::MedianRatioReporter reporter;
+    for (const char* percent : {"1", "10"}) {
+      const std::string arg = std::string("/1000000/") + percent;
+      reporter.AddRatio(
+          std::string("merge ") + percent + "% at 1M: zero-copy / memcpy of its output",
+          "BM_Merge_ZeroCopy" + arg, "BM_Merge_BaselineMemcpy" + arg);
+      reporter.AddRatio(
+          std::string("merge ") + percent + "% at 1M: decode-merge-encode / zero-copy",
+          "BM_Merge_BaselineDecodeMergeEncode" + arg, "BM_Merge_ZeroCopy" + arg);
+    }
+    benchmark::RunSpecifiedBenchmarks(&reporter);
+  }
+  benchmark::Shutdown();
+  return 0;
+}

@@ -79,6 +79,7 @@
 
 #include "baseline/track_table_builder.h"
 #include "bench_flags.h"
+#include "median_ratios.h"
 #include "track_table_generated.h"
 #include "trackstore/snapshot.h"
 #include "trackstore/snapshot_writer.h"
@@ -725,6 +726,7 @@ int main(int argc, char** argv) {
   // Read before Initialize, which removes the flags it consumes from argv.
   const bool user_min_time = trackstore_bench::HasFlag(argc, argv, "--benchmark_min_time");
   const bool user_repetitions = trackstore_bench::HasFlag(argc, argv, "--benchmark_repetitions");
+  const bool user_format = trackstore_bench::HasFlag(argc, argv, "--benchmark_format");
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
 
@@ -737,7 +739,22 @@ int main(int argc, char** argv) {
     if (!user_repetitions) b->Repetitions(5)->ReportAggregatesOnly(true);
   }
   Bench();  // create the temporary directory before the fixtures, so it outlives them
-  benchmark::RunSpecifiedBenchmarks();
+  if (user_format) {
+    benchmark::RunSpecifiedBenchmarks();
+  } else {
+    // A console run ends with the write ratios of the medians.
+    trackstore_bench::MedianRatioReporter reporter;
+    for (int64_t n : kSizes) {
+      const std::string size = "/" + std::to_string(n);
+      reporter.AddRatio("encode at " + std::to_string(n) + ": Encode / memcpy of its output",
+                        "BM_Write_Encode" + size, "BM_Write_BaselineMemcpy" + size);
+      reporter.AddRatio("write at " + std::to_string(n) + ": Write (no fsync) / memcpy",
+                        "BM_Write_File" + size, "BM_Write_BaselineMemcpy" + size);
+      reporter.AddRatio("write at " + std::to_string(n) + ": Write (no fsync) / write(2)+rename",
+                        "BM_Write_File" + size, "BM_Write_BaselineWriteSyscall" + size);
+    }
+    benchmark::RunSpecifiedBenchmarks(&reporter);
+  }
   benchmark::Shutdown();
   return 0;
 }

@@ -17,7 +17,9 @@
 // Workloads (benchmark name Workload/store/tracks[/processes]):
 //   Save      the whole library into an empty place, durable (each store's
 //             fsync or commit; manual time: removing the old files is not
-//             timed)
+//             timed). Save/write-fsync: write(2) + fdatasync of a new file
+//             of as many bytes as trackstore's saved file, the floor of
+//             any durable save of them.
 //   Open      open-and-ready: open until the first track is read (manual
 //             time: closing the previous reader is not timed)
 //   Verify    the store's integrity check from its files; LMDB has none
@@ -643,6 +645,16 @@ void BM_CommitWriteFsync(benchmark::State& state) {
   WriteFsyncLoop(state, lib->dir + "/write-fsync", c->bytes_written);
 }
 
+// The baseline of Save/trackstore: write + fdatasync of as many bytes as
+// trackstore's saved file holds, the floor of any durable save of them.
+void BM_SaveWriteFsync(benchmark::State& state) {
+  Library* lib = GetLibrary(state);
+  Store* trackstore = H().stores.front().get();
+  const std::string* base = lib == nullptr ? nullptr : Base(state, lib, trackstore);
+  if (base == nullptr) return;
+  WriteFsyncLoop(state, lib->dir + "/save-write-fsync", FileBytes(trackstore->Files(*base)));
+}
+
 // Open-and-ready of a Store: Store::Open + Current() + the first lookup's
 // Find (manual time: dropping the previous handles is not timed).
 void BM_StoreOpen(benchmark::State& state, const char* which) {
@@ -849,6 +861,15 @@ void RegisterStoreWorkloads(size_t z, bool user_min_time, bool user_repetitions)
 void AddRatios(MedianRatioReporter* reporter) {
   for (int64_t n : kSizes) {
     const std::string size = "/" + std::to_string(n);
+    reporter->AddRatio(
+        "save at " + std::to_string(n) + ": trackstore / write+fdatasync of its bytes",
+        "Save/trackstore" + size, "Save/write-fsync" + size);
+    for (const auto& store : H().stores) {
+      if (!store->has_writer() || store->name() == "trackstore") continue;
+      const std::string name(store->name());
+      reporter->AddRatio("save at " + std::to_string(n) + ": " + name + " / trackstore",
+                         "Save/" + name + size, "Save/trackstore" + size);
+    }
     for (int64_t percent : kCommitPercents) {
       const std::string arg = size + "/" + std::to_string(percent);
       const std::string what = "commit " + std::to_string(percent) + "% at " + std::to_string(n);
@@ -910,6 +931,12 @@ void Register(bool user_min_time, bool user_repetitions) {
         b->Repetitions(1)->ReportAggregatesOnly(false);
       }
     }
+  }
+  for (size_t z = 0; z < std::size(kSizes); ++z) {
+    auto* b = benchmark::RegisterBenchmark("Save/write-fsync", BM_SaveWriteFsync);
+    b->Arg(kSizes[z])->Unit(benchmark::kMillisecond)->UseManualTime();
+    if (!user_min_time) b->MinTime(0.1);
+    if (!user_repetitions) b->Repetitions(kRepetitions[z])->ReportAggregatesOnly(true);
   }
   for (size_t z = 0; z < std::size(kSizes); ++z)
     RegisterStoreWorkloads(z, user_min_time, user_repetitions);

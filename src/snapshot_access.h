@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "trackstore/snapshot.h"
 #include "trackstore/snapshot_writer.h"
@@ -55,6 +57,14 @@ struct WriterAccess {
   // or name, NotSupported past the 2 GiB limit.
   static Result<WriteResult> EncodeDelta(SnapshotWriter& writer, const DeltaRowsIn& delta,
                                          EncodedView* view);
+  // Encodes `tracks` as Encode does (empty ids rejected) but keeps tracks
+  // whose id repeats an earlier one instead of applying a policy, which
+  // would encode everything a second time: each later occurrence is listed
+  // in `repeats` as (first position, later position). The image is then for
+  // reading by columns only: its id index holds the first occurrences.
+  static Result<WriteResult> EncodeKeepingRepeats(
+      SnapshotWriter& writer, std::span<const TrackRecord> tracks, bool validate_utf8,
+      std::string* out, std::vector<std::pair<uint64_t, uint64_t>>* repeats);
 };
 
 }  // namespace trackstore::internal

@@ -182,6 +182,8 @@ struct PayloadBuilder::Rep {
   PayloadOut out;
   uint64_t* index_slots = nullptr;
   uint64_t index_size = 0;
+  // The elements of every vector, as (first byte, size), for Relocate.
+  std::vector<std::pair<const uint8_t*, uint64_t>> elements;
 
   // Address of the elements of a vector created earlier, valid until the
   // builder grows (it does not, while filling: Start sized it).
@@ -294,12 +296,73 @@ Status PayloadBuilder::Start(const PayloadShape& shape, PayloadOut* out) {
   r.out.payload = {fbb.GetBufferPointer(), fbb.GetSize()};
   r.index_slots = r.Data<uint64_t>(r.index);
   r.out.index = r.index_slots;
+
+  r.elements.clear();
+  auto element = [&](const void* p, uint64_t bytes) {
+    if (p != nullptr) r.elements.emplace_back(static_cast<const uint8_t*>(p), bytes);
+  };
+  for (int c = 0; c < kStringColumnCount; ++c) {
+    element(r.out.strings[c].offsets, (n + 1) * sizeof(uint32_t));
+    element(r.out.strings[c].bytes, shape.column_bytes[c]);
+    element(r.out.strings[c].present, bitmap);
+  }
+  element(r.out.pos_values, n * sizeof(int64_t));
+  element(r.out.pos_present, bitmap);
+  element(r.out.track_hashes, n * sizeof(uint64_t));
+  element(r.index_slots, r.index_size * sizeof(uint64_t));
+  element(r.out.delta_targets, n * sizeof(uint64_t));
+  element(r.out.delta_removed, bitmap);
+  std::sort(r.elements.begin(), r.elements.end());
   *out = r.out;
   return Status::OK();
 }
 
+void PayloadBuilder::Relocate(uint8_t* place, PayloadOut* out) {
+  Rep& r = *rep_;
+  const uint8_t* base = r.out.payload.data();
+  const uint64_t size = r.out.payload.size();
+  uint64_t done = 0;
+  for (const auto& [p, bytes] : r.elements) {
+    const uint64_t at = static_cast<uint64_t>(p - base);
+    if (at > done) std::memcpy(place + done, base + done, at - done);
+    done = std::max(done, at + bytes);
+  }
+  if (size > done) std::memcpy(place + done, base + done, size - done);
+  auto move = [&]<typename T>(T* p) {
+    return p == nullptr
+               ? nullptr
+               : reinterpret_cast<T*>(place + (reinterpret_cast<const uint8_t*>(p) - base));
+  };
+  const uint64_t bitmap = BitmapBytes(r.shape.track_count);
+  for (StringColumnOut& col : r.out.strings) {
+    col.offsets = move(col.offsets);
+    col.offsets[0] = 0;
+    col.bytes = move(col.bytes);
+    col.present = move(col.present);
+    if (col.present != nullptr) std::memset(col.present, 0, bitmap);
+  }
+  r.out.pos_values = move(r.out.pos_values);
+  r.out.pos_present = move(r.out.pos_present);
+  std::memset(r.out.pos_present, 0, bitmap);
+  r.out.track_hashes = move(r.out.track_hashes);
+  r.out.delta_targets = move(r.out.delta_targets);
+  r.out.delta_removed = move(r.out.delta_removed);
+  if (r.out.delta_removed != nullptr) std::memset(r.out.delta_removed, 0, bitmap);
+  r.index_slots = move(r.index_slots);
+  r.out.index = r.index_slots;
+  r.out.payload = {place, size};
+  r.elements.clear();
+  *out = r.out;
+}
+
 std::span<const uint8_t> PayloadBuilder::Finish(std::vector<DuplicateId>* duplicates,
                                                 const IndexPrefix& prefix) {
+  return Finish(duplicates, prefix, nullptr);
+}
+
+std::span<const uint8_t> PayloadBuilder::Finish(std::vector<DuplicateId>* duplicates,
+                                                const IndexPrefix& prefix,
+                                                const uint64_t* id_hashes) {
   Rep& r = *rep_;
   const uint64_t n = r.shape.track_count;
   const StringColumnOut& ids = r.out.strings[static_cast<int>(Field::kId)];
@@ -311,9 +374,13 @@ std::span<const uint8_t> PayloadBuilder::Finish(std::vector<DuplicateId>* duplic
   } else {
     std::memset(r.index_slots, 0, r.index_size * sizeof(uint64_t));
   }
+  constexpr uint64_t kAhead = 16;
   for (uint64_t i = first; i < n; ++i) {
     const std::string_view id(ids.bytes + ids.offsets[i], ids.offsets[i + 1] - ids.offsets[i]);
-    const uint64_t h = HashId(id);
+    if (id_hashes != nullptr && i + kAhead < n) {
+      __builtin_prefetch(r.index_slots + (id_hashes[i + kAhead] & mask), 1);
+    }
+    const uint64_t h = id_hashes != nullptr ? id_hashes[i] : HashId(id);
     uint64_t pos = h & mask;
     bool duplicate = false;
     uint64_t probes = 0;

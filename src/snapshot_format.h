@@ -145,11 +145,23 @@ class PayloadBuilder {
   // zeroed bitmaps and offsets[0]. NotSupported past the 2 GiB FlatBuffers limit.
   Status Start(const PayloadShape& shape, PayloadOut* out);
 
+  // Moves the payload Start laid out to `place` (out->payload.size() bytes,
+  // writable, not overlapping the builder's buffer) and points `out` there:
+  // the rest of the build then writes straight into the caller's memory,
+  // and Finish returns a span of it. Only the bytes outside the vectors'
+  // elements (tables, length prefixes, padding: a few KB) are copied.
+  void Relocate(uint8_t* place, PayloadOut* out);
+
   // Builds the id index from the filled id column and the tables, and returns
   // the finished payload (valid until the next Start). Appends every pair of
   // equal ids to `duplicates`; the payload is then not a valid snapshot.
   std::span<const uint8_t> Finish(std::vector<DuplicateId>* duplicates,
                                   const IndexPrefix& prefix = {});
+  // The same with HashId of every track's id given (one per track, computed
+  // while the ids were in cache): the slots are then prefetched ahead of
+  // the inserts, which are cache misses in an index larger than the cache.
+  std::span<const uint8_t> Finish(std::vector<DuplicateId>* duplicates, const IndexPrefix& prefix,
+                                  const uint64_t* id_hashes);
 
  private:
   struct Rep;

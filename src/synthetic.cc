@@ -8,9 +8,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace trackstore {
 
@@ -322,23 +324,64 @@ TrackRecord MakeTrack(Rng& rng, const Artist& artist, const Album& a, uint32_t n
 
 }  // namespace
 
+// GenerateLibrary's loops (artists, their albums, their tracks) unrolled
+// into a state that can stop after any track and resume, drawing from the
+// generator in the same order.
+struct LibraryGenerator::Rep {
+  explicit Rep(const SyntheticOptions& o) : options(o), rng(o.seed) {}
+  SyntheticOptions options;
+  Rng rng;
+  uint64_t generated = 0;
+  std::optional<Artist> artist;
+  uint32_t year = 0;
+  uint32_t albums = 0;  // of this artist
+  uint32_t album_index = 0;
+  std::optional<Album> album;
+  uint32_t tracks = 0;  // on this album
+  uint32_t number = 0;  // of the next track on it
+};
+
+LibraryGenerator::LibraryGenerator(const SyntheticOptions& options)
+    : rep_(std::make_unique<Rep>(options)) {}
+LibraryGenerator::~LibraryGenerator() = default;
+
+uint64_t LibraryGenerator::generated() const { return rep_->generated; }
+
+void LibraryGenerator::Next(uint64_t count, std::vector<TrackRecord>* out) {
+  Rep& r = *rep_;
+  for (uint64_t made = 0; made < count;) {
+    if (!r.artist) {
+      r.artist = MakeArtist(r.rng);
+      r.year = r.rng.Between(1967, 2020);
+      r.albums = r.rng.Between(1, 6);
+      r.album_index = 0;
+    }
+    if (!r.album) {
+      if (r.album_index == r.albums) {
+        r.artist.reset();
+        continue;
+      }
+      r.album = MakeAlbum(r.rng, *r.artist, r.year);
+      r.tracks = r.rng.Between(8, 16);
+      r.number = 1;
+    }
+    if (r.number > r.tracks) {
+      r.year = std::min<uint32_t>(2024, r.year + r.rng.Between(1, 4));
+      r.album.reset();
+      ++r.album_index;
+      continue;
+    }
+    out->push_back(
+        MakeTrack(r.rng, *r.artist, *r.album, r.number++, r.options.first_id + r.generated));
+    ++r.generated;
+    ++made;
+  }
+}
+
 std::vector<TrackRecord> GenerateLibrary(uint64_t count, const SyntheticOptions& options) {
-  Rng rng(options.seed);
   std::vector<TrackRecord> tracks;
   tracks.reserve(count);
-  while (tracks.size() < count) {
-    const Artist artist = MakeArtist(rng);
-    uint32_t year = rng.Between(1967, 2020);
-    const uint32_t albums = rng.Between(1, 6);
-    for (uint32_t k = 0; k < albums && tracks.size() < count; ++k) {
-      const Album album = MakeAlbum(rng, artist, year);
-      const uint32_t n = rng.Between(8, 16);
-      for (uint32_t i = 1; i <= n && tracks.size() < count; ++i) {
-        tracks.push_back(MakeTrack(rng, artist, album, i, options.first_id + tracks.size()));
-      }
-      year = std::min<uint32_t>(2024, year + rng.Between(1, 4));
-    }
-  }
+  LibraryGenerator(options).Next(count, &tracks);
   return tracks;
 }
 

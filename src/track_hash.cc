@@ -9,6 +9,8 @@
 #include <optional>
 #include <string_view>
 
+#include "track_fields.h"
+
 namespace trackstore::internal {
 
 namespace {
@@ -48,12 +50,50 @@ struct ValueFields {
   std::optional<std::string_view> string_field(int f) const { return strings[f]; }
 };
 
+// One step of Hash for four tracks at once.
+template <int kLanes>
+void HashLanes(const TrackRecord* const* t, uint64_t* out) {
+  uint64_t h[kLanes];
+  for (int l = 0; l < kLanes; ++l) h[l] = kSeed;
+  for (int f = 0; f < kRequiredStringFieldCount; ++f) {
+    for (int l = 0; l < kLanes; ++l) {
+      const std::string& s = t[l]->*kRequiredMembers[f];
+      h[l] = Mix(h[l], f, s.data(), s.size());
+    }
+  }
+  for (int k = 0; k < kOptionalStringFieldCount; ++k) {
+    const int f = kRequiredStringFieldCount + k;
+    for (int l = 0; l < kLanes; ++l) {
+      const std::optional<std::string>& v = t[l]->*kOptionalMembers[k];
+      h[l] = v ? Mix(h[l], f, v->data(), v->size()) : Mix(h[l], f, &kAbsent, 1);
+    }
+  }
+  const int pos_field = static_cast<int>(Field::kOriginalPos);
+  for (int l = 0; l < kLanes; ++l) {
+    const std::optional<int64_t>& pos = t[l]->original_pos;
+    h[l] = pos ? Mix(h[l], pos_field, &*pos, sizeof(int64_t)) : Mix(h[l], pos_field, &kAbsent, 1);
+  }
+  for (int l = 0; l < kLanes; ++l) {
+    const std::string& extras = t[l]->extras_json;
+    out[l] = Mix(h[l], static_cast<int>(Field::kExtras), extras.data(), extras.size());
+  }
+}
+
 }  // namespace
 
 uint64_t TrackHash(const std::optional<std::string_view>* strings,
                    std::optional<int64_t> original_pos, std::string_view extras_json) {
   return Hash(ValueFields{strings}, extras_json, original_pos);
 }
+
+
+void TrackHashes(std::span<const TrackRecord* const> tracks, uint64_t* out) {
+  size_t i = 0;
+  for (; i + 4 <= tracks.size(); i += 4) HashLanes<4>(tracks.data() + i, out + i);
+  for (; i < tracks.size(); ++i) HashLanes<1>(tracks.data() + i, out + i);
+}
+
+uint64_t IdHash(std::string_view id) { return XXH3_64bits(id.data(), id.size()); }
 
 uint64_t TrackHash(const TrackRecord& track) {
   return Hash(RecordFields{track}, track.extras_json, track.original_pos);

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 
 #include "trackstore/track.h"
@@ -24,6 +25,14 @@ uint64_t TrackHash(const TrackView& track);
 // order (nullopt: absent), original_pos and the extras text.
 uint64_t TrackHash(const std::optional<std::string_view>* strings,
                    std::optional<int64_t> original_pos, std::string_view extras_json);
+
+// TrackHash of each of `tracks` into `out`, the same values. Four tracks'
+// chains are interleaved field by field: one chain is a run of dependent
+// short hashes, so alone it leaves most of the core idle.
+void TrackHashes(std::span<const TrackRecord* const> tracks, uint64_t* out);
+
+// XXH3-64 of an id, as format::HashId (the id index), inlined: ids are short.
+uint64_t IdHash(std::string_view id);
 
 }  // namespace trackstore::internal
 

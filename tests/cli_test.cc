@@ -441,5 +441,62 @@ TEST(CliGzipTest, WriteErrorInTheMiddleKeepsTheOldFile) {
   }
 }
 
+// --- generate into a snapshot or a store ------------------------------------
+
+// The snapshot generate writes is the one import makes of the JSON generate
+// writes, for the same count and options.
+TEST(CliGenerateTest, SnapshotEqualsTheImportOfTheJson) {
+  TempDir dir;
+  const std::vector<std::string> options = {"--seed", "7", "--first-id", "5000"};
+  auto args = [&](std::vector<std::string> a) {
+    a.insert(a.end(), options.begin(), options.end());
+    return a;
+  };
+  CliRun json = RunCli(dir, args({"generate", "70000", dir.file("lib.json")}));
+  ASSERT_EQ(json.exit_code, 0) << Describe(json);
+  CliRun import = RunCli(dir, {"import", dir.file("lib.json"), dir.file("imported.snap")});
+  ASSERT_EQ(import.exit_code, 0) << Describe(import);
+  CliRun snap = RunCli(dir, args({"generate", "70000", dir.file("lib.snap")}));
+  ASSERT_EQ(snap.exit_code, 0) << Describe(snap);
+  EXPECT_THAT(snap.out, HasSubstr("70000 tracks"));
+  EXPECT_TRUE(ReadFileBytes(dir.file("lib.snap")) == ReadFileBytes(dir.file("imported.snap")));
+}
+
+// Into a store (a name ending in '/'), in batches: the same version content
+// as importing the JSON into a store.
+TEST(CliGenerateTest, StoreHoldsTheSameLibraryAsAnImport) {
+  TempDir dir;
+  ASSERT_EQ(RunCli(dir, {"generate", "120000", dir.file("lib.json")}).exit_code, 0);
+  ASSERT_EQ(RunCli(dir, {"import", dir.file("lib.json"), dir.file("imported") + "/"}).exit_code, 0);
+  CliRun gen = RunCli(dir, {"generate", "120000", dir.file("generated") + "/"});
+  ASSERT_EQ(gen.exit_code, 0) << Describe(gen);
+  EXPECT_THAT(gen.out, HasSubstr("version 1: full replacement, 120000 tracks"));
+  CliRun a = RunCli(dir, {"info", dir.file("imported"), "--json"});
+  CliRun b = RunCli(dir, {"info", dir.file("generated"), "--json"});
+  ExpectJson(a, 0);
+  ExpectJson(b, 0);
+  EXPECT_EQ(nlohmann::json::parse(a.out)["content_hash"],
+            nlohmann::json::parse(b.out)["content_hash"]);
+  EXPECT_EQ(nlohmann::json::parse(b.out)["track_count"], 120000);
+
+  // An existing store directory needs no '/': a second full replacement.
+  gen = RunCli(dir, {"generate", "10", dir.file("generated")});
+  ASSERT_EQ(gen.exit_code, 0) << Describe(gen);
+  EXPECT_THAT(gen.out, HasSubstr("version 2: full replacement, 10 tracks"));
+}
+
+// Past one file's 2 GiB limit: an error that suggests a store, found from
+// the first batch, and no file.
+TEST(CliGenerateTest, TooManyTracksForOneSnapshotSuggestsAStore) {
+  TempDir dir;
+  for (const char* count : {"8000000", "100000000000"}) {
+    CliRun r = RunCli(dir, {"generate", count, dir.file("big.snap")});
+    EXPECT_EQ(r.exit_code, 1) << Describe(r);
+    EXPECT_THAT(r.err, HasSubstr("more than one snapshot file holds")) << Describe(r);
+    EXPECT_THAT(r.err, HasSubstr("generate into a store instead")) << Describe(r);
+    EXPECT_FALSE(std::filesystem::exists(dir.file("big.snap")));
+  }
+}
+
 }  // namespace
 }  // namespace trackstore

@@ -10,6 +10,7 @@
 
 #include "test_util.h"
 #include "trackstore/snapshot_writer.h"
+#include "trackstore/synthetic.h"
 
 namespace trackstore {
 namespace {
@@ -206,6 +207,25 @@ TEST_F(MergeTest, MergeOverTheBaseFileKeepsTheBaseReadable) {
   Result<Snapshot> reopened = Snapshot::Open(base.path());
   ASSERT_OK(reopened.status());
   EXPECT_EQ((*reopened)[5].name(), "changed");
+}
+
+// A base large enough that the merge fills its columns on two threads, and
+// the writer encodes on two: still the bytes of the naive merge.
+TEST_F(MergeTest, LargeMergeMatchesNaive) {
+  const std::vector<TrackRecord> existing = GenerateLibrary(60'000);
+  std::vector<TrackRecord> updates;
+  std::mt19937_64 rng(7);
+  for (int k = 0; k < 6'000; ++k) {
+    TrackRecord t = existing[rng() % existing.size()];
+    if (k % 10 == 9) {
+      t.id = "new-" + std::to_string(k % 4'000);  // some new ids repeat
+    } else {
+      t.name += " (remastered)";
+      t.genre.reset();
+    }
+    updates.push_back(std::move(t));
+  }
+  ExpectMergeMatchesNaive(existing, updates);
 }
 
 }  // namespace

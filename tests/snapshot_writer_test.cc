@@ -8,7 +8,9 @@
 
 #include "test_util.h"
 #include "trackstore/env.h"
+#include "trackstore/merge.h"
 #include "trackstore/snapshot.h"
+#include "trackstore/synthetic.h"
 
 namespace trackstore {
 namespace {
@@ -184,6 +186,7 @@ TEST(SnapshotWriterTest, InvalidUtf8IsRejectedNamingTrackAndField) {
   ASSERT_TRUE(r.status().IsInvalidArgument()) << r.status().ToString();
   EXPECT_THAT(r.status().ToString(), HasSubstr("track 11"));
   EXPECT_THAT(r.status().ToString(), HasSubstr("field 'album' is not valid UTF-8"));
+  EXPECT_TRUE(bytes.empty());
 }
 
 TEST(SnapshotWriterTest, SplitMultibyteCharacterAcrossFieldsIsRejected) {
@@ -295,6 +298,78 @@ TEST(SnapshotWriterTest, UnwritableDirectoryIsAnError) {
   Status s = WriteSnapshot(dir.file("lib.snap"), MakeTracks(3)).status();
   chmod(dir.path().c_str(), 0700);
   EXPECT_TRUE(s.IsIOError()) << s.ToString();
+}
+
+// Inputs this large are encoded by two threads, each filling half of the
+// tracks into precomputed places. The merge builds the same snapshot from
+// encodes too small to be split: equal bytes show the split changes nothing.
+TEST(SnapshotWriterTest, TwoThreadEncodeGivesTheSameBytesAsSmallPieces) {
+  const std::vector<TrackRecord> tracks = GenerateLibrary(80'000);
+  const std::span<const TrackRecord> all(tracks);
+  SnapshotWriter writer;
+  std::string whole;
+  Result<WriteResult> w = writer.Encode(tracks, &whole);
+  ASSERT_OK(w.status());
+
+  std::string pieces;
+  ASSERT_OK(writer.Encode(all.first(20'000), &pieces).status());
+  Merger merger;
+  for (size_t from = 20'000; from < tracks.size(); from += 30'000) {
+    Result<Snapshot> base = Snapshot::FromBuffer(pieces.data(), pieces.size(), "base", false);
+    ASSERT_OK(base.status());
+    std::string next;
+    ASSERT_OK(merger.Encode(*base, all.subspan(from, 30'000), &next).status());
+    pieces = std::move(next);
+  }
+  EXPECT_TRUE(whole == pieces);
+
+  Result<Snapshot> snap = Snapshot::FromBuffer(whole.data(), whole.size(), "whole");
+  ASSERT_OK(snap.status());
+  EXPECT_EQ(snap->content_hash(), w->content_hash);
+  EXPECT_EQ(ReadAll(*snap), tracks);
+}
+
+TEST(SnapshotWriterTest, ErrorsInTheSecondHalfNameTheirPositions) {
+  const std::vector<TrackRecord> good = MakeTracks(80'000);
+  SnapshotWriter writer;
+  std::string bytes;
+
+  std::vector<TrackRecord> tracks = good;
+  tracks[70'001].album = "ok \xed\xa0\x80 surrogate";
+  tracks[75'000].name = "\xff";
+  Result<WriteResult> r = writer.Encode(tracks, &bytes);
+  ASSERT_TRUE(r.status().IsInvalidArgument()) << r.status().ToString();
+  // Columns are checked in field order: the name before the album.
+  EXPECT_THAT(r.status().ToString(), HasSubstr("track 75000"));
+  EXPECT_THAT(r.status().ToString(), HasSubstr("field 'name' is not valid UTF-8"));
+
+  tracks = good;
+  tracks[79'999].name = std::string("a\0b", 3);
+  r = writer.Encode(tracks, &bytes);
+  ASSERT_TRUE(r.status().IsInvalidArgument());
+  EXPECT_THAT(r.status().ToString(), HasSubstr("track 79999"));
+  EXPECT_THAT(r.status().ToString(), HasSubstr("field 'name' contains a NUL byte"));
+
+  tracks = good;
+  tracks[79'998].id = tracks[3].id;
+  r = writer.Encode(tracks, &bytes);
+  ASSERT_TRUE(r.status().IsInvalidArgument());
+  EXPECT_THAT(r.status().ToString(), HasSubstr("at positions 3 and 79998"));
+
+  tracks = good;
+  tracks[60'000].id = "";
+  r = writer.Encode(tracks, &bytes);
+  ASSERT_TRUE(r.status().IsInvalidArgument());
+  EXPECT_THAT(r.status().ToString(), HasSubstr("at positions 60000"));
+  WriteOptions drop;
+  drop.drop_empty_ids = true;
+  r = writer.Encode(tracks, &bytes, drop);
+  ASSERT_OK(r.status());
+  EXPECT_EQ(r->empty_ids_dropped, 1u);
+  tracks.erase(tracks.begin() + 60'000);
+  Result<Snapshot> snap = Snapshot::FromBuffer(bytes.data(), bytes.size(), "dropped");
+  ASSERT_OK(snap.status());
+  EXPECT_EQ(ReadAll(*snap), tracks);
 }
 
 }  // namespace

@@ -101,6 +101,18 @@ TEST(SyntheticTest, ShorterLibraryIsAPrefix) {
   EXPECT_TRUE(std::equal(part.begin(), part.end(), full.begin()));
 }
 
+TEST(SyntheticTest, BatchesConcatenatedAreTheLibrary) {
+  SyntheticOptions options;
+  options.seed = 9;
+  options.first_id = 5;
+  LibraryGenerator generator(options);
+  std::vector<TrackRecord> batches;
+  // Odd sizes, so batches end inside albums and between artists.
+  for (uint64_t size : {0, 1, 7, 13, 100, 379, 1000}) generator.Next(size, &batches);
+  EXPECT_EQ(generator.generated(), batches.size());
+  EXPECT_EQ(batches, GenerateLibrary(batches.size(), options));
+}
+
 TEST(SyntheticTest, ExactCount) {
   for (uint64_t n : {0, 1, 2, 15, 16, 17, 1000}) EXPECT_EQ(GenerateLibrary(n).size(), n);
 }

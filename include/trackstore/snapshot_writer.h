@@ -11,7 +11,9 @@
 //
 // A SnapshotWriter keeps its column buffers between calls, so a process that
 // writes snapshots repeatedly does not pay for fresh memory each time. It is
-// not thread-safe: use one per thread.
+// not thread-safe: use one per thread. An input of 32k tracks or more is
+// encoded by two threads, the caller's and one started for the call (the
+// bytes do not depend on it).
 #ifndef TRACKSTORE_SNAPSHOT_WRITER_H_
 #define TRACKSTORE_SNAPSHOT_WRITER_H_
 
@@ -34,6 +36,11 @@ struct WriterAccess;
 // The largest payload one snapshot file can hold: one FlatBuffers buffer
 // (2 GiB - 1). A store (store.h) splits a larger library into fragments.
 inline constexpr uint64_t kMaxSnapshotPayloadBytes = (uint64_t{1} << 31) - 1;
+
+// About how many bytes `track` adds to a snapshot's payload: its strings
+// and its share of the offsets, bitmaps, hashes and id index, rounded up.
+// For checking kMaxSnapshotPayloadBytes before a library is encoded.
+uint64_t EstimatePayloadBytes(const TrackRecord& track);
 
 // What to do with a track whose id was already seen in the same input.
 enum class DuplicatePolicy {
@@ -90,7 +97,8 @@ class SnapshotWriter {
                             const WriteOptions& options = {});
 
   // Encodes `tracks` into `out` (the complete file image) without touching
-  // the filesystem. Same checks and errors as Write.
+  // the filesystem. Same checks and errors as Write; on an error `out` is
+  // left empty. The columns are filled straight into `out`'s buffer.
   Result<WriteResult> Encode(std::span<const TrackRecord> tracks, std::string* out,
                              const WriteOptions& options = {});
   // The same without the copy into a string: `view` points into this

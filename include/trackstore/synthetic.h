@@ -11,6 +11,7 @@
 #define TRACKSTORE_SYNTHETIC_H_
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "trackstore/track.h"
@@ -26,6 +27,26 @@ struct SyntheticOptions {
 };
 
 std::vector<TrackRecord> GenerateLibrary(uint64_t count, const SyntheticOptions& options = {});
+
+// The same tracks a batch at a time, for libraries too large to hold at
+// once: the batches of one generator, concatenated, are GenerateLibrary's
+// tracks with the same options.
+class LibraryGenerator {
+ public:
+  explicit LibraryGenerator(const SyntheticOptions& options = {});
+  ~LibraryGenerator();
+  LibraryGenerator(const LibraryGenerator&) = delete;
+  LibraryGenerator& operator=(const LibraryGenerator&) = delete;
+
+  // Appends the next `count` tracks to `out`.
+  void Next(uint64_t count, std::vector<TrackRecord>* out);
+  // How many tracks Next has made so far.
+  uint64_t generated() const;
+
+ private:
+  struct Rep;
+  std::unique_ptr<Rep> rep_;
+};
 
 }  // namespace trackstore
 

@@ -74,11 +74,69 @@ Result<std::vector<TrackRecord>> Generate(uint64_t count, const SyntheticOptions
                                    "that many tracks do not fit in memory");
 }
 
-int RunGenerate(const GenerateArgs& a) {
+// A snapshot file: the tracks come in batches, so that a count past one
+// file's limit fails at the first batch (whose size per track says where
+// the count is heading) or at the one that passes it, not after the whole
+// library is in memory. Memory holds the records and the encoded payload.
+int RunGenerateSnapshot(const GenerateArgs& a, const SyntheticOptions& options) try {
   Stopwatch timer;
+  const std::string hint =
+      "generate into a store instead: trackstore generate " + std::to_string(a.count) + " DIR/";
+  auto too_big = [&](uint64_t payload, uint64_t tracks) {
+    return Fail(
+        Status::NotSupported(a.out, Tracks(a.count) + " need about " + std::to_string(payload) +
+                                        " bytes of payload (estimated from the first " +
+                                        Tracks(tracks) + "), more than one snapshot file holds (" +
+                                        std::to_string(kMaxSnapshotPayloadBytes) + ")"),
+        false, hint);
+  };
+  constexpr uint64_t kBatch = 65'536;
+  LibraryGenerator generator(options);
+  std::vector<TrackRecord> tracks;
+  uint64_t payload = 0;
+  while (tracks.size() < a.count) {
+    const size_t from = tracks.size();
+    generator.Next(std::min<uint64_t>(kBatch, a.count - from), &tracks);
+    for (size_t i = from; i < tracks.size(); ++i) payload += EstimatePayloadBytes(tracks[i]);
+    if (payload > kMaxSnapshotPayloadBytes) return too_big(payload, tracks.size());
+    if (from == 0) {
+      const long double per_track = static_cast<long double>(payload) / tracks.size();
+      const long double expected = per_track * static_cast<long double>(a.count);
+      if (expected > kMaxSnapshotPayloadBytes) {
+        return too_big(static_cast<uint64_t>(expected), tracks.size());
+      }
+      const std::string what = "generate " + std::to_string(a.count);
+      if (Status s = cli::CheckFitsInMemory(what, a.count, sizeof(TrackRecord) + 256); !s.ok()) {
+        return Fail(s);
+      }
+      tracks.reserve(a.count);
+    }
+  }
+  Result<WriteResult> written = WriteSnapshot(a.out, tracks);
+  if (!written.ok()) return Fail(written.status(), false, hint);
+  ReportTime("generate", written->track_count, timer.Seconds());
+  std::cout << a.out << ": " << Tracks(written->track_count) << " (seed " << a.seed << "), "
+            << written->file_size << " bytes, hash " << written->content_hash << "\n";
+  return kExitOk;
+} catch (const std::bad_alloc&) {
+  return Fail(Status::ResourceExhausted("generate " + std::to_string(a.count),
+                                        "that many tracks do not fit in memory"));
+} catch (const std::length_error&) {
+  return Fail(Status::ResourceExhausted("generate " + std::to_string(a.count),
+                                        "that many tracks do not fit in memory"));
+}
+
+// Where OUT says: a store (an existing store directory, or a name ending in
+// '/', as for import), a snapshot file (a name ending in ".snap"), else JSON.
+int RunGenerate(const GenerateArgs& a) {
   SyntheticOptions options;
   options.seed = a.seed;
   options.first_id = a.first_id;
+  if (cli::IsStoreDirectory(a.out) || (!a.out.empty() && a.out.back() == '/')) {
+    return RunGenerateToStore({.count = a.count, .dir = a.out, .options = options});
+  }
+  if (a.out.ends_with(".snap")) return RunGenerateSnapshot(a, options);
+  Stopwatch timer;
   Result<std::vector<TrackRecord>> tracks = Generate(a.count, options);
   if (!tracks.ok()) return Fail(tracks.status());
   if (Status s = WriteJsonFile(*tracks, a.out); !s.ok()) return Fail(s);
@@ -370,10 +428,13 @@ int RunLookup(const LookupArgs& a) {
 // --- command line -----------------------------------------------------------
 
 CLI::App* AddGenerate(CLI::App& app, GenerateArgs& a) {
-  CLI::App* c = app.add_subcommand("generate", "Write a synthetic library as JSON");
+  CLI::App* c = app.add_subcommand(
+      "generate", "Write a synthetic library as JSON, as a snapshot, or into a store");
   c->add_option("N", a.count, "Number of tracks")->required();
-  c->add_option("OUT.json", a.out,
-                "Output file (replaced atomically; gzip when it ends in .gz), or - for stdout")
+  c->add_option("OUT", a.out,
+                "Output: a snapshot (a name ending in .snap), a store directory (an existing "
+                "one, or a name ending in '/': a full replacement commit, any N), else JSON "
+                "(gzip when it ends in .gz; - for stdout); files are replaced atomically")
       ->required();
   c->add_option("--seed", a.seed, "Generator seed")->capture_default_str();
   c->add_option("--first-id", a.first_id, "Id of the first track (ids count up from it)")

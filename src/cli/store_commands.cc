@@ -401,6 +401,28 @@ int RunImportToStore(const StoreImportArgs& a) {
   return kExitOk;
 }
 
+int RunGenerateToStore(const StoreGenerateArgs& a) {
+  Stopwatch timer;
+  Result<Store> store = Store::Open(a.dir);  // created when missing
+  if (!store.ok()) return StoreFail(store.status(), a.dir, false);
+  // A batch is small beside a fragment: the store cuts fragments by bytes.
+  constexpr uint64_t kBatch = 100'000;
+  LibraryGenerator generator(a.options);
+  const TrackSource source = [&](std::vector<TrackRecord>* batch) -> Result<bool> {
+    if (generator.generated() == a.count) return false;
+    generator.Next(std::min(kBatch, a.count - generator.generated()), batch);
+    return true;
+  };
+  Result<CommitStats> stats = store->Replace(source);
+  if (!stats.ok()) return StoreFail(stats.status(), a.dir, false);
+  const double seconds = timer.Seconds();
+  cli::ReportTime("generate", stats->track_count, seconds);
+  std::cout << "version " << stats->version << ": full replacement, " << Tracks(stats->track_count)
+            << " (seed " << a.options.seed << "), hash " << stats->content_hash
+            << Written(*stats, seconds) << "\n";
+  return kExitOk;
+}
+
 // --- info / verify of a store -------------------------------------------------
 
 int PrintStoreInfo(const Library& lib, bool json, const Stopwatch& timer) {

@@ -12,6 +12,7 @@
 #include "library.h"
 #include "trackstore/json.h"
 #include "trackstore/snapshot_writer.h"
+#include "trackstore/synthetic.h"
 
 namespace trackstore {
 
@@ -39,6 +40,16 @@ struct StoreImportArgs {
   uint64_t max_input_bytes = JsonImportOptions{}.max_input_bytes;
 };
 int RunImportToStore(const StoreImportArgs& a);
+
+// `trackstore generate N DIR/`: the synthetic library becomes the store's
+// next version (a full replacement), generated a batch at a time so that
+// memory holds about one base fragment's tracks, whatever N.
+struct StoreGenerateArgs {
+  uint64_t count = 0;
+  std::string dir;
+  SyntheticOptions options;
+};
+int RunGenerateToStore(const StoreGenerateArgs& a);
 
 // info and verify of a store version (`timer` started before it was opened).
 int PrintStoreInfo(const cli::Library& lib, bool json, const cli::Stopwatch& timer);
