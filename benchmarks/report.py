@@ -419,7 +419,7 @@ def main():
     if chart:
         md += [f"![peer / trackstore at {big:,} tracks](chart.png)", ""]
 
-    md += [f"## Targets at {big:,} tracks (issue 5)", ""] + targets(results, big) + [""]
+    md += [f"## Targets at {big:,} tracks", ""] + targets(results, big) + [""]
 
     ahead = [(k, label, peer, r) for (k, label, peer, r) in all_ratios[big] if r and r < 1]
     md += [f"## Where a peer is ahead at {big:,} tracks", ""]

@@ -1,6 +1,6 @@
 // benchmarks/store_bench.cc
 //
-// trackstore against the stores a user would pick instead (issue 5), every
+// trackstore against the stores a user would pick instead, every
 // store driven through the same Store/Reader interface (peers/store.h) on
 // the same libraries: GenerateLibrary(30k) and GenerateLibrary(1M), the
 // generator behind `trackstore generate`. The stores, each in its own file

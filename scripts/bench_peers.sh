@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs trackstore against its peer stores (issue 5) and rebuilds the report:
+# Runs trackstore against its peer stores and rebuilds the report:
 # builds store_bench in build-bench (release), runs it at 30k and 1M tracks,
 # and writes docs/benchmarks/README.md, chart.png and store_bench.json.
 # About 10-12 minutes on 2 vCPUs. Needs ~8 GB of RAM and ~4 GB in /tmp.
