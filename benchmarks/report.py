@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Turns a store_bench JSON run into docs/benchmarks/README.md and chart.png.
+"""Turns a store_bench JSON run into doc/benchmarks/README.md and chart.png.
 
     build-bench/benchmarks/store_bench --benchmark_out=run.json --benchmark_out_format=json
-    python3 benchmarks/report.py run.json --out-dir docs/benchmarks \\
+    python3 benchmarks/report.py run.json --out-dir doc/benchmarks \\
         --command "bash scripts/bench_peers.sh" --load-start "1.20 0.90 0.70"
 
 scripts/bench_peers.sh does both. Standard library only; the chart needs
@@ -373,7 +373,7 @@ def targets(results, n):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("json", help="store_bench --benchmark_out file")
-    ap.add_argument("--out-dir", default="docs/benchmarks")
+    ap.add_argument("--out-dir", default="doc/benchmarks")
     ap.add_argument("--command", default="bash scripts/bench_peers.sh",
                     help="the command that produced the run, quoted in the report")
     ap.add_argument("--load-start", default="", help="load average when the run started")

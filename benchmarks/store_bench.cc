@@ -77,7 +77,7 @@
 // on 2 shared vCPUs (the Store rows about 3-4 of them, most of it
 // restoring the peers' 300-450 MB files before each timed commit).
 // benchmarks/report.py turns the JSON output into
-// docs/benchmarks/README.md; scripts/bench_peers.sh runs it all.
+// doc/benchmarks/README.md; scripts/bench_peers.sh runs it all.
 #include <fcntl.h>
 #include <unistd.h>
 
