@@ -98,7 +98,7 @@ struct Output {
   EncodedView* view = nullptr;
 };
 
-struct Merger::Rep {
+struct [[gnu::visibility("hidden")]] Merger::Rep {
   format::PayloadBuilder builder;
   format::SealedPayload sealed;  // the last build, for EncodeView
   SnapshotWriter update_writer;  // encodes update records

@@ -38,7 +38,7 @@ inline std::string Quote(std::string_view key) {
   return q;
 }
 
-struct ShmEntry::Rep {
+struct [[gnu::visibility("hidden")]] ShmEntry::Rep {
   SegmentPtr seg;
   shm::Pinned pinned;
   Snapshot snapshot;
@@ -72,7 +72,7 @@ class WriteScope {
   std::vector<std::shared_ptr<shm::SegmentFile>> held_;
 };
 
-struct ShmCache::Rep {
+struct [[gnu::visibility("hidden")]] ShmCache::Rep {
   ShmOptions options;
   std::string path;  // <shm_dir>/<name>
   pid_t pid = ::getpid();

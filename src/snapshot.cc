@@ -62,7 +62,7 @@ bool SameLayout(const internal::Columns& a, const internal::Columns& b) {
 
 }  // namespace
 
-struct Snapshot::Rep {
+struct [[gnu::visibility("hidden")]] Snapshot::Rep {
   std::string path;
   const uint8_t* data = nullptr;
   size_t size = 0;

@@ -2,7 +2,8 @@
 # Installs the build into a scratch DESTDIR, then builds and runs a program
 # outside the tree (tests/pkgconfig/consumer.cc) against the installed
 # headers and library, found only through the installed trackstore.pc.
-# Also runs the installed CLI on the file the consumer wrote.
+# Checks that the installed library exports only namespace trackstore's
+# public API, and runs the installed CLI on the file the consumer wrote.
 #
 # Usage: pkgconfig_test.sh BUILD_DIR [B_SANITIZE [CLI]]
 # B_SANITIZE is Meson's b_sanitize of that build ("none", "address,undefined"):
@@ -55,6 +56,30 @@ if [ "$sanitize" != none ] && [ -n "$sanitize" ]; then extra+=("-fsanitize=$sani
 
 export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 "$tmp/consumer" "$tmp/three.snap"
+
+# The exported symbols: namespace trackstore only (functions, typeinfo,
+# vtables), none of its internal namespaces or classes' Reps, nothing from
+# the standard library or the libraries compiled in.
+lib=$(find "$destdir" -name 'libtrackstore.so.*.*.*' -type f -print -quit)
+[ -n "$lib" ] || { echo "FAIL: no libtrackstore.so.X.Y.Z installed"; exit 1; }
+soname=$(readelf -d "$lib" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+echo "--- $(basename "$lib"): soname $soname, $(nm -D --defined-only "$lib" | wc -l) symbols"
+version=$(sed -n 's/^Version: //p' "$pc")
+case $version in
+  0.*) want=libtrackstore.so.$(echo "$version" | cut -d. -f1,2) ;;
+  *) want=libtrackstore.so.$(echo "$version" | cut -d. -f1) ;;
+esac
+[ "$soname" = "$want" ] || { echo "FAIL: soname $soname, want $want"; exit 1; }
+outside=$(nm -D --defined-only -C "$lib" | cut -d' ' -f3- |
+  grep -vE '^((typeinfo name for|typeinfo for|vtable for|VTT for|non-virtual thunk to|virtual thunk to) )?trackstore::' || true)
+internal=$(nm -D --defined-only -C "$lib" | cut -d' ' -f3- |
+  grep -E 'trackstore::(internal|shm|format|store|cli)::|::Rep::' || true)
+if [ -n "$outside$internal" ]; then
+  echo "FAIL: the library exports more than its public API:"
+  printf '%s\n' "$outside" "$internal" | head -20
+  exit 1
+fi
+
 
 if [ "$with_cli" = true ]; then
   cli=$(find "$destdir" -type f -name trackstore -perm -u+x -print -quit)

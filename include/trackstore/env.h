@@ -15,25 +15,26 @@
 #include <string>
 #include <vector>
 
+#include "trackstore/export.h"
 #include "trackstore/status.h"
 
 namespace trackstore {
 
 // A piece of bytes to write; a file is written from a sequence of pieces
 // without first joining them in memory.
-struct ConstBytes {
+struct TRACKSTORE_EXPORT ConstBytes {
   const void* data = nullptr;
   size_t size = 0;
 };
 
 // A lock taken with Env::TryLockFile; released when destroyed (and by the
 // kernel when its process dies).
-class FileLock {
+class TRACKSTORE_EXPORT FileLock {
  public:
   virtual ~FileLock() = default;
 };
 
-class Env {
+class TRACKSTORE_EXPORT Env {
  public:
   virtual ~Env() = default;
 
@@ -68,7 +69,7 @@ class Env {
 
 // An Env that forwards every call to `target`: derive from it and override
 // only the calls to observe or fail.
-class EnvWrapper : public Env {
+class TRACKSTORE_EXPORT EnvWrapper : public Env {
  public:
   explicit EnvWrapper(Env* target = Env::Default()) : target_(target) {}
   Env* target() const { return target_; }
@@ -116,12 +117,12 @@ class EnvWrapper : public Env {
 //    is untouched. If only the final directory fsync fails, the new content
 //    is already in place: the IOError says so ("the new content is in place,
 //    but its durability is unconfirmed").
-Status WriteFileAtomically(Env* env, const std::string& path, std::span<const ConstBytes> pieces,
-                           bool sync = true);
+TRACKSTORE_EXPORT Status WriteFileAtomically(Env* env, const std::string& path,
+                                             std::span<const ConstBytes> pieces, bool sync = true);
 
 // Maps an errno value to a Status naming `path` (ENOENT → NotFound,
 // ENOSPC/EDQUOT/EFBIG → ResourceExhausted, else IOError).
-Status PosixError(const std::string& path, int err);
+TRACKSTORE_EXPORT Status PosixError(const std::string& path, int err);
 
 }  // namespace trackstore
 

@@ -37,6 +37,7 @@
 #include <string_view>
 #include <vector>
 
+#include "trackstore/export.h"
 #include "trackstore/result.h"
 #include "trackstore/snapshot.h"
 #include "trackstore/track.h"
@@ -45,7 +46,7 @@ namespace trackstore {
 
 class Version;  // store.h
 
-struct JsonImportOptions {
+struct TRACKSTORE_EXPORT JsonImportOptions {
   // Upper bound on the bytes read from the input (a file, a FIFO, a pipe,
   // standard input). Checked while reading, so that /dev/zero or a FIFO
   // that never ends stops there; memory stays near this bound. Default: 4 GiB.
@@ -64,8 +65,8 @@ struct JsonImportOptions {
 };
 
 // Parses a JSON array of track objects. `source` names the input in errors.
-Result<std::vector<TrackRecord>> ParseTracksJson(std::string_view json,
-                                                 std::string_view source = "<input>");
+TRACKSTORE_EXPORT Result<std::vector<TrackRecord>> ParseTracksJson(
+    std::string_view json, std::string_view source = "<input>");
 
 // Reads and parses a .json or .json.gz file ("-": standard input). gzip is
 // detected by its magic bytes; concatenated gzip members are read as one
@@ -75,13 +76,13 @@ Result<std::vector<TrackRecord>> ParseTracksJson(std::string_view json,
 // empty file, corrupt or truncated gzip data, or bad JSON; ResourceExhausted
 // when the input is larger than options.max_input_bytes or inflates past
 // options.max_decompressed_bytes, or memory runs out. Each names `path`.
-Result<std::vector<TrackRecord>> ImportJsonFile(const std::string& path,
-                                                const JsonImportOptions& options = {});
+TRACKSTORE_EXPORT Result<std::vector<TrackRecord>> ImportJsonFile(
+    const std::string& path, const JsonImportOptions& options = {});
 
 // `text` with each byte that is not part of a well-formed UTF-8 sequence
 // replaced by U+FFFD: the one policy for text that must become JSON (the
 // CLI's --json output, AppendTrackJson of a crafted file's values).
-std::string ReplaceInvalidUtf8(std::string_view text);
+TRACKSTORE_EXPORT std::string ReplaceInvalidUtf8(std::string_view text);
 
 // Appends one track as a compact JSON object (fields in SPEC order, absent
 // optional fields omitted, extras last). Strings are written byte for byte
@@ -90,8 +91,8 @@ std::string ReplaceInvalidUtf8(std::string_view text);
 // names; its members are copied as they are. Import gives back the same
 // TrackRecord for valid UTF-8 strings and canonical extras (those import
 // produces); "{}" reads back as "".
-void AppendTrackJson(const TrackView& track, std::string* out);
-void AppendTrackJson(const TrackRecord& track, std::string* out);
+TRACKSTORE_EXPORT void AppendTrackJson(const TrackView& track, std::string* out);
+TRACKSTORE_EXPORT void AppendTrackJson(const TrackRecord& track, std::string* out);
 
 // Writes tracks as a JSON array, one object per line ("[\n{...},\n{...}\n]\n",
 // or "[]\n"), atomically (temporary file, fsync, rename). A string that is
@@ -101,9 +102,10 @@ void AppendTrackJson(const TrackRecord& track, std::string* out);
 // snapshot. `path` "-" writes to standard output instead (not atomic: a
 // failure may leave part of it). The rules of WriteFileAtomically (env.h)
 // apply to the output file.
-Status ExportJsonFile(const Snapshot& snapshot, const std::string& path);
-Status ExportJsonFile(const Version& version, const std::string& path);
-Status WriteJsonFile(std::span<const TrackRecord> tracks, const std::string& path);
+TRACKSTORE_EXPORT Status ExportJsonFile(const Snapshot& snapshot, const std::string& path);
+TRACKSTORE_EXPORT Status ExportJsonFile(const Version& version, const std::string& path);
+TRACKSTORE_EXPORT Status WriteJsonFile(std::span<const TrackRecord> tracks,
+                                       const std::string& path);
 
 }  // namespace trackstore
 

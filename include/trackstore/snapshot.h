@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 
+#include "trackstore/export.h"
 #include "trackstore/result.h"
 #include "trackstore/status.h"
 #include "trackstore/track.h"
@@ -31,7 +32,7 @@
 namespace trackstore {
 
 // One string field of every track, for scans that read a single field.
-class StringColumnView {
+class TRACKSTORE_EXPORT StringColumnView {
  public:
   explicit StringColumnView(const internal::StringColumnRef* col, uint64_t count)
       : col_(col), count_(count) {}
@@ -47,7 +48,7 @@ class StringColumnView {
   uint64_t count_;
 };
 
-class Snapshot {
+class TRACKSTORE_EXPORT Snapshot {
  public:
   // Opens and fully verifies `path`: the fixed header, the FlatBuffers
   // Verifier, the layout (offsets monotonic and in bounds, index slots in

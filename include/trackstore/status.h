@@ -14,9 +14,11 @@
 #include <string>
 #include <string_view>
 
+#include "trackstore/export.h"
+
 namespace trackstore {
 
-class [[nodiscard]] Status {
+class [[nodiscard]] TRACKSTORE_EXPORT Status {
  public:
   // Each kind is distinct so a caller can act on it. Persisted nowhere; the
   // numeric values may change between releases.

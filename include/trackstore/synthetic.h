@@ -13,11 +13,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "trackstore/export.h"
 #include "trackstore/track.h"
 
 namespace trackstore {
 
-struct SyntheticOptions {
+struct TRACKSTORE_EXPORT SyntheticOptions {
   // Seed of the generator. Default: 42.
   uint64_t seed = 42;
   // Id of the first track; ids are decimal strings counting up from here,
@@ -25,7 +26,8 @@ struct SyntheticOptions {
   uint64_t first_id = 100000;
 };
 
-std::vector<TrackRecord> GenerateLibrary(uint64_t count, const SyntheticOptions& options = {});
+TRACKSTORE_EXPORT std::vector<TrackRecord> GenerateLibrary(uint64_t count,
+                                                           const SyntheticOptions& options = {});
 
 }  // namespace trackstore
 

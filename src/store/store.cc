@@ -69,7 +69,7 @@ Micros MonotonicMicros() {
 
 }  // namespace
 
-struct Store::Rep {
+struct [[gnu::visibility("hidden")]] Store::Rep {
   std::string dir;
   StoreOptions options;
   Env* env = nullptr;
