@@ -1,5 +1,5 @@
 // tests/pkgconfig/consumer.cc: a program outside the library's build that
-// links against the installed libtrackstore through pkg-config
+// links against the installed libtrackstore through pkg-config or CMake
 // (tests/pkgconfig_test.sh). Checks that it runs with the library version it
 // was compiled against, writes three tracks to argv[1], reopens the file
 // with full verification and looks each id up.
