@@ -96,6 +96,14 @@ class [[nodiscard]] TRACKSTORE_EXPORT Status {
   std::unique_ptr<const Rep> rep_;  // null when OK
 };
 
+// Prints "trackstore: misuse: <what>" (and `status`, when it is an error) to
+// standard error, then aborts, in every build. The library calls it where a
+// program breaks a precondition that would otherwise be undefined behaviour
+// (doc/behaviour.md section 11): the value of a failed Result, a call on a
+// moved-from Snapshot, Store or Version.
+[[noreturn]] TRACKSTORE_EXPORT void AbortOnMisuse(std::string_view what,
+                                                  const Status& status = Status());
+
 }  // namespace trackstore
 
 #endif  // TRACKSTORE_STATUS_H_

@@ -126,7 +126,9 @@ struct TRACKSTORE_EXPORT VersionInfo {
 };
 
 // One version of a store, opened: tracks in library order, lookups by id,
-// column scans, all zero-copy over the fragments' mappings.
+// column scans, all zero-copy over the fragments' mappings. A moved-from
+// Version may only be destroyed or assigned to; any other call aborts with a
+// message naming it (AbortOnMisuse).
 class TRACKSTORE_EXPORT Version {
  public:
   struct Rep;  // internal (src/store/version_rep.h)
@@ -259,6 +261,8 @@ class TRACKSTORE_EXPORT Store {
   // directory is not a store), IOError.
   static Result<Store> Open(const std::string& dir, const StoreOptions& options = {});
 
+  // A moved-from Store may only be destroyed or assigned to; any other call
+  // aborts with a message naming it (AbortOnMisuse).
   Store(Store&&) noexcept;
   Store& operator=(Store&&) noexcept;
   ~Store();

@@ -161,8 +161,11 @@ class TRACKSTORE_EXPORT TrackView {
   // it to skip unchanged tracks.
   uint64_t content_hash() const { return c_->track_hashes[i_]; }
 
-  // String field `i` (0 .. kStringFieldCount-1); nullopt when absent.
+  // String field `i` (0 .. kStringFieldCount-1); nullopt when absent, and
+  // for an `i` outside that range.
   std::optional<std::string_view> string_field(int i) const {
+    if (i < 0 || i >= kStringFieldCount) [[unlikely]]
+      return std::nullopt;
     return internal::OptionalStringAt(c_->strings[i], i_);
   }
 

@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "misuse.h"
 #include "snapshot_access.h"
 #include "snapshot_format.h"
 #include "store/compaction.h"
@@ -164,7 +165,13 @@ Store::Store(Store&&) noexcept = default;
 Store& Store::operator=(Store&&) noexcept = default;
 Store::~Store() = default;
 
-const std::string& Store::directory() const { return rep_->dir; }
+// Every method checks that the Store was not moved from (one compare): a
+// call on a moved-from Store aborts with its name instead of reading through
+// a null pointer.
+const std::string& Store::directory() const {
+  internal::CheckNotMovedFrom(rep_, "Store::directory");
+  return rep_->dir;
+}
 
 Result<Store> Store::Open(const std::string& dir_in, const StoreOptions& options) {
   auto rep = std::make_unique<Rep>();
@@ -315,9 +322,13 @@ Result<VersionInfo> Store::Rep::NewestInfo(uint64_t* highest) const {
   return VersionInfo{};
 }
 
-Result<Version> Store::Current() const { return rep_->Newest(false, nullptr); }
+Result<Version> Store::Current() const {
+  internal::CheckNotMovedFrom(rep_, "Store::Current");
+  return rep_->Newest(false, nullptr);
+}
 
 Result<Version> Store::At(uint64_t number) const {
+  internal::CheckNotMovedFrom(rep_, "Store::At");
   VersionInfo info;
   Status s = rep_->ReadManifest(number, &info);
   if (s.IsNotFound()) {
@@ -333,10 +344,12 @@ Result<Version> Store::At(uint64_t number) const {
 }
 
 Result<DeltaState> Store::ReadDeltaState(const VersionInfo& info) const {
+  internal::CheckNotMovedFrom(rep_, "Store::ReadDeltaState");
   return store::ReadDeltaState(rep_->env, rep_->dir, info);
 }
 
 Result<VersionInfo> Store::CurrentInfo() const {
+  internal::CheckNotMovedFrom(rep_, "Store::CurrentInfo");
   std::vector<uint64_t> numbers;
   if (Status s = rep_->ListManifests(&numbers, nullptr); !s.ok()) return s;
   Status last;
@@ -356,6 +369,7 @@ Result<VersionInfo> Store::CurrentInfo() const {
 }
 
 Result<std::vector<VersionInfo>> Store::Log() const {
+  internal::CheckNotMovedFrom(rep_, "Store::Log");
   std::vector<uint64_t> numbers;
   if (Status s = rep_->ListManifests(&numbers, nullptr); !s.ok()) return s;
   std::vector<VersionInfo> log;
@@ -650,6 +664,7 @@ Status Store::Rep::AfterCommit(Version* current, uint64_t highest, const CommitO
 Result<CommitStats> Store::Commit(std::span<const TrackRecord> updates,
                                   std::span<const std::string> removed_ids,
                                   const CommitOptions& options) try {
+  internal::CheckNotMovedFrom(rep_, "Store::Commit");
   Rep& r = *rep_;
   std::unique_ptr<FileLock> lock;
   if (Status s = r.Lock(&lock); !s.ok()) return s;
@@ -788,6 +803,7 @@ Result<CommitStats> Store::Commit(std::span<const TrackRecord> updates,
 
 Result<CommitStats> Store::Commit(const Snapshot& updates, std::span<const std::string> removed_ids,
                                   const CommitOptions& options) {
+  internal::CheckNotMovedFrom(rep_, "Store::Commit");
   if (updates.is_delta()) {
     return Status::InvalidArgument(updates.path(), "is a store's delta fragment, not a library");
   }
@@ -883,6 +899,7 @@ Result<CommitStats> Store::Rep::CommitBase(
 }
 
 Result<CommitStats> Store::Replace(const TrackSource& source, const CommitOptions& options) {
+  internal::CheckNotMovedFrom(rep_, "Store::Replace");
   Rep& r = *rep_;
   // Batches gather until a fragment's worth; what overflows starts the next.
   std::vector<TrackRecord> pending, chunk;
@@ -916,6 +933,7 @@ Result<CommitStats> Store::Replace(const TrackSource& source, const CommitOption
 // time: no copy of the records.
 Result<CommitStats> Store::Replace(std::span<const TrackRecord> tracks,
                                    const CommitOptions& options) {
+  internal::CheckNotMovedFrom(rep_, "Store::Replace");
   Rep& r = *rep_;
   size_t next = 0;
   auto next_chunk = [&](std::span<const TrackRecord>* out) -> Result<bool> {
@@ -934,6 +952,7 @@ Result<CommitStats> Store::Replace(std::span<const TrackRecord> tracks,
 }
 
 Result<CommitStats> Store::Replace(const Snapshot& snapshot, const CommitOptions& options) {
+  internal::CheckNotMovedFrom(rep_, "Store::Replace");
   if (snapshot.is_delta()) {
     return Status::InvalidArgument(snapshot.path(), "is a store's delta fragment, not a library");
   }
@@ -947,10 +966,12 @@ Result<CommitStats> Store::Replace(const Snapshot& snapshot, const CommitOptions
 }
 
 Result<CommitStats> Store::SetState(const CommitOptions& options) {
+  internal::CheckNotMovedFrom(rep_, "Store::SetState");
   return Commit(std::span<const TrackRecord>{}, {}, options);
 }
 
 Result<CommitStats> Store::Checkout(uint64_t number) {
+  internal::CheckNotMovedFrom(rep_, "Store::Checkout");
   Rep& r = *rep_;
   std::unique_ptr<FileLock> lock;
   if (Status s = r.Lock(&lock); !s.ok()) return s;
@@ -974,6 +995,7 @@ Result<CommitStats> Store::Checkout(uint64_t number) {
 }
 
 Result<CommitStats> Store::Compact() {
+  internal::CheckNotMovedFrom(rep_, "Store::Compact");
   Rep& r = *rep_;
   std::unique_ptr<FileLock> lock;
   if (Status s = r.Lock(&lock); !s.ok()) return s;
@@ -1050,6 +1072,7 @@ Result<GcStats> Store::Rep::CollectLocked(uint32_t keep) {
 }
 
 Result<GcStats> Store::CollectGarbage(std::optional<uint32_t> keep) {
+  internal::CheckNotMovedFrom(rep_, "Store::CollectGarbage");
   std::unique_ptr<FileLock> lock;
   if (Status s = rep_->Lock(&lock); !s.ok()) return s;
   return rep_->CollectLocked(keep.value_or(rep_->options.keep_versions));
