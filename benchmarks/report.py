@@ -362,7 +362,7 @@ def targets(results, n):
                 line += (
                     ". The wall time includes waiting for the fsync of the whole file (323 "
                     "bytes per track) and, on this shared machine, for a CPU; trackstore's "
-                    "encode alone is about 15x a memcpy of its output (README, Benchmarks). "
+                    "encode alone is about 15x a memcpy of its output (doc/benchmarks.md). "
                     "Closing it: a faster encode (hash fused into the copy, columns carried "
                     "straight from the encoder) and writing the columns as they are finished "
                     "(sync_file_range), so that the final fsync has little left to flush")
