@@ -63,7 +63,7 @@ bool SameLayout(const internal::Columns& a, const internal::Columns& b) {
 
 }  // namespace
 
-struct [[gnu::visibility("hidden")]] Snapshot::Rep {
+struct TRACKSTORE_HIDDEN Snapshot::Rep {
   std::string path;
   const uint8_t* data = nullptr;
   size_t size = 0;

@@ -4,9 +4,10 @@
 // with -fvisibility=hidden, so only what carries this mark is visible in
 // libtrackstore.so: the classes and functions declared in these headers,
 // not the internal namespaces nor the third-party code compiled into it
-// (FlatBuffers, simdjson, nlohmann::json, Boost.Interprocess). A class's
-// nested implementation (its Rep, defined in src/) would inherit the class's
-// visibility, so its definition says [[gnu::visibility("hidden")]].
+// (FlatBuffers, simdjson, nlohmann::json, Boost.Interprocess).
+// TRACKSTORE_HIDDEN is for the library's own sources: a class's nested
+// implementation (its Rep, defined in src/) would inherit the exported
+// class's visibility, so its definition says TRACKSTORE_HIDDEN.
 #ifndef TRACKSTORE_EXPORT_H_
 #define TRACKSTORE_EXPORT_H_
 
@@ -19,8 +20,10 @@
 #if !defined(TRACKSTORE_EXPORT)
 #if defined(__GNUC__) || defined(__clang__)
 #define TRACKSTORE_EXPORT [[gnu::visibility("default")]]
+#define TRACKSTORE_HIDDEN [[gnu::visibility("hidden")]]
 #else
 #define TRACKSTORE_EXPORT
+#define TRACKSTORE_HIDDEN
 #endif
 #endif
 

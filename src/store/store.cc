@@ -70,7 +70,7 @@ Micros MonotonicMicros() {
 
 }  // namespace
 
-struct [[gnu::visibility("hidden")]] Store::Rep {
+struct TRACKSTORE_HIDDEN Store::Rep {
   std::string dir;
   StoreOptions options;
   Env* env = nullptr;
