@@ -1,7 +1,7 @@
 // benchmarks/merge_bench.cc
 //
 // The zero-copy merge and the snapshot diff beside baselines measured in the
-// same run (issue 3): memcpy of the merged output's bytes (the least a merge
+// same run: memcpy of the merged output's bytes (the least a merge
 // producing a new file can do), decode-merge-encode (the naive approach: every
 // track decoded into an owning record, merged by id, encoded again), XXH3 of
 // both files' bytes (the least a diff that reads everything can do), and

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints the medians of a snapshot_bench run and the ratios issue 2 asks for.
+"""Prints the medians of a snapshot_bench run and the ratios its targets name.
 
     build/benchmarks/snapshot_bench --benchmark_format=json > bench.json
     python3 benchmarks/ratios.py bench.json        # or: ... | python3 benchmarks/ratios.py
@@ -9,7 +9,7 @@ Uses the "median" aggregate of each benchmark when the run has repetitions,
 else the median of its iterations' entries. Times are real (wall-clock)
 times by default; on a machine busy with other work, --cpu (the thread's CPU
 time, which includes the kernel work it does: page faults, write(2)) is the
-steadier measure. Targets (issue 2, "Done when") are checked at 1M tracks.
+steadier measure. Targets (RATIOS below) are checked at 1M tracks.
 """
 import json
 import statistics

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Turns a store_bench JSON run into docs/benchmarks/README.md and chart.png.
+"""Turns a store_bench JSON run into doc/benchmarks/README.md and chart.png.
 
     build-bench/benchmarks/store_bench --benchmark_out=run.json --benchmark_out_format=json
-    python3 benchmarks/report.py run.json --out-dir docs/benchmarks \\
+    python3 benchmarks/report.py run.json --out-dir doc/benchmarks \\
         --command "bash scripts/bench_peers.sh" --load-start "1.20 0.90 0.70"
 
 scripts/bench_peers.sh does both. Standard library only; the chart needs
@@ -362,7 +362,7 @@ def targets(results, n):
                 line += (
                     ". The wall time includes waiting for the fsync of the whole file (323 "
                     "bytes per track) and, on this shared machine, for a CPU; trackstore's "
-                    "encode alone is about 15x a memcpy of its output (README, Benchmarks). "
+                    "encode alone is about 15x a memcpy of its output (doc/benchmarks.md). "
                     "Closing it: a faster encode (hash fused into the copy, columns carried "
                     "straight from the encoder) and writing the columns as they are finished "
                     "(sync_file_range), so that the final fsync has little left to flush")
@@ -373,7 +373,7 @@ def targets(results, n):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("json", help="store_bench --benchmark_out file")
-    ap.add_argument("--out-dir", default="docs/benchmarks")
+    ap.add_argument("--out-dir", default="doc/benchmarks")
     ap.add_argument("--command", default="bash scripts/bench_peers.sh",
                     help="the command that produced the run, quoted in the report")
     ap.add_argument("--load-start", default="", help="load average when the run started")
@@ -419,7 +419,7 @@ def main():
     if chart:
         md += [f"![peer / trackstore at {big:,} tracks](chart.png)", ""]
 
-    md += [f"## Targets at {big:,} tracks (issue 5)", ""] + targets(results, big) + [""]
+    md += [f"## Targets at {big:,} tracks", ""] + targets(results, big) + [""]
 
     ahead = [(k, label, peer, r) for (k, label, peer, r) in all_ratios[big] if r and r < 1]
     md += [f"## Where a peer is ahead at {big:,} tracks", ""]

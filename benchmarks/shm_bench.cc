@@ -1,6 +1,6 @@
 // benchmarks/shm_bench.cc
 //
-// The shared-memory cache (issue 4) beside baselines measured in the same run:
+// The shared-memory cache beside baselines measured in the same run:
 //
 //  - Readers: Get + a full read (id and name of every track) and random
 //    lookups by id (Find on one held entry) with 1, 2 and 4 reader processes

@@ -1,8 +1,8 @@
 // benchmarks/snapshot_bench.cc
 //
-// trackstore snapshots beside baselines measured in the same run (issue 2,
-// item 7): every trackstore figure has a neighbour that does the least work
-// the operation could possibly do (memcpy, write(2), XXH3 of the same bytes)
+// trackstore snapshots beside baselines measured in the same run: every
+// trackstore figure has a neighbour that does the least work the operation
+// could possibly do (memcpy, write(2), XXH3 of the same bytes)
 // and one that does it the plain FlatBuffers way (one table per track in a
 // vector sorted by id: baseline/track_table.fbs). Compare ratios within one
 // run, never figures across runs (they move 1.4-1.6x here).

@@ -1,6 +1,6 @@
 // benchmarks/store_bench.cc
 //
-// trackstore against the stores a user would pick instead (issue 5), every
+// trackstore against the stores a user would pick instead, every
 // store driven through the same Store/Reader interface (peers/store.h) on
 // the same libraries: GenerateLibrary(30k) and GenerateLibrary(1M), the
 // generator behind `trackstore generate`. The stores, each in its own file
@@ -79,7 +79,7 @@
 // on 2 shared vCPUs (the Store rows about 3-4 of them, most of it
 // restoring the peers' 300-450 MB files before each timed commit).
 // benchmarks/report.py turns the JSON output into
-// docs/benchmarks/README.md; scripts/bench_peers.sh runs it all.
+// doc/benchmarks/README.md; scripts/bench_peers.sh runs it all.
 #include <fcntl.h>
 #include <unistd.h>
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs trackstore against its peer stores (issue 5) and rebuilds the report:
+# Runs trackstore against its peer stores and rebuilds the report:
 # builds store_bench in build-bench (release), runs it at 30k and 1M tracks,
-# and writes docs/benchmarks/README.md, chart.png and store_bench.json.
+# and writes doc/benchmarks/README.md, chart.png and store_bench.json.
 # About 10-12 minutes on 2 vCPUs. Needs ~8 GB of RAM and ~4 GB in /tmp.
 #
 # Usage: bash scripts/bench_peers.sh [extra store_bench flags...]
@@ -20,7 +20,7 @@ else
 fi
 meson compile -C build-bench -j 2 store_bench
 
-out=docs/benchmarks
+out=doc/benchmarks
 mkdir -p "$out"
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 command="bash scripts/bench_peers.sh${*:+ $*}"

@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential pkg-config meson ninja-build clang-format
+  cmake                                     # tests: a consumer through find_package(trackstore)
   libflatbuffers-dev flatbuffers-compiler   # schema compiler + runtime (2.0.8)
   libxxhash-dev                             # XXH3 content hashes
   libboost-dev                              # Boost.Interprocess (header-only)

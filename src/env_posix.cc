@@ -424,7 +424,7 @@ bool IsAlreadyExists(const Status& s) {
 }  // namespace
 
 // What Open found out about the output, and the temporary file.
-struct AtomicOutputFile::Rep {
+struct TRACKSTORE_HIDDEN AtomicOutputFile::Rep {
   Env* env = nullptr;
   std::string path;    // as given, for messages
   std::string target;  // `path` with its symbolic links followed

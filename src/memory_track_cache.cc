@@ -48,7 +48,7 @@ Micros ExpiryTime(Micros now, int64_t ttl_seconds) {
 
 }  // namespace
 
-struct MemoryTrackCache::Rep {
+struct TRACKSTORE_HIDDEN MemoryTrackCache::Rep {
   explicit Rep(MemoryTrackCacheOptions o) : options(std::move(o)) {
     if (!options.clock) options.clock = SystemClock();
   }

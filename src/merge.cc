@@ -175,7 +175,7 @@ struct Output {
   EncodedView* view = nullptr;
 };
 
-struct Merger::Rep {
+struct TRACKSTORE_HIDDEN Merger::Rep {
   format::PayloadBuilder builder;
   format::SealedPayload sealed;  // the last build, for EncodeView
   SnapshotWriter update_writer;  // encodes update records

@@ -38,7 +38,7 @@ inline std::string Quote(std::string_view key) {
   return q;
 }
 
-struct ShmEntry::Rep {
+struct TRACKSTORE_HIDDEN ShmEntry::Rep {
   SegmentPtr seg;
   shm::Pinned pinned;
   Snapshot snapshot;
@@ -72,7 +72,7 @@ class WriteScope {
   std::vector<std::shared_ptr<shm::SegmentFile>> held_;
 };
 
-struct ShmCache::Rep {
+struct TRACKSTORE_HIDDEN ShmCache::Rep {
   ShmOptions options;
   std::string path;  // <shm_dir>/<name>
   pid_t pid = ::getpid();

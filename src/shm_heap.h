@@ -4,13 +4,14 @@
 // managed_shared_memory), placed at the segment's heap offset, with
 // null_mutex_family: it takes no lock of its own. A mutex inside the segment
 // would stay locked forever if its holder died (Boost 1.74's interprocess
-// mutexes are not robust: nothing frees them after a crash). Every call happens under the
-// cache's writer lock, a kernel file lock the kernel releases on death. A
-// writer that dies mid-call leaves the allocator in an unknown state; its
-// dirty marker makes the next writer replace the whole segment.
+// mutexes are not robust: nothing frees them after a crash). Every call
+// happens under the cache's writer lock, a kernel file lock the kernel
+// releases on death. A writer that dies mid-call leaves the allocator in an
+// unknown state; its dirty marker makes the next writer replace the whole
+// segment.
 //
 // offset_ptr keeps the allocator's own links position-independent: each
-// process maps the segment at a different address (Boost item 9).
+// process maps the segment at a different address.
 #ifndef TRACKSTORE_SRC_SHM_HEAP_H_
 #define TRACKSTORE_SRC_SHM_HEAP_H_
 

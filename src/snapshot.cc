@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "flatbuffers/flatbuffers.h"
+#include "misuse.h"
 #include "snapshot_access.h"
 #include "snapshot_format.h"
 #include "track_generated.h"
@@ -62,7 +63,7 @@ bool SameLayout(const internal::Columns& a, const internal::Columns& b) {
 
 }  // namespace
 
-struct Snapshot::Rep {
+struct TRACKSTORE_HIDDEN Snapshot::Rep {
   std::string path;
   const uint8_t* data = nullptr;
   size_t size = 0;
@@ -432,20 +433,52 @@ std::span<const uint8_t> internal::SnapshotAccess::FileBytes(const Snapshot& sna
   return {snapshot.rep_->data, snapshot.rep_->size};
 }
 
-Status Snapshot::Verify() const { return rep_->CheckContent(); }
+// Every method checks that the Snapshot was not moved from (one compare):
+// a call on a moved-from Snapshot aborts with its name instead of reading
+// through a null pointer.
+Status Snapshot::Verify() const {
+  internal::CheckNotMovedFrom(rep_, "Snapshot::Verify");
+  return rep_->CheckContent();
+}
 
-uint64_t Snapshot::size() const { return rep_->columns.count; }
-const internal::Columns* Snapshot::columns() const { return &rep_->columns; }
-const std::string& Snapshot::content_hash() const { return rep_->hash_hex; }
-const std::string& Snapshot::path() const { return rep_->path; }
-uint64_t Snapshot::file_size() const { return rep_->size; }
-uint32_t Snapshot::format_version() const { return rep_->header.format_version; }
-bool Snapshot::is_delta() const { return rep_->columns.delta_targets != nullptr; }
+uint64_t Snapshot::size() const {
+  internal::CheckNotMovedFrom(rep_, "Snapshot::size");
+  return rep_->columns.count;
+}
+const internal::Columns* Snapshot::columns() const {
+  internal::CheckNotMovedFrom(rep_, "Snapshot::operator[] or iteration");
+  return &rep_->columns;
+}
+const std::string& Snapshot::content_hash() const {
+  internal::CheckNotMovedFrom(rep_, "Snapshot::content_hash");
+  return rep_->hash_hex;
+}
+const std::string& Snapshot::path() const {
+  internal::CheckNotMovedFrom(rep_, "Snapshot::path");
+  return rep_->path;
+}
+uint64_t Snapshot::file_size() const {
+  internal::CheckNotMovedFrom(rep_, "Snapshot::file_size");
+  return rep_->size;
+}
+uint32_t Snapshot::format_version() const {
+  internal::CheckNotMovedFrom(rep_, "Snapshot::format_version");
+  return rep_->header.format_version;
+}
+bool Snapshot::is_delta() const {
+  internal::CheckNotMovedFrom(rep_, "Snapshot::is_delta");
+  return rep_->columns.delta_targets != nullptr;
+}
 
 StringColumnView Snapshot::column(Field field) const {
+  internal::CheckNotMovedFrom(rep_, "Snapshot::column");
   const internal::Columns& c = rep_->columns;
-  return StringColumnView(field == Field::kExtras ? &c.extras : &c.strings[static_cast<int>(field)],
-                          c.count);
+  if (field == Field::kExtras) return StringColumnView(&c.extras, c.count);
+  const int i = static_cast<int>(field);
+  // kOriginalPos (an integer) or a value outside the enum: no string column
+  // to view, so an empty view rather than a read past the column array.
+  if (i < 0 || i >= kStringFieldCount) return StringColumnView();
+  return StringColumnView(&c.strings[i], c.count);
 }
 
 uint64_t internal::FindRow(const Columns& c, std::string_view id, uint64_t h) {
@@ -465,6 +498,7 @@ uint64_t internal::FindRow(const Columns& c, std::string_view id, uint64_t h) {
 }
 
 std::optional<TrackView> Snapshot::Find(std::string_view id) const {
+  internal::CheckNotMovedFrom(rep_, "Snapshot::Find");
   const uint64_t row = internal::FindRow(rep_->columns, id, format::HashId(id));
   if (row == internal::kNoRow) return std::nullopt;
   return TrackView(&rep_->columns, row);

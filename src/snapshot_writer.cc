@@ -305,7 +305,7 @@ std::string ListPositions(const Input& in, const std::vector<uint64_t>& position
 
 }  // namespace
 
-struct SnapshotWriter::Rep {
+struct TRACKSTORE_HIDDEN SnapshotWriter::Rep {
   format::PayloadBuilder builder;
   format::SealedPayload sealed;  // the last build, for EncodeView
   std::vector<const TrackRecord*> selection;

@@ -1,5 +1,11 @@
 #include "trackstore/status.h"
 
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "misuse.h"
+
 namespace trackstore {
 
 Status::Status(Code code, std::string_view what, std::string_view detail) {
@@ -90,6 +96,23 @@ std::string Status::ToString() const {
   out.append(": ");
   out.append(rep_->message);
   return out;
+}
+
+void AbortOnMisuse(std::string_view what, const Status& status) {
+  std::string line = "trackstore: misuse: ";
+  line.append(what);
+  if (!status.ok()) {
+    line.append(": ");
+    line.append(status.ToString());
+  }
+  line.push_back('\n');
+  std::fputs(line.c_str(), stderr);
+  std::fflush(stderr);
+  std::abort();
+}
+
+void internal::AbortOnMovedFrom(const char* call) {
+  AbortOnMisuse(std::string(call) + " on a moved-from object");
 }
 
 }  // namespace trackstore

@@ -497,7 +497,7 @@ TEST_F(ShmCacheTest, IncompatibleSegmentInUseIsVersionUnsupported) {
   EXPECT_THAT(second.status().ToString(), HasSubstr("trackstore shm remove"));
 }
 
-// F13: a tmpfs smaller than the capacity is an error at creation, not a
+// A tmpfs smaller than the capacity is an error at creation, not a
 // SIGBUS later. Needs root for the mount; skipped otherwise.
 TEST_F(ShmCacheTest, TmpfsTooSmallIsResourceExhausted) {
   TempDir dir;

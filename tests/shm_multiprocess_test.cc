@@ -177,7 +177,7 @@ class ShmMultiprocessTest : public ::testing::Test {
   ShmOptions options_;
 };
 
-// F10 / issue 4 item 6: 8 readers, 1 writer, 1,000 versions, no torn reads.
+// 8 readers, 1 writer, 1,000 versions, no torn reads.
 TEST_F(ShmMultiprocessTest, EightReadersSeeOnlyWholeVersionsWhileAWriterPublishesAThousand) {
   ShmCache cache = OpenOrDie();
   const uint64_t baseline = Baseline(cache);
@@ -222,7 +222,7 @@ TEST_F(ShmMultiprocessTest, EightReadersSeeOnlyWholeVersionsWhileAWriterPublishe
               static_cast<unsigned long long>(Sum(board_->reads)));
 }
 
-// F12 / F9: a writer killed at each named point of a put, and at random
+// A writer killed at each named point of a put, and at random
 // times. Readers carry on and see only whole versions; the next writer gets
 // the lock at once, finds the dirty marker, rebuilds, and succeeds.
 TEST_F(ShmMultiprocessTest, WriterKilledMidPutNeverBlocksOrTearsAnything) {
@@ -297,7 +297,7 @@ TEST_F(ShmMultiprocessTest, WriterKilledMidPutNeverBlocksOrTearsAnything) {
       killed, rebuilt, static_cast<unsigned long long>(Sum(board_->reads)), max_recovery_ms);
 }
 
-// F11: a reader killed while it holds a view (even trials), or at a random
+// A reader killed while it holds a view (even trials), or at a random
 // instant from 0 to 3 ms after it starts: before it attaches, inside Open or
 // Get, or holding (odd trials). Its slot and the versions it held are
 // reclaimed by the next put; with 8 slots, 200 kills would run out of slots
@@ -361,7 +361,7 @@ TEST_F(ShmMultiprocessTest, ReaderKilledHoldingAViewLeaksNothing) {
       kTrials, killed_holding, static_cast<unsigned long long>(s.bytes_used));
 }
 
-// F8: two writer processes publish concurrently. The kernel lock serializes
+// Two writer processes publish concurrently. The kernel lock serializes
 // them: versions are unique and increase within each writer.
 TEST_F(ShmMultiprocessTest, TwoWritersAreSerialized) {
   ShmCache cache = OpenOrDie();
@@ -405,7 +405,7 @@ TEST_F(ShmMultiprocessTest, TwoWritersAreSerialized) {
   EXPECT_EQ(e->version(), all.back());
 }
 
-// F15 (short): a stopped reader holds back only the version it has a view
+// A stopped reader (a short run) holds back only the version it has a view
 // of, not every version published since (writers' puts used to fail with
 // ResourceExhausted then, and a reader descheduled on a loaded machine made
 // a writer's put fail in WriterKilledMidPutNeverBlocksOrTearsAnything). Once
@@ -462,7 +462,7 @@ TEST_F(ShmMultiprocessTest, StoppedReaderHoldsBackOnlyTheVersionItViews) {
       published, static_cast<unsigned long long>(peak));
 }
 
-// F14: a damaged segment found while other processes have it open is
+// A damaged segment found while other processes have it open is
 // replaced, quickly; the attached process follows to the new one.
 TEST_F(ShmMultiprocessTest, DamagedSegmentInUseIsReplacedWithoutSpinning) {
   ShmCache cache = OpenOrDie();

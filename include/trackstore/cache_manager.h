@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "trackstore/clock.h"
+#include "trackstore/export.h"
 #include "trackstore/snapshot.h"
 #include "trackstore/snapshot_service.h"
 #include "trackstore/status.h"
@@ -41,7 +42,7 @@ enum class LogLevel { kDebug, kInfo, kWarning, kError };
 // Where the manager's log lines go; the application provides it. Each line
 // is one message without a trailing newline. Called from the thread that
 // called the manager.
-struct LogSink {
+struct TRACKSTORE_EXPORT LogSink {
   std::function<void(LogLevel, std::string_view)> write;
 
   // Writes "trackstore: warning: <message>" lines to stderr for messages at
@@ -53,9 +54,9 @@ struct LogSink {
 // UTF-8 in every string field and in extras, no NUL byte in the id or
 // name, and extras either empty or a JSON object. Errors: InvalidArgument
 // naming the first bad field.
-Status ValidateTrack(const TrackRecord& track);
+TRACKSTORE_EXPORT Status ValidateTrack(const TrackRecord& track);
 
-class CacheManager {
+class TRACKSTORE_EXPORT CacheManager {
  public:
   // `cache` may be null: every GetCachedTracks is then a miss. `service`
   // may be null: no snapshots. Neither is owned; both must outlive the

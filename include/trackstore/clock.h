@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <functional>
 
+#include "trackstore/export.h"
+
 namespace trackstore {
 
 using Micros = int64_t;  // microseconds since 1970-01-01T00:00:00Z
@@ -21,7 +23,7 @@ inline constexpr Micros kMicrosPerDay = 86'400 * kMicrosPerSecond;
 using Clock = std::function<Micros()>;
 
 // The system's real-time clock.
-Micros SystemNow();
+TRACKSTORE_EXPORT Micros SystemNow();
 inline Clock SystemClock() { return &SystemNow; }
 
 }  // namespace trackstore

@@ -23,6 +23,7 @@
 #include <string_view>
 
 #include "trackstore/clock.h"
+#include "trackstore/export.h"
 #include "trackstore/result.h"
 
 namespace trackstore {
@@ -36,7 +37,7 @@ inline constexpr Micros kDeltaResetAge = 7 * kMicrosPerDay;
 // another version reads as "no delta state".
 inline constexpr int kDeltaStateFormatVersion = 1;
 
-struct DeltaState {
+struct TRACKSTORE_EXPORT DeltaState {
   // When the last delta run finished.
   Micros last_run = 0;
   // Track ids processed since `tracked_since`, compared as exact bytes.

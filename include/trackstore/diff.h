@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "trackstore/export.h"
 #include "trackstore/snapshot.h"
 #include "trackstore/track.h"
 
@@ -35,27 +36,31 @@ enum class ChangeRule {
   kReference,
 };
 
-struct DiffOptions {
+struct TRACKSTORE_EXPORT DiffOptions {
   // Which differences make a common id "updated". Default: every field.
   ChangeRule rule = ChangeRule::kAllFields;
 };
 
-struct UpdatedTrack {
+struct TRACKSTORE_EXPORT UpdatedTrack {
   std::string id;
   std::vector<Field> changed;  // in Field order; by the rule in force
 };
 
-struct SnapshotDiff {
+struct TRACKSTORE_EXPORT SnapshotDiff {
   std::vector<std::string> added;  // SPEC's "new"
   std::vector<UpdatedTrack> updated;
   std::vector<std::string> removed;
   bool empty() const { return added.empty() && updated.empty() && removed.empty(); }
 };
 
-SnapshotDiff Diff(const Snapshot& a, const Snapshot& b, const DiffOptions& options = {});
-SnapshotDiff Diff(const Version& a, const Version& b, const DiffOptions& options = {});
-SnapshotDiff Diff(const Snapshot& a, const Version& b, const DiffOptions& options = {});
-SnapshotDiff Diff(const Version& a, const Snapshot& b, const DiffOptions& options = {});
+TRACKSTORE_EXPORT SnapshotDiff Diff(const Snapshot& a, const Snapshot& b,
+                                    const DiffOptions& options = {});
+TRACKSTORE_EXPORT SnapshotDiff Diff(const Version& a, const Version& b,
+                                    const DiffOptions& options = {});
+TRACKSTORE_EXPORT SnapshotDiff Diff(const Snapshot& a, const Version& b,
+                                    const DiffOptions& options = {});
+TRACKSTORE_EXPORT SnapshotDiff Diff(const Version& a, const Snapshot& b,
+                                    const DiffOptions& options = {});
 
 }  // namespace trackstore
 

@@ -16,20 +16,21 @@
 #include <string>
 #include <vector>
 
+#include "trackstore/export.h"
 #include "trackstore/status.h"
 
 namespace trackstore {
 
 // A piece of bytes to write; a file is written from a sequence of pieces
 // without first joining them in memory.
-struct ConstBytes {
+struct TRACKSTORE_EXPORT ConstBytes {
   const void* data = nullptr;
   size_t size = 0;
 };
 
 // A file being written from start to end (Env::NewWritableFile). Not
 // thread-safe.
-class WritableFile {
+class TRACKSTORE_EXPORT WritableFile {
  public:
   // Closes the file if Close was not called, without syncing it and
   // dropping any error: call Close to learn about one.
@@ -44,12 +45,12 @@ class WritableFile {
 
 // A lock taken with Env::TryLockFile; released when destroyed (and by the
 // kernel when its process dies).
-class FileLock {
+class TRACKSTORE_EXPORT FileLock {
  public:
   virtual ~FileLock() = default;
 };
 
-class Env {
+class TRACKSTORE_EXPORT Env {
  public:
   virtual ~Env() = default;
 
@@ -89,7 +90,7 @@ class Env {
 
 // An Env that forwards every call to `target`: derive from it and override
 // only the calls to observe or fail.
-class EnvWrapper : public Env {
+class TRACKSTORE_EXPORT EnvWrapper : public Env {
  public:
   explicit EnvWrapper(Env* target = Env::Default()) : target_(target) {}
   Env* target() const { return target_; }
@@ -127,8 +128,8 @@ class EnvWrapper : public Env {
 // part. `env` may be null for Env::Default(). The temporary file is written
 // with one Env::WriteNewFile; AtomicOutputFile below is the same publication
 // for content produced piece by piece, and its rules apply here.
-Status WriteFileAtomically(Env* env, const std::string& path, std::span<const ConstBytes> pieces,
-                           bool sync = true);
+TRACKSTORE_EXPORT Status WriteFileAtomically(Env* env, const std::string& path,
+                                             std::span<const ConstBytes> pieces, bool sync = true);
 
 // A file published atomically once it is complete, for output too large to
 // build in memory first: the bytes appended go to a temporary file in the
@@ -158,7 +159,7 @@ Status WriteFileAtomically(Env* env, const std::string& path, std::span<const Co
 //    but its durability is unconfirmed").
 // After a failed Append or Commit the file is abandoned: later calls return
 // an error and nothing is published. Not thread-safe.
-class AtomicOutputFile {
+class TRACKSTORE_EXPORT AtomicOutputFile {
  public:
   // Checks `path` and creates the temporary file. `env` may be null for
   // Env::Default().
@@ -195,7 +196,7 @@ class AtomicOutputFile {
 
 // Maps an errno value to a Status naming `path` (ENOENT → NotFound,
 // ENOSPC/EDQUOT/EFBIG → ResourceExhausted, else IOError).
-Status PosixError(const std::string& path, int err);
+TRACKSTORE_EXPORT Status PosixError(const std::string& path, int err);
 
 }  // namespace trackstore
 

@@ -41,6 +41,7 @@
 #include <string_view>
 #include <vector>
 
+#include "trackstore/export.h"
 #include "trackstore/result.h"
 #include "trackstore/snapshot.h"
 #include "trackstore/snapshot_writer.h"
@@ -51,7 +52,7 @@ namespace trackstore {
 
 class Env;  // env.h
 
-struct JsonImportOptions {
+struct TRACKSTORE_EXPORT JsonImportOptions {
   // Upper bound on the bytes read from the input (a file, a FIFO, a pipe,
   // standard input). Checked while reading, so that /dev/zero or a FIFO
   // that never ends stops there; memory stays near this bound. Default: 4 GiB.
@@ -70,8 +71,8 @@ struct JsonImportOptions {
 };
 
 // Parses a JSON array of track objects. `source` names the input in errors.
-Result<std::vector<TrackRecord>> ParseTracksJson(std::string_view json,
-                                                 std::string_view source = "<input>");
+TRACKSTORE_EXPORT Result<std::vector<TrackRecord>> ParseTracksJson(
+    std::string_view json, std::string_view source = "<input>");
 
 // Reads and parses a .json or .json.gz file ("-": standard input). gzip is
 // detected by its magic bytes; concatenated gzip members are read as one
@@ -81,8 +82,8 @@ Result<std::vector<TrackRecord>> ParseTracksJson(std::string_view json,
 // empty file, corrupt or truncated gzip data, or bad JSON; ResourceExhausted
 // when the input is larger than options.max_input_bytes or inflates past
 // options.max_decompressed_bytes, or memory runs out. Each names `path`.
-Result<std::vector<TrackRecord>> ImportJsonFile(const std::string& path,
-                                                const JsonImportOptions& options = {});
+TRACKSTORE_EXPORT Result<std::vector<TrackRecord>> ImportJsonFile(
+    const std::string& path, const JsonImportOptions& options = {});
 
 // Imports a .json or .json.gz file (as ImportJsonFile: the same rules,
 // limits and errors) straight into the snapshot file `snapshot_path`,
@@ -95,23 +96,22 @@ Result<std::vector<TrackRecord>> ImportJsonFile(const std::string& path,
 // A library too large for one file is NotSupported, naming the record:
 // import it into a store. The output is written as SnapshotWriter::Write
 // writes it (atomically; write_options.sync).
-Result<WriteResult> ImportJsonToSnapshot(const std::string& json_path,
-                                         const std::string& snapshot_path,
-                                         const JsonImportOptions& import_options = {},
-                                         const WriteOptions& write_options = {});
+TRACKSTORE_EXPORT Result<WriteResult> ImportJsonToSnapshot(
+    const std::string& json_path, const std::string& snapshot_path,
+    const JsonImportOptions& import_options = {}, const WriteOptions& write_options = {});
 
 // The same into a new version of `store` that replaces its library (as
 // Store::Replace), holding the store's writer lock while it reads: a base
 // fragment is written as soon as its columns reach
 // StoreOptions::max_fragment_bytes, so memory holds one fragment's columns.
-Result<CommitStats> ImportJsonToStore(Store& store, const std::string& json_path,
-                                      const JsonImportOptions& import_options = {},
-                                      const CommitOptions& commit_options = {});
+TRACKSTORE_EXPORT Result<CommitStats> ImportJsonToStore(
+    Store& store, const std::string& json_path, const JsonImportOptions& import_options = {},
+    const CommitOptions& commit_options = {});
 
 // `text` with each byte that is not part of a well-formed UTF-8 sequence
 // replaced by U+FFFD: the one policy for text that must become JSON (the
 // CLI's --json output, AppendTrackJson of a crafted file's values).
-std::string ReplaceInvalidUtf8(std::string_view text);
+TRACKSTORE_EXPORT std::string ReplaceInvalidUtf8(std::string_view text);
 
 // Appends one track as a compact JSON object (fields in SPEC order, absent
 // optional fields omitted, extras last). Strings are written byte for byte
@@ -120,8 +120,8 @@ std::string ReplaceInvalidUtf8(std::string_view text);
 // names; its members are copied as they are. Import gives back the same
 // TrackRecord for valid UTF-8 strings and canonical extras (those import
 // produces); "{}" reads back as "".
-void AppendTrackJson(const TrackView& track, std::string* out);
-void AppendTrackJson(const TrackRecord& track, std::string* out);
+TRACKSTORE_EXPORT void AppendTrackJson(const TrackView& track, std::string* out);
+TRACKSTORE_EXPORT void AppendTrackJson(const TrackRecord& track, std::string* out);
 
 // How an export is compressed.
 enum class JsonCompression {
@@ -132,7 +132,7 @@ enum class JsonCompression {
   kGzip,
 };
 
-struct JsonExportOptions {
+struct TRACKSTORE_EXPORT JsonExportOptions {
   // Default: by the output's name.
   JsonCompression compression = JsonCompression::kByName;
   // zlib level of gzip output: 0 (stored) to 9, or -1 for zlib's default.
@@ -168,12 +168,12 @@ struct JsonExportOptions {
 // A store version (layered or not) exports the same text as its tracks
 // written as one snapshot. `path` "-" writes to standard output instead
 // (not atomic: a failure leaves what was written before it).
-Status ExportJsonFile(const Snapshot& snapshot, const std::string& path,
-                      const JsonExportOptions& options = {});
-Status ExportJsonFile(const Version& version, const std::string& path,
-                      const JsonExportOptions& options = {});
-Status WriteJsonFile(std::span<const TrackRecord> tracks, const std::string& path,
-                     const JsonExportOptions& options = {});
+TRACKSTORE_EXPORT Status ExportJsonFile(const Snapshot& snapshot, const std::string& path,
+                                        const JsonExportOptions& options = {});
+TRACKSTORE_EXPORT Status ExportJsonFile(const Version& version, const std::string& path,
+                                        const JsonExportOptions& options = {});
+TRACKSTORE_EXPORT Status WriteJsonFile(std::span<const TrackRecord> tracks, const std::string& path,
+                                       const JsonExportOptions& options = {});
 
 }  // namespace trackstore
 

@@ -23,13 +23,14 @@
 #include <vector>
 
 #include "trackstore/clock.h"
+#include "trackstore/export.h"
 #include "trackstore/status.h"
 #include "trackstore/track.h"
 #include "trackstore/track_cache.h"
 
 namespace trackstore {
 
-struct MemoryTrackCacheOptions {
+struct TRACKSTORE_EXPORT MemoryTrackCacheOptions {
   // Most entries kept. Adding a new key past it evicts the least recently
   // used entries. 0 = no limit. Default: 10,000 (doc/behaviour.md section 10).
   size_t max_entries = 10'000;
@@ -41,7 +42,7 @@ struct MemoryTrackCacheOptions {
   Clock clock = SystemClock();
 };
 
-class MemoryTrackCache final : public TrackCache {
+class TRACKSTORE_EXPORT MemoryTrackCache final : public TrackCache {
  public:
   // Counters since construction; Clear() empties entries but keeps them.
   struct Stats {

@@ -25,6 +25,7 @@
 #include <span>
 #include <string>
 
+#include "trackstore/export.h"
 #include "trackstore/result.h"
 #include "trackstore/snapshot.h"
 #include "trackstore/snapshot_writer.h"
@@ -32,7 +33,7 @@
 
 namespace trackstore {
 
-struct MergeStats {
+struct TRACKSTORE_EXPORT MergeStats {
   WriteResult written;      // hash, track count and size of the result
   uint64_t carried = 0;     // existing tracks copied unchanged
   uint64_t replaced = 0;    // existing tracks replaced by an update
@@ -40,7 +41,7 @@ struct MergeStats {
   uint64_t superseded = 0;  // updates dropped because a later one had the same id
 };
 
-class Merger {
+class TRACKSTORE_EXPORT Merger {
  public:
   Merger();
   ~Merger();

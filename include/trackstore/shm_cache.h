@@ -66,6 +66,7 @@
 #include <vector>
 
 #include "trackstore/clock.h"
+#include "trackstore/export.h"
 #include "trackstore/result.h"
 #include "trackstore/snapshot.h"
 #include "trackstore/status.h"
@@ -74,7 +75,7 @@
 
 namespace trackstore {
 
-struct ShmOptions {
+struct TRACKSTORE_EXPORT ShmOptions {
   // The segment's name: 1-200 characters from [A-Za-z0-9._-], not starting
   // with '.'. Required.
   std::string name;
@@ -120,7 +121,7 @@ struct ShmOptions {
   int64_t lock_timeout_ms = 5000;
 };
 
-struct ShmStats {
+struct TRACKSTORE_EXPORT ShmStats {
   uint64_t entries = 0;
   uint64_t bytes_used = 0;         // allocated in the segment's heap, index included
   uint64_t capacity = 0;           // size of the segment's heap
@@ -146,7 +147,7 @@ class ShmCache;
 // registration that keeps those bytes alive. Move-only. The Snapshot and
 // every TrackView from it are valid until the ShmEntry is destroyed (even if
 // the ShmCache that produced it is destroyed first).
-class ShmEntry {
+class TRACKSTORE_EXPORT ShmEntry {
  public:
   ShmEntry(ShmEntry&&) noexcept;
   ShmEntry& operator=(ShmEntry&&) noexcept;
@@ -172,7 +173,7 @@ class ShmEntry {
   std::unique_ptr<Rep> rep_;
 };
 
-class ShmCache {
+class TRACKSTORE_EXPORT ShmCache {
  public:
   // Opens the segment `options.name`, creating it when missing (and allowed).
   // A segment left by a crashed creator, from another build (other layout or
@@ -244,7 +245,7 @@ class ShmCache {
 
 // The TrackCache interface over a ShmCache (which must outlive it): Get
 // copies the records out, Put encodes. For the cache manager.
-class ShmTrackCache : public TrackCache {
+class TRACKSTORE_EXPORT ShmTrackCache : public TrackCache {
  public:
   explicit ShmTrackCache(ShmCache* cache) : cache_(cache) {}
   // A miss (NotFound) and a damaged entry are both nullopt.
@@ -260,9 +261,9 @@ class ShmTrackCache : public TrackCache {
 
 // Publishes the snapshot file at `path` (verified) under `key`, by default
 // the library-wide track list: one call for the scanning process.
-Status PublishSnapshotFile(ShmCache& cache, const std::string& path,
-                           std::string_view key = kAllTracksKey,
-                           std::optional<int64_t> ttl_seconds = std::nullopt);
+TRACKSTORE_EXPORT Status PublishSnapshotFile(ShmCache& cache, const std::string& path,
+                                             std::string_view key = kAllTracksKey,
+                                             std::optional<int64_t> ttl_seconds = std::nullopt);
 
 }  // namespace trackstore
 

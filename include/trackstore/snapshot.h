@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 
+#include "trackstore/export.h"
 #include "trackstore/result.h"
 #include "trackstore/status.h"
 #include "trackstore/track.h"
@@ -31,8 +32,10 @@
 namespace trackstore {
 
 // One string field of every track, for scans that read a single field.
-class StringColumnView {
+// REQUIRES for operator[] and is_null: i < size().
+class TRACKSTORE_EXPORT StringColumnView {
  public:
+  StringColumnView() = default;  // empty: size() == 0
   explicit StringColumnView(const internal::StringColumnRef* col, uint64_t count)
       : col_(col), count_(count) {}
   uint64_t size() const { return count_; }
@@ -43,11 +46,11 @@ class StringColumnView {
   }
 
  private:
-  const internal::StringColumnRef* col_;
-  uint64_t count_;
+  const internal::StringColumnRef* col_ = nullptr;
+  uint64_t count_ = 0;
 };
 
-class Snapshot {
+class TRACKSTORE_EXPORT Snapshot {
  public:
   // Opens and fully verifies `path`: the fixed header, the FlatBuffers
   // Verifier, the layout (offsets monotonic and in bounds, index slots in
@@ -72,6 +75,8 @@ class Snapshot {
   static Result<Snapshot> FromBuffer(const void* data, size_t size, std::string_view name,
                                      bool verify = true);
 
+  // A moved-from Snapshot may only be destroyed or assigned to; any other
+  // call aborts with a message naming it (AbortOnMisuse).
   Snapshot(Snapshot&&) noexcept;
   Snapshot& operator=(Snapshot&&) noexcept;
   Snapshot(const Snapshot&) = delete;
@@ -92,8 +97,9 @@ class Snapshot {
   // stored in the file (no index is built at open). O(1) expected.
   std::optional<TrackView> Find(std::string_view id) const;
 
-  // One field of every track. REQUIRES: a string field (kId .. kAlbumArtist)
-  // or kExtras.
+  // One field of every track: a string field (kId .. kAlbumArtist) or
+  // kExtras. Any other field (kOriginalPos, an integer) has no string
+  // column: the view is empty (size() == 0), never a read past the columns.
   StringColumnView column(Field field) const;
 
   // XXH3-128 of the payload as 32 lowercase hex digits (doc/behaviour.md section 3).

@@ -32,6 +32,7 @@
 
 #include "trackstore/clock.h"
 #include "trackstore/delta_state.h"
+#include "trackstore/export.h"
 #include "trackstore/merge.h"
 #include "trackstore/result.h"
 #include "trackstore/snapshot.h"
@@ -51,7 +52,7 @@ inline constexpr int64_t kMetadataFormatVersion = 1;
 
 inline constexpr Micros kDefaultMaxAge = 24 * 3600 * kMicrosPerSecond;
 
-struct ServiceOptions {
+struct TRACKSTORE_EXPORT ServiceOptions {
   // The store directory; created with its layout by the first write.
   // Required.
   std::string directory;
@@ -86,7 +87,7 @@ struct ServiceOptions {
 // The metadata of doc/behaviour.md section 4, as kept with a store version. Read
 // back exactly as written; track_count and snapshot_hash are the version's
 // own (its size and logical content hash).
-struct SnapshotMetadata {
+struct TRACKSTORE_EXPORT SnapshotMetadata {
   int64_t format_version = kMetadataFormatVersion;
   Micros last_full_scan = 0;              // when the snapshot was last written
   Micros library_mtime = 0;               // the library file's mtime the snapshot reflects
@@ -108,7 +109,7 @@ struct SnapshotMetadata {
 // The answer to "may the snapshot be used?" with the reason in one line a
 // person understands, such as
 //   "snapshot older than the maximum age: last full scan 26.0 h ago, limit 24.0 h".
-struct Validity {
+struct TRACKSTORE_EXPORT Validity {
   // The checks of doc/behaviour.md section 5, in the order they run.
   enum class Check {
     kNone,             // nothing failed: the snapshot is valid
@@ -125,7 +126,7 @@ struct Validity {
 };
 
 // The answer to "is a full force scan due?" (doc/behaviour.md section 8).
-struct ForceScanDecision {
+struct TRACKSTORE_EXPORT ForceScanDecision {
   bool due = false;
   // Exactly one of "forced", "first run", "weekly", "fast mode".
   std::string reason;
@@ -134,7 +135,7 @@ struct ForceScanDecision {
   std::optional<int64_t> days_since_last;
 };
 
-class SnapshotService {
+class TRACKSTORE_EXPORT SnapshotService {
  public:
   explicit SnapshotService(ServiceOptions options);
 

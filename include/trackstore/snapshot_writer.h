@@ -23,6 +23,7 @@
 #include <span>
 #include <string>
 
+#include "trackstore/export.h"
 #include "trackstore/result.h"
 #include "trackstore/track.h"
 
@@ -40,7 +41,7 @@ inline constexpr uint64_t kMaxSnapshotPayloadBytes = (uint64_t{1} << 31) - 1;
 // About how many bytes `track` adds to a snapshot's payload: its strings
 // and its share of the offsets, bitmaps, hashes and id index, rounded up.
 // For checking kMaxSnapshotPayloadBytes before a library is encoded.
-uint64_t EstimatePayloadBytes(const TrackRecord& track);
+TRACKSTORE_EXPORT uint64_t EstimatePayloadBytes(const TrackRecord& track);
 
 // What to do with a track whose id was already seen in the same input.
 enum class DuplicatePolicy {
@@ -49,7 +50,7 @@ enum class DuplicatePolicy {
   kKeepLast,   // keep the position of the first, the content of the last
 };
 
-struct WriteOptions {
+struct TRACKSTORE_EXPORT WriteOptions {
   // Duplicate ids in the input. Default: reject.
   DuplicatePolicy duplicates = DuplicatePolicy::kReject;
   // Drop tracks whose id is "" instead of failing. Default: false (an empty
@@ -68,13 +69,13 @@ struct WriteOptions {
 // A complete snapshot file image as two pieces, header then payload, held
 // by the SnapshotWriter or Merger that produced it and valid until its next
 // call. Lets a caller place the bytes (a file, shared memory) with one copy.
-struct EncodedView {
+struct TRACKSTORE_EXPORT EncodedView {
   std::span<const uint8_t> header;
   std::span<const uint8_t> payload;
   uint64_t size() const { return header.size() + payload.size(); }
 };
 
-struct WriteResult {
+struct TRACKSTORE_EXPORT WriteResult {
   std::string content_hash;  // XXH3-128 of the payload, 32 lowercase hex digits
   uint64_t track_count = 0;
   uint64_t file_size = 0;
@@ -82,7 +83,7 @@ struct WriteResult {
   uint64_t empty_ids_dropped = 0;   // only with drop_empty_ids
 };
 
-class SnapshotWriter {
+class TRACKSTORE_EXPORT SnapshotWriter {
  public:
   SnapshotWriter();
   ~SnapshotWriter();
@@ -113,8 +114,9 @@ class SnapshotWriter {
 };
 
 // Convenience: a one-off SnapshotWriter.
-Result<WriteResult> WriteSnapshot(const std::string& path, std::span<const TrackRecord> tracks,
-                                  const WriteOptions& options = {});
+TRACKSTORE_EXPORT Result<WriteResult> WriteSnapshot(const std::string& path,
+                                                    std::span<const TrackRecord> tracks,
+                                                    const WriteOptions& options = {});
 
 }  // namespace trackstore
 

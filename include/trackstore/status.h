@@ -14,9 +14,11 @@
 #include <string>
 #include <string_view>
 
+#include "trackstore/export.h"
+
 namespace trackstore {
 
-class [[nodiscard]] Status {
+class [[nodiscard]] TRACKSTORE_EXPORT Status {
  public:
   // Each kind is distinct so a caller can act on it. Persisted nowhere; the
   // numeric values may change between releases.
@@ -93,6 +95,14 @@ class [[nodiscard]] Status {
 
   std::unique_ptr<const Rep> rep_;  // null when OK
 };
+
+// Prints "trackstore: misuse: <what>" (and `status`, when it is an error) to
+// standard error, then aborts, in every build. The library calls it where a
+// program breaks a precondition that would otherwise be undefined behaviour
+// (doc/behaviour.md section 11): the value of a failed Result, a call on a
+// moved-from Snapshot, Store or Version.
+[[noreturn]] TRACKSTORE_EXPORT void AbortOnMisuse(std::string_view what,
+                                                  const Status& status = Status());
 
 }  // namespace trackstore
 

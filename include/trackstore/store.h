@@ -46,6 +46,7 @@
 
 #include "trackstore/clock.h"
 #include "trackstore/delta_state.h"
+#include "trackstore/export.h"
 #include "trackstore/result.h"
 #include "trackstore/snapshot.h"
 #include "trackstore/snapshot_writer.h"
@@ -59,7 +60,7 @@ namespace internal {
 struct StoreAccess;
 }
 
-struct StoreOptions {
+struct TRACKSTORE_EXPORT StoreOptions {
   // Create the directory and its layout when missing. Default: true.
   bool create_if_missing = true;
   // fsync files and directories at each commit. If false, a machine crash
@@ -96,7 +97,7 @@ struct StoreOptions {
 // The application's snapshot-service metadata kept with a version
 // (snapshot_service.h): when the last full scan was, of which library mtime,
 // and the last force scan.
-struct ServiceMetadata {
+struct TRACKSTORE_EXPORT ServiceMetadata {
   // The layout version of the service's metadata (SnapshotService checks
   // it against its own, kMetadataFormatVersion).
   int64_t format_version = 1;
@@ -106,7 +107,7 @@ struct ServiceMetadata {
   bool operator==(const ServiceMetadata&) const = default;
 };
 
-struct FragmentInfo {
+struct TRACKSTORE_EXPORT FragmentInfo {
   std::string name;  // 32 hex digits: the payload hash; file fragments/<name>.snap
   bool delta = false;
   uint64_t rows = 0;   // tracks (base) or rows (delta: replacements, appends, removals)
@@ -114,7 +115,7 @@ struct FragmentInfo {
 };
 
 // What a manifest records about one version.
-struct VersionInfo {
+struct TRACKSTORE_EXPORT VersionInfo {
   uint64_t number = 0;
   uint64_t parent = 0;  // 0 for the first version
   Micros created = 0;
@@ -128,8 +129,10 @@ struct VersionInfo {
 };
 
 // One version of a store, opened: tracks in library order, lookups by id,
-// column scans, all zero-copy over the fragments' mappings.
-class Version {
+// column scans, all zero-copy over the fragments' mappings. A moved-from
+// Version may only be destroyed or assigned to; any other call aborts with a
+// message naming it (AbortOnMisuse).
+class TRACKSTORE_EXPORT Version {
  public:
   struct Rep;  // internal (src/store/version_rep.h)
 
@@ -206,9 +209,9 @@ class Version {
 };
 
 // The logical content hash of a single snapshot's tracks (Version's).
-std::string LogicalContentHash(const Snapshot& snapshot);
+TRACKSTORE_EXPORT std::string LogicalContentHash(const Snapshot& snapshot);
 
-struct CommitOptions {
+struct TRACKSTORE_EXPORT CommitOptions {
   // Service metadata and delta state to record with the new version. Unset:
   // the parent version's are kept.
   std::optional<ServiceMetadata> service;
@@ -224,7 +227,7 @@ struct CommitOptions {
   bool allow_compaction = true;
 };
 
-struct CommitStats {
+struct TRACKSTORE_EXPORT CommitStats {
   uint64_t version = 0;  // the version now current (after any compaction)
   uint64_t track_count = 0;
   std::string content_hash;
@@ -240,7 +243,7 @@ struct CommitStats {
   bool compacted = false;           // a compaction ran after the commit
 };
 
-struct GcStats {
+struct TRACKSTORE_EXPORT GcStats {
   uint64_t manifests_removed = 0;
   uint64_t fragments_removed = 0;
   uint64_t states_removed = 0;
@@ -253,7 +256,7 @@ struct GcStats {
 // true, or returns false when there are no more.
 using TrackSource = std::function<Result<bool>(std::vector<TrackRecord>* batch)>;
 
-class Store {
+class TRACKSTORE_EXPORT Store {
  public:
   // Opens (and with create_if_missing, creates) the store at `dir`. Takes
   // no lock and reads no version.
@@ -261,6 +264,8 @@ class Store {
   // directory is not a store), IOError.
   static Result<Store> Open(const std::string& dir, const StoreOptions& options = {});
 
+  // A moved-from Store may only be destroyed or assigned to; any other call
+  // aborts with a message naming it (AbortOnMisuse).
   Store(Store&&) noexcept;
   Store& operator=(Store&&) noexcept;
   ~Store();

@@ -14,11 +14,12 @@
 #include <memory>
 #include <vector>
 
+#include "trackstore/export.h"
 #include "trackstore/track.h"
 
 namespace trackstore {
 
-struct SyntheticOptions {
+struct TRACKSTORE_EXPORT SyntheticOptions {
   // Seed of the generator. Default: 42.
   uint64_t seed = 42;
   // Id of the first track; ids are decimal strings counting up from here,
@@ -26,12 +27,13 @@ struct SyntheticOptions {
   uint64_t first_id = 100000;
 };
 
-std::vector<TrackRecord> GenerateLibrary(uint64_t count, const SyntheticOptions& options = {});
+TRACKSTORE_EXPORT std::vector<TrackRecord> GenerateLibrary(uint64_t count,
+                                                           const SyntheticOptions& options = {});
 
 // The same tracks a batch at a time, for libraries too large to hold at
 // once: the batches of one generator, concatenated, are GenerateLibrary's
 // tracks with the same options.
-class LibraryGenerator {
+class TRACKSTORE_EXPORT LibraryGenerator {
  public:
   explicit LibraryGenerator(const SyntheticOptions& options = {});
   ~LibraryGenerator();

@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 
+#include "trackstore/export.h"
+
 namespace trackstore {
 
 // Every field of a track, in the order of doc/behaviour.md section 1. The first 15
@@ -44,12 +46,12 @@ inline constexpr int kRequiredStringFieldCount = 4;  // kId .. kAlbum
 inline constexpr int kFieldCount = 17;
 
 // The JSON key of a field ("album_artist").
-std::string_view FieldName(Field field);
+TRACKSTORE_EXPORT std::string_view FieldName(Field field);
 // The field whose JSON key is `name`, or nullopt.
-std::optional<Field> FieldFromName(std::string_view name);
+TRACKSTORE_EXPORT std::optional<Field> FieldFromName(std::string_view name);
 
 // An owning track. Plain data: compare with ==, copy freely.
-struct TrackRecord {
+struct TRACKSTORE_EXPORT TrackRecord {
   std::string id;  // non-empty and unique within a snapshot
   std::string name;
   std::string artist;
@@ -124,7 +126,7 @@ inline std::optional<std::string_view> OptionalStringAt(const StringColumnRef& c
 }  // namespace internal
 
 // A zero-copy view of one track of a Snapshot. Cheap to copy (two words).
-class TrackView {
+class TRACKSTORE_EXPORT TrackView {
  public:
   TrackView(const internal::Columns* columns, uint64_t index) : c_(columns), i_(index) {}
 
@@ -159,8 +161,11 @@ class TrackView {
   // it to skip unchanged tracks.
   uint64_t content_hash() const { return c_->track_hashes[i_]; }
 
-  // String field `i` (0 .. kStringFieldCount-1); nullopt when absent.
+  // String field `i` (0 .. kStringFieldCount-1); nullopt when absent, and
+  // for an `i` outside that range.
   std::optional<std::string_view> string_field(int i) const {
+    if (i < 0 || i >= kStringFieldCount) [[unlikely]]
+      return std::nullopt;
     return internal::OptionalStringAt(c_->strings[i], i_);
   }
 

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "trackstore/export.h"
 #include "trackstore/status.h"
 #include "trackstore/track.h"
 
@@ -26,7 +27,7 @@ namespace trackstore {
 inline constexpr int64_t kDefaultTtlSeconds = 900;
 inline constexpr std::string_view kAllTracksKey = "tracks_all";
 
-class TrackCache {
+class TRACKSTORE_EXPORT TrackCache {
  public:
   virtual ~TrackCache() = default;
 

@@ -1,6 +1,7 @@
 #include "cli_common.h"
 
 #include "trackstore/json.h"
+#include "trackstore/version.h"
 
 #include <time.h>
 #include <unistd.h>
@@ -14,6 +15,13 @@
 #include <nlohmann/json.hpp>
 
 namespace trackstore::cli {
+
+std::string VersionText() {
+  const LibraryVersionInfo& v = LibraryVersion();
+  return std::string("trackstore ") + v.string + " (snapshot format " +
+         std::to_string(v.snapshot_format) + ", store manifest " +
+         std::to_string(v.manifest_format) + ", shm layout " + std::to_string(v.shm_layout) + ")";
+}
 
 std::string FormatSeconds(double s) {
   char buf[32];

@@ -74,6 +74,11 @@ std::string ValidUtf8(std::string_view text);
 // std::bad_alloc nor the OOM killer ends the command.
 Status CheckFitsInMemory(std::string_view what, uint64_t count, uint64_t bytes_each);
 
+// What `trackstore --version` prints: the library's version and the format
+// versions it reads and writes, e.g.
+//   "trackstore 0.1.0 (snapshot format 1, store manifest 1, shm layout 2)".
+std::string VersionText();
+
 // Prints "trackstore: <status>" on stderr, then "hint: <hint>" when there is
 // one, and returns kExitFailure. With `json`, also
 // {"error": "<code name>", "message": "..."} on stdout.

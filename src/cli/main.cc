@@ -520,6 +520,8 @@ struct Args {
 int Main(int argc, char** argv) {
   CLI::App app("trackstore: memory-mapped snapshots of a music library's tracks", "trackstore");
   app.require_subcommand(1);
+  app.set_version_flag("--version", cli::VersionText(),
+                       "Print the version and the formats it reads");
   Args a;
   const std::pair<CLI::App*, std::function<int()>> commands[] = {
       {AddGenerate(app, a.generate), [&] { return RunGenerate(a.generate); }},

@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "misuse.h"
 #include "snapshot_access.h"
 #include "snapshot_format.h"
 #include "store/compaction.h"
@@ -70,7 +71,7 @@ Micros MonotonicMicros() {
 
 }  // namespace
 
-struct Store::Rep {
+struct TRACKSTORE_HIDDEN Store::Rep {
   std::string dir;
   StoreOptions options;
   Env* env = nullptr;
@@ -169,7 +170,13 @@ Store::Store(Store&&) noexcept = default;
 Store& Store::operator=(Store&&) noexcept = default;
 Store::~Store() = default;
 
-const std::string& Store::directory() const { return rep_->dir; }
+// Every method checks that the Store was not moved from (one compare): a
+// call on a moved-from Store aborts with its name instead of reading through
+// a null pointer.
+const std::string& Store::directory() const {
+  internal::CheckNotMovedFrom(rep_, "Store::directory");
+  return rep_->dir;
+}
 
 Result<Store> Store::Open(const std::string& dir_in, const StoreOptions& options) {
   auto rep = std::make_unique<Rep>();
@@ -320,9 +327,13 @@ Result<VersionInfo> Store::Rep::NewestInfo(uint64_t* highest) const {
   return VersionInfo{};
 }
 
-Result<Version> Store::Current() const { return rep_->Newest(false, nullptr); }
+Result<Version> Store::Current() const {
+  internal::CheckNotMovedFrom(rep_, "Store::Current");
+  return rep_->Newest(false, nullptr);
+}
 
 Result<Version> Store::At(uint64_t number) const {
+  internal::CheckNotMovedFrom(rep_, "Store::At");
   VersionInfo info;
   Status s = rep_->ReadManifest(number, &info);
   if (s.IsNotFound()) {
@@ -338,10 +349,12 @@ Result<Version> Store::At(uint64_t number) const {
 }
 
 Result<DeltaState> Store::ReadDeltaState(const VersionInfo& info) const {
+  internal::CheckNotMovedFrom(rep_, "Store::ReadDeltaState");
   return store::ReadDeltaState(rep_->env, rep_->dir, info);
 }
 
 Result<VersionInfo> Store::CurrentInfo() const {
+  internal::CheckNotMovedFrom(rep_, "Store::CurrentInfo");
   std::vector<uint64_t> numbers;
   if (Status s = rep_->ListManifests(&numbers, nullptr); !s.ok()) return s;
   Status last;
@@ -361,6 +374,7 @@ Result<VersionInfo> Store::CurrentInfo() const {
 }
 
 Result<std::vector<VersionInfo>> Store::Log() const {
+  internal::CheckNotMovedFrom(rep_, "Store::Log");
   std::vector<uint64_t> numbers;
   if (Status s = rep_->ListManifests(&numbers, nullptr); !s.ok()) return s;
   std::vector<VersionInfo> log;
@@ -655,6 +669,7 @@ Status Store::Rep::AfterCommit(Version* current, uint64_t highest, const CommitO
 Result<CommitStats> Store::Commit(std::span<const TrackRecord> updates,
                                   std::span<const std::string> removed_ids,
                                   const CommitOptions& options) try {
+  internal::CheckNotMovedFrom(rep_, "Store::Commit");
   Rep& r = *rep_;
   std::unique_ptr<FileLock> lock;
   if (Status s = r.Lock(&lock); !s.ok()) return s;
@@ -793,6 +808,7 @@ Result<CommitStats> Store::Commit(std::span<const TrackRecord> updates,
 
 Result<CommitStats> Store::Commit(const Snapshot& updates, std::span<const std::string> removed_ids,
                                   const CommitOptions& options) {
+  internal::CheckNotMovedFrom(rep_, "Store::Commit");
   if (updates.is_delta()) {
     return Status::InvalidArgument(updates.path(), "is a store's delta fragment, not a library");
   }
@@ -909,6 +925,7 @@ Result<CommitStats> Store::Rep::CommitBase(
 }
 
 Result<CommitStats> Store::Replace(const TrackSource& source, const CommitOptions& options) {
+  internal::CheckNotMovedFrom(rep_, "Store::Replace");
   Rep& r = *rep_;
   // Batches gather until a fragment's worth; what overflows starts the next.
   std::vector<TrackRecord> pending, chunk;
@@ -942,6 +959,7 @@ Result<CommitStats> Store::Replace(const TrackSource& source, const CommitOption
 // time: no copy of the records.
 Result<CommitStats> Store::Replace(std::span<const TrackRecord> tracks,
                                    const CommitOptions& options) {
+  internal::CheckNotMovedFrom(rep_, "Store::Replace");
   Rep& r = *rep_;
   size_t next = 0;
   auto next_chunk = [&](std::span<const TrackRecord>* out) -> Result<bool> {
@@ -960,6 +978,7 @@ Result<CommitStats> Store::Replace(std::span<const TrackRecord> tracks,
 }
 
 Result<CommitStats> Store::Replace(const Snapshot& snapshot, const CommitOptions& options) {
+  internal::CheckNotMovedFrom(rep_, "Store::Replace");
   if (snapshot.is_delta()) {
     return Status::InvalidArgument(snapshot.path(), "is a store's delta fragment, not a library");
   }
@@ -998,10 +1017,12 @@ uint64_t internal::StoreAccess::MaxFragmentBytes(const Store& store) {
 }
 
 Result<CommitStats> Store::SetState(const CommitOptions& options) {
+  internal::CheckNotMovedFrom(rep_, "Store::SetState");
   return Commit(std::span<const TrackRecord>{}, {}, options);
 }
 
 Result<CommitStats> Store::Checkout(uint64_t number) {
+  internal::CheckNotMovedFrom(rep_, "Store::Checkout");
   Rep& r = *rep_;
   std::unique_ptr<FileLock> lock;
   if (Status s = r.Lock(&lock); !s.ok()) return s;
@@ -1025,6 +1046,7 @@ Result<CommitStats> Store::Checkout(uint64_t number) {
 }
 
 Result<CommitStats> Store::Compact() {
+  internal::CheckNotMovedFrom(rep_, "Store::Compact");
   Rep& r = *rep_;
   std::unique_ptr<FileLock> lock;
   if (Status s = r.Lock(&lock); !s.ok()) return s;
@@ -1101,6 +1123,7 @@ Result<GcStats> Store::Rep::CollectLocked(uint32_t keep) {
 }
 
 Result<GcStats> Store::CollectGarbage(std::optional<uint32_t> keep) {
+  internal::CheckNotMovedFrom(rep_, "Store::CollectGarbage");
   std::unique_ptr<FileLock> lock;
   if (Status s = rep_->Lock(&lock); !s.ok()) return s;
   return rep_->CollectLocked(keep.value_or(rep_->options.keep_versions));

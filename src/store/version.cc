@@ -5,6 +5,7 @@
 #include <bit>
 #include <cstring>
 
+#include "misuse.h"
 #include "snapshot_access.h"
 #include "snapshot_format.h"
 #include "store/version_rep.h"
@@ -222,20 +223,29 @@ void Version::Rep::Compute(uint64_t* count, std::string* hash) const {
 Version::Version(std::shared_ptr<const Rep> rep) : rep_(std::move(rep)) {}
 Version::~Version() = default;
 
-const VersionInfo& Version::info() const { return rep_->info; }
+// Every method checks that the Version was not moved from (one compare): a
+// call on a moved-from Version aborts with its name instead of reading
+// through a null pointer.
+const VersionInfo& Version::info() const {
+  internal::CheckNotMovedFrom(rep_, "Version::info");
+  return rep_->info;
+}
 
 std::optional<TrackView> Version::Find(std::string_view id) const {
+  internal::CheckNotMovedFrom(rep_, "Version::Find");
   const auto [k, r] = rep_->Locate(id);
   if (k == SIZE_MAX || rep_->IsRemoved(k, r)) return std::nullopt;
   return TrackView(rep_->columns[k], r);
 }
 
 const Snapshot* Version::single_snapshot() const {
+  internal::CheckNotMovedFrom(rep_, "Version::single_snapshot");
   const bool one_base = rep_->fragments.size() == 1 && !rep_->fragments[0]->is_delta();
   return one_base ? rep_->fragments[0].get() : nullptr;
 }
 
 Status Version::Verify() const {
+  internal::CheckNotMovedFrom(rep_, "Version::Verify");
   const Rep& r = *rep_;
   for (size_t k = 0; k < r.fragments.size(); ++k) {
     if (Status s = r.fragments[k]->Verify(); !s.ok()) return s;
@@ -274,6 +284,7 @@ Result<DeltaState> store::ReadDeltaState(Env* env, const std::string& directory,
 }
 
 Result<DeltaState> Version::ReadDeltaState() const {
+  internal::CheckNotMovedFrom(rep_, "Version::ReadDeltaState");
   return store::ReadDeltaState(rep_->env, rep_->directory, rep_->info);
 }
 
@@ -307,9 +318,13 @@ Version::Iterator& Version::Iterator::operator++() {
   return *this;
 }
 
-Version::Iterator Version::begin() const { return Iterator(rep_.get(), 0); }
+Version::Iterator Version::begin() const {
+  internal::CheckNotMovedFrom(rep_, "Version::begin");
+  return Iterator(rep_.get(), 0);
+}
 
 Version::Iterator Version::end() const {
+  internal::CheckNotMovedFrom(rep_, "Version::end");
   const Rep& v = *rep_;
   return Iterator(&v, v.base_rows + (v.start.back() > v.base_rows ? v.Slots().appended.size() : 0));
 }

@@ -1,9 +1,11 @@
 // tests/pkgconfig/consumer.cc: a program outside the library's build that
-// links against the installed libtrackstore through pkg-config
-// (tests/pkgconfig_test.sh). Writes three tracks to argv[1], reopens the
-// file with full verification and looks each id up.
+// links against the installed libtrackstore through pkg-config or CMake
+// (tests/pkgconfig_test.sh). Checks that it runs with the library version it
+// was compiled against, writes three tracks to argv[1], reopens the file
+// with full verification and looks each id up.
 #include <trackstore/snapshot.h>
 #include <trackstore/snapshot_writer.h>
+#include <trackstore/version.h>
 
 #include <cstdio>
 #include <optional>
@@ -25,6 +27,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string path = argv[1];
+  if (!trackstore::LibraryMatchesHeaders()) {
+    return Check(false, std::string("headers ") + TRACKSTORE_VERSION_STRING + ", library " +
+                            trackstore::LibraryVersion().string);
+  }
 
   std::vector<trackstore::TrackRecord> tracks(3);
   tracks[0].id = "1";
