@@ -39,8 +39,9 @@ multiplier=3
 build_and_test build-asan -Db_sanitize=address,undefined -Db_ndebug=false \
   -Dbenchmarks=false -Dcpp_args=-fno-sanitize-recover=all
 
-# ThreadSanitizer over the threaded tests (shared memory, the store, and
-# import, whose gzip input is inflated on a thread of its own):
+# ThreadSanitizer over the threaded tests (shared memory, the store,
+# import, whose gzip input is inflated on a thread of its own, and the
+# encoder and merge, which fill large payloads with two threads):
 # readers and writers in threads of one process. (TSan cannot see races
 # between processes; the multi-process tests above cover those.) Only the
 # library and those tests are built, to keep CI short.
@@ -50,10 +51,10 @@ if [ -d build-tsan/meson-private ]; then setup=(--reconfigure); else setup=(); f
 if meson setup "${setup[@]}" build-tsan -Dwerror="$werror" -Db_sanitize=thread \
      -Db_ndebug=false -Dbenchmarks=false -Dcli=false &&
    meson compile -C build-tsan tests/shm_threads_test tests/store_threads_test \
-     tests/json_stream_test; then
+     tests/json_stream_test tests/snapshot_writer_test tests/merge_test; then
   echo "=== build-tsan: test"
   TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --no-rebuild --print-errorlogs \
-    --timeout-multiplier 3 shm_threads store_threads json_stream || status=1
+    --timeout-multiplier 3 shm_threads store_threads json_stream snapshot_writer merge || status=1
 else
   echo "=== build-tsan: BUILD FAILED"
   status=1
