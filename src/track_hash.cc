@@ -86,7 +86,6 @@ uint64_t TrackHash(const std::optional<std::string_view>* strings,
   return Hash(ValueFields{strings}, extras_json, original_pos);
 }
 
-
 void TrackHashes(std::span<const TrackRecord* const> tracks, uint64_t* out) {
   size_t i = 0;
   for (; i + 4 <= tracks.size(); i += 4) HashLanes<4>(tracks.data() + i, out + i);
