@@ -500,4 +500,16 @@ Status ReadJsonRecords(JsonInput* input, JsonRecordSink* sink, const JsonWindows
   return Status::ResourceExhausted(input->name(), "out of memory");
 }
 
+Result<std::string> CanonicalJsonObject(std::string_view json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (auto error = parser.parse(json.data(), json.size()).get(root); error != simdjson::SUCCESS) {
+    return Status::InvalidArgument("extras", simdjson::error_message(error));
+  }
+  if (!root.is_object()) return Status::InvalidArgument("extras", "not a JSON object");
+  std::string out;
+  AppendCanonical(root, &out);
+  return out;
+}
+
 }  // namespace trackstore::internal

@@ -24,9 +24,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "json_input.h"
+#include "trackstore/result.h"
 #include "trackstore/status.h"
 #include "trackstore/track.h"
 
@@ -69,6 +71,12 @@ struct JsonWindows {
 // The records and the success or failure do not depend on `windows` (the
 // fuzzer checks that tiny windows give what one window gives).
 Status ReadJsonRecords(JsonInput* input, JsonRecordSink* sink, const JsonWindows& windows = {});
+
+// The canonical text (as extras are kept: compact, keys sorted byte-wise at
+// every depth, a repeated key keeping its last value) of the JSON object
+// `json`, for extras built elsewhere than by import (the Python binding).
+// InvalidArgument when `json` is not one JSON object.
+Result<std::string> CanonicalJsonObject(std::string_view json);
 
 }  // namespace trackstore::internal
 

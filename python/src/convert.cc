@@ -1,0 +1,254 @@
+// python/src/convert.cc: see convert.h.
+#include "convert.h"
+
+#include <string_view>
+#include <utility>
+
+#include "json_records.h"
+#include "track_object.h"
+
+namespace trackstore::python {
+namespace {
+
+PyObject* g_json_dumps = nullptr;    // json.dumps
+PyObject* g_dumps_kwargs = nullptr;  // ensure_ascii=False, separators=(",", ":"), allow_nan=False
+PyObject* g_model_dump = nullptr;    // "model_dump"
+PyObject* g_keys = nullptr;          // "keys"
+
+bool Fail(PyObject* type, uint64_t index, std::string_view field, const std::string& what) {
+  std::string message = "record " + std::to_string(index);
+  if (!field.empty()) message += ": field '" + std::string(field) + "'";
+  message += ": " + what;
+  PyErr_SetString(type, message.c_str());
+  return false;
+}
+
+bool Utf8Of(PyObject* value, std::string_view* out) {
+  Py_ssize_t size = 0;
+  const char* data = PyUnicode_AsUTF8AndSize(value, &size);  // cached by the str object
+  if (data == nullptr) return false;
+  *out = std::string_view(data, static_cast<size_t>(size));
+  return true;
+}
+
+bool SetField(Field field, PyObject* value, uint64_t index, TrackRecord* out) {
+  const std::string_view name = FieldName(field);
+  if (field == Field::kOriginalPos) {
+    if (value == Py_None) {
+      out->original_pos.reset();
+      return true;
+    }
+    if (PyLong_Check(value) && !PyBool_Check(value)) {
+      int overflow = 0;
+      const long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+      if (overflow != 0) return Fail(PyExc_ValueError, index, name, "out of int64 range");
+      out->original_pos = v;
+      return true;
+    }
+    if (PyUnicode_Check(value)) {
+      // As JSON import: an optional '-' and ASCII digits ("7") are an integer.
+      std::string_view s;
+      if (!Utf8Of(value, &s)) return false;
+      const bool negative = !s.empty() && s[0] == '-';
+      const std::string_view digits = negative ? s.substr(1) : s;
+      bool ok = !digits.empty() && digits.size() <= 19;
+      unsigned long long magnitude = 0;
+      for (char c : digits) {
+        if (c < '0' || c > '9') ok = false;
+        if (ok) magnitude = magnitude * 10 + static_cast<unsigned>(c - '0');
+      }
+      const unsigned long long limit = negative ? (1ULL << 63) : (1ULL << 63) - 1;
+      if (!ok || magnitude > limit)
+        return Fail(PyExc_ValueError, index, name, "not an integer: '" + std::string(s) + "'");
+      out->original_pos = negative ? static_cast<int64_t>(0 - magnitude) : static_cast<int64_t>(magnitude);
+      return true;
+    }
+    return Fail(PyExc_TypeError, index, name,
+                std::string("expected int, a string of digits or None, got ") +
+                    Py_TYPE(value)->tp_name);
+  }
+  const int i = static_cast<int>(field);
+  if (value == Py_None) {
+    if (i < kRequiredStringFieldCount)
+      return Fail(PyExc_TypeError, index, name, "required, got None");
+    out->SetStringField(i, std::nullopt);
+    return true;
+  }
+  if (!PyUnicode_Check(value)) {
+    return Fail(PyExc_TypeError, index, name,
+                std::string("expected str") + (i < kRequiredStringFieldCount ? "" : " or None") +
+                    ", got " + Py_TYPE(value)->tp_name);
+  }
+  std::string_view s;
+  if (!Utf8Of(value, &s)) {
+    // A lone surrogate cannot be UTF-8.
+    PyErr_Clear();
+    return Fail(PyExc_ValueError, index, name, "not encodable as UTF-8");
+  }
+  out->SetStringField(i, std::string(s));
+  return true;
+}
+
+bool FromDict(PyObject* dict, uint64_t index, TrackRecord* out) {
+  *out = TrackRecord();
+  bool seen[kFieldCount] = {};
+  PyObject* extras = nullptr;  // dict of the unknown keys, made on the first one
+  PyObject* key = nullptr;
+  PyObject* value = nullptr;
+  Py_ssize_t pos = 0;
+  bool ok = true;
+  while (ok && PyDict_Next(dict, &pos, &key, &value)) {
+    if (!PyUnicode_Check(key)) {
+      ok = Fail(PyExc_TypeError, index, "", std::string("a key is not a str but ") + Py_TYPE(key)->tp_name);
+      break;
+    }
+    std::string_view name;
+    if (!Utf8Of(key, &name)) {
+      ok = false;
+      break;
+    }
+    if (std::optional<Field> f = FieldFromName(name)) {
+      seen[static_cast<int>(*f)] = true;
+      ok = SetField(*f, value, index, out);
+      continue;
+    }
+    if (extras == nullptr && (extras = PyDict_New()) == nullptr) {
+      ok = false;
+      break;
+    }
+    ok = PyDict_SetItem(extras, key, value) == 0;
+  }
+  for (int i = 0; ok && i < kRequiredStringFieldCount; ++i) {
+    if (!seen[i]) ok = Fail(PyExc_ValueError, index, FieldName(static_cast<Field>(i)), "missing");
+  }
+  if (ok && extras != nullptr) {
+    PyObject* args = PyTuple_Pack(1, extras);
+    PyObject* text = args != nullptr ? PyObject_Call(g_json_dumps, args, g_dumps_kwargs) : nullptr;
+    Py_XDECREF(args);
+    if (text == nullptr) {
+      // Not JSON: say which record, keep Python's reason.
+      PyObject *type, *err, *tb;
+      PyErr_Fetch(&type, &err, &tb);
+      PyObject* reason = err != nullptr ? PyObject_Str(err) : nullptr;
+      const char* r = reason != nullptr ? PyUnicode_AsUTF8(reason) : nullptr;
+      std::string why = r != nullptr ? r : "not JSON";
+      Py_XDECREF(reason);
+      Py_XDECREF(type);
+      Py_XDECREF(err);
+      Py_XDECREF(tb);
+      PyErr_Clear();
+      ok = Fail(PyExc_TypeError, index, "extras", "not JSON-serializable: " + why);
+    } else {
+      std::string_view json;
+      ok = Utf8Of(text, &json);
+      if (ok) {
+        Result<std::string> canonical = internal::CanonicalJsonObject(json);
+        if (canonical.ok()) {
+          out->extras_json = std::move(canonical.value());
+        } else {
+          ok = Fail(PyExc_ValueError, index, "extras", canonical.status().message());
+        }
+      }
+      Py_DECREF(text);
+    }
+  }
+  Py_XDECREF(extras);
+  return ok;
+}
+
+}  // namespace
+
+bool InitConvert() {
+  PyObject* json = PyImport_ImportModule("json");
+  if (json == nullptr) return false;
+  g_json_dumps = PyObject_GetAttrString(json, "dumps");
+  Py_DECREF(json);
+  if (g_json_dumps == nullptr) return false;
+  g_dumps_kwargs = Py_BuildValue("{s:O,s:(ss),s:O}", "ensure_ascii", Py_False, "separators", ",",
+                                 ":", "allow_nan", Py_False);
+  g_model_dump = PyUnicode_InternFromString("model_dump");
+  g_keys = PyUnicode_InternFromString("keys");
+  return g_dumps_kwargs != nullptr && g_model_dump != nullptr && g_keys != nullptr;
+}
+
+bool ToRecord(PyObject* item, uint64_t index, TrackRecord* out) {
+  if (const TrackView* view = TrackViewOf(item)) {
+    *out = view->ToRecord();
+    return true;
+  }
+  if (PyDict_Check(item)) return FromDict(item, index, out);
+  PyObject* dict = nullptr;
+  if (PyObject_HasAttr(item, g_model_dump)) {
+    dict = PyObject_CallMethodNoArgs(item, g_model_dump);
+    if (dict != nullptr && !PyDict_Check(dict)) {
+      Py_DECREF(dict);
+      return Fail(PyExc_TypeError, index, "", "model_dump() did not return a dict");
+    }
+  } else if (PyObject_HasAttr(item, g_keys)) {
+    dict = PyDict_New();
+    if (dict != nullptr && PyDict_Merge(dict, item, 1) < 0) Py_CLEAR(dict);
+  } else {
+    return Fail(PyExc_TypeError, index, "",
+                std::string("expected a Track, a dict or a mapping, got ") + Py_TYPE(item)->tp_name);
+  }
+  if (dict == nullptr) return false;
+  const bool ok = FromDict(dict, index, out);
+  Py_DECREF(dict);
+  return ok;
+}
+
+bool ToRecords(PyObject* tracks, std::vector<TrackRecord>* out) {
+  out->clear();
+  if (PyList_Check(tracks) || PyTuple_Check(tracks)) {
+    PyObject* seq = PySequence_Fast(tracks, "");
+    const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    out->resize(static_cast<size_t>(n));
+    PyObject** items = PySequence_Fast_ITEMS(seq);
+    for (Py_ssize_t i = 0; i < n; ++i) {
+      if (!ToRecord(items[i], static_cast<uint64_t>(i), &(*out)[i])) {
+        Py_DECREF(seq);
+        return false;
+      }
+    }
+    Py_DECREF(seq);
+    return true;
+  }
+  PyObject* it = PyObject_GetIter(tracks);
+  if (it == nullptr) return false;
+  PyObject* item = nullptr;
+  uint64_t index = 0;
+  while ((item = PyIter_Next(it)) != nullptr) {
+    out->emplace_back();
+    const bool ok = ToRecord(item, index++, &out->back());
+    Py_DECREF(item);
+    if (!ok) {
+      Py_DECREF(it);
+      return false;
+    }
+  }
+  Py_DECREF(it);
+  return !PyErr_Occurred();
+}
+
+bool ToStrings(PyObject* ids, std::vector<std::string>* out) {
+  out->clear();
+  PyObject* it = PyObject_GetIter(ids);
+  if (it == nullptr) return false;
+  PyObject* item = nullptr;
+  while ((item = PyIter_Next(it)) != nullptr) {
+    PyObject* str = PyUnicode_Check(item) ? Py_NewRef(item) : PyObject_Str(item);
+    Py_DECREF(item);
+    std::string_view s;
+    if (str == nullptr || !Utf8Of(str, &s)) {
+      Py_XDECREF(str);
+      Py_DECREF(it);
+      return false;
+    }
+    out->emplace_back(s);
+    Py_DECREF(str);
+  }
+  Py_DECREF(it);
+  return !PyErr_Occurred();
+}
+
+}  // namespace trackstore::python
