@@ -178,7 +178,9 @@ PyObject* TrackRepr(PyObject* self) {
 
 PyObject* TrackReduce(PyObject* self, PyObject*) {
   // A Track pickles as its plain dict: a view cannot cross processes.
-  return TrackToDict(reinterpret_cast<TrackObject*>(self)->view);
+  PyObject* dict = TrackToDict(reinterpret_cast<TrackObject*>(self)->view);
+  if (dict == nullptr) return nullptr;
+  return Py_BuildValue("(O(N))", reinterpret_cast<PyObject*>(&PyDict_Type), dict);
 }
 
 
