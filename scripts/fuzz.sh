@@ -38,7 +38,7 @@ if [ -d "$dir/meson-private" ]; then setup=(--reconfigure); else setup=(); fi
 # coverage symbols to the executable that loads it.
 if ! CC=clang-14 CXX=clang++-14 meson setup "${setup[@]}" "$dir" -Dfuzz=true \
        -Dwerror="$werror" -Db_sanitize=address,undefined -Db_lundef=false -Db_ndebug=false \
-       -Dtests=false -Dbenchmarks=false -Dcli=false ||
+       -Dtests=false -Dbenchmarks=false -Dcli=false -Dpython=disabled ||
    ! nice -n 10 meson compile -C "$dir"; then
   echo "=== fuzz: BUILD FAILED"
   for t in "${targets[@]}"; do echo "$t failed" >>"$results"; done

@@ -15,6 +15,9 @@ packages=(
   libsimdjson-dev nlohmann-json3-dev        # JSON import (simdjson DOM) / export
   zlib1g-dev                                # .json.gz import
   python3                                   # test summary, benchmark ratios
+  python3-dev pybind11-dev python3-pybind11 # the Python package (python/): headers, pybind11
+  python3-pytest python3-numpy              # its tests (numpy wraps column buffers without a copy)
+  python3-mesonpy python3-pip python3-venv patchelf  # pip install --no-build-isolation . (offline)
   liblmdb-dev                               # store_bench peer: LMDB
   libsqlite3-dev                            # store_bench peer: SQLite
   libssl-dev                                # store_bench peer: reference format's SHA-256 (libcrypto)

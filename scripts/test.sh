@@ -49,7 +49,7 @@ echo "=== build-tsan: build"
 rm -f build-tsan/meson-logs/testlog.json
 if [ -d build-tsan/meson-private ]; then setup=(--reconfigure); else setup=(); fi
 if meson setup "${setup[@]}" build-tsan -Dwerror="$werror" -Db_sanitize=thread \
-     -Db_ndebug=false -Dbenchmarks=false -Dcli=false &&
+     -Db_ndebug=false -Dbenchmarks=false -Dcli=false -Dpython=disabled &&
    meson compile -C build-tsan tests/shm_threads_test tests/store_threads_test \
      tests/json_stream_test tests/snapshot_writer_test tests/merge_test; then
   echo "=== build-tsan: test"

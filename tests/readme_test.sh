@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the README's examples as written: every C++ block is compiled against
 # the built library and run, and the shell blocks of its "CLI" section are
-# run in order in a scratch directory, with the built tool on PATH.
+# run in order in a scratch directory, with the built tool on PATH, and
+# the blocks of its "Python" section with the built package.
 # A shared-memory segment name in them is made unique to this run.
 #
 # Usage: readme_test.sh SOURCE_DIR BUILD_DIR [B_SANITIZE [CLI]]
@@ -69,5 +70,18 @@ if [ "$with_cli" = true ]; then
     (cd "$tmp/cli" && bash -euo pipefail -x "$block" >/dev/null)
   done
   [ "$n" -gt 0 ] || { echo "FAIL: no shell block in README.md's CLI section"; exit 1; }
+fi
+# The Python section's blocks, when the package was built (not under a
+# sanitizer: the interpreter would need the sanitizer's runtime preloaded).
+if [ -d "$build_dir/python/trackstore" ] && { [ "$sanitize" = none ] || [ -z "$sanitize" ]; }; then
+  extract python "## Python"
+  mkdir -p "$tmp/python"
+  n=0
+  for block in "$tmp"/python-*; do
+    n=$((n + 1))
+    echo "--- Python block $n"
+    (cd "$tmp/python" && PYTHONPATH=$build_dir/python /usr/bin/python3 "$block")
+  done
+  [ "$n" -gt 0 ] || { echo "FAIL: no Python block in README.md's Python section"; exit 1; }
 fi
 echo "readme_test: OK"

@@ -60,12 +60,13 @@ bool SetField(Field field, PyObject* value, uint64_t index, TrackRecord* out) {
       const unsigned long long limit = negative ? (1ULL << 63) : (1ULL << 63) - 1;
       if (!ok || magnitude > limit)
         return Fail(PyExc_ValueError, index, name, "not an integer: '" + std::string(s) + "'");
-      out->original_pos = negative ? static_cast<int64_t>(0 - magnitude) : static_cast<int64_t>(magnitude);
+      out->original_pos =
+          negative ? static_cast<int64_t>(0 - magnitude) : static_cast<int64_t>(magnitude);
       return true;
     }
-    return Fail(PyExc_TypeError, index, name,
-                std::string("expected int, a string of digits or None, got ") +
-                    Py_TYPE(value)->tp_name);
+    return Fail(
+        PyExc_TypeError, index, name,
+        std::string("expected int, a string of digits or None, got ") + Py_TYPE(value)->tp_name);
   }
   const int i = static_cast<int>(field);
   if (value == Py_None) {
@@ -99,7 +100,8 @@ bool FromDict(PyObject* dict, uint64_t index, TrackRecord* out) {
   bool ok = true;
   while (ok && PyDict_Next(dict, &pos, &key, &value)) {
     if (!PyUnicode_Check(key)) {
-      ok = Fail(PyExc_TypeError, index, "", std::string("a key is not a str but ") + Py_TYPE(key)->tp_name);
+      ok = Fail(PyExc_TypeError, index, "",
+                std::string("a key is not a str but ") + Py_TYPE(key)->tp_name);
       break;
     }
     std::string_view name;
@@ -188,8 +190,9 @@ bool ToRecord(PyObject* item, uint64_t index, TrackRecord* out) {
     dict = PyDict_New();
     if (dict != nullptr && PyDict_Merge(dict, item, 1) < 0) Py_CLEAR(dict);
   } else {
-    return Fail(PyExc_TypeError, index, "",
-                std::string("expected a Track, a dict or a mapping, got ") + Py_TYPE(item)->tp_name);
+    return Fail(
+        PyExc_TypeError, index, "",
+        std::string("expected a Track, a dict or a mapping, got ") + Py_TYPE(item)->tp_name);
   }
   if (dict == nullptr) return false;
   const bool ok = FromDict(dict, index, out);

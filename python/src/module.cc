@@ -119,8 +119,8 @@ void InitErrors(py::module_& m) {
                                           "No space left, a full segment, a size limit.");
   g_errors.not_supported = MakeError(m, "NotSupportedError", g_errors.base,
                                      "Valid, but beyond what this build supports.");
-  g_errors.busy = MakeError(m, "BusyError", g_errors.base,
-                            "Another process holds the store's writer lock.");
+  g_errors.busy =
+      MakeError(m, "BusyError", g_errors.base, "Another process holds the store's writer lock.");
 }
 
 // --- conversions ---------------------------------------------------------
@@ -296,13 +296,15 @@ py::dict ColumnBuffers(py::handle self, const std::string& name) {
   out["length"] = n;
   if (field == Field::kOriginalPos) {
     out["values"] = Steal(NewMappedMemoryView(owner, c.original_pos.values, n * 8, "q", 8));
-    out["validity"] = Steal(NewMappedMemoryView(owner, c.original_pos.present, bitmap_bytes, "B", 1));
+    out["validity"] =
+        Steal(NewMappedMemoryView(owner, c.original_pos.present, bitmap_bytes, "B", 1));
     return out;
   }
   const internal::StringColumnRef& col =
       field == Field::kExtras ? c.extras : c.strings[static_cast<int>(field)];
   out["offsets"] = Steal(NewMappedMemoryView(owner, col.offsets, (n + 1) * 4, "I", 4));
-  out["data"] = Steal(NewMappedMemoryView(owner, col.bytes, static_cast<Py_ssize_t>(col.bytes_size), "B", 1));
+  out["data"] =
+      Steal(NewMappedMemoryView(owner, col.bytes, static_cast<Py_ssize_t>(col.bytes_size), "B", 1));
   out["validity"] = col.present == nullptr
                         ? py::object(py::none())
                         : Steal(NewMappedMemoryView(owner, col.present, bitmap_bytes, "B", 1));
@@ -398,13 +400,20 @@ class Service {
 
 const char* CheckName(Validity::Check c) {
   switch (c) {
-    case Validity::Check::kNone: return "none";
-    case Validity::Check::kMetadata: return "metadata";
-    case Validity::Check::kFormatVersion: return "format_version";
-    case Validity::Check::kLibrary: return "library";
-    case Validity::Check::kMaxAge: return "max_age";
-    case Validity::Check::kSnapshotMissing: return "snapshot_missing";
-    case Validity::Check::kSnapshotContent: return "snapshot_content";
+    case Validity::Check::kNone:
+      return "none";
+    case Validity::Check::kMetadata:
+      return "metadata";
+    case Validity::Check::kFormatVersion:
+      return "format_version";
+    case Validity::Check::kLibrary:
+      return "library";
+    case Validity::Check::kMaxAge:
+      return "max_age";
+    case Validity::Check::kSnapshotMissing:
+      return "snapshot_missing";
+    case Validity::Check::kSnapshotContent:
+      return "snapshot_content";
   }
   return "unknown";
 }
@@ -434,41 +443,54 @@ PYBIND11_MODULE(_core, m) {
   m.attr("METADATA_FORMAT_VERSION") = kMetadataFormatVersion;
 
   // Readers.
-  py::class_<Reader>(m, "Reader", "What Snapshot, Version and ShmEntry share: a sequence of Tracks.")
+  py::class_<Reader>(m, "Reader",
+                     "What Snapshot, Version and ShmEntry share: a sequence of Tracks.")
       .def("__len__", [](py::handle self) { return ReaderOf(self).Size(); })
-      .def("__iter__", [](py::handle self) {
-        return Steal(NewTrackIterator(self.ptr(), ReaderOf(self).Begin()));
-      }, "Tracks in library order.")
-      .def("__getitem__", &TrackAt, py::arg("index"), "The track at a position (negative from the end).")
+      .def(
+          "__iter__",
+          [](py::handle self) {
+            return Steal(NewTrackIterator(self.ptr(), ReaderOf(self).Begin()));
+          },
+          "Tracks in library order.")
+      .def("__getitem__", &TrackAt, py::arg("index"),
+           "The track at a position (negative from the end).")
       .def("find", &FindTrack, py::arg("id"), "find(id) -> Track | None: the track with this id.")
-      .def("__contains__", [](py::handle self, py::handle id) {
-        if (!py::isinstance<py::str>(id)) return false;
-        return ReaderOf(self).Find(id.cast<std::string_view>()).has_value();
-      })
+      .def("__contains__",
+           [](py::handle self, py::handle id) {
+             if (!py::isinstance<py::str>(id)) return false;
+             return ReaderOf(self).Find(id.cast<std::string_view>()).has_value();
+           })
       .def("column", &Column, py::arg("name"),
            "column(name) -> list: one field of every track in library order (str/None, int/None "
            "for original_pos, dicts for 'extras').")
-      .def("column_buffers", &ColumnBuffers, py::arg("name"),
-           "column_buffers(name) -> dict: read-only memoryviews over the mapping, with no copy.\n\n"
-           "A string field gives 'offsets' (uint32, length+1), 'data' (UTF-8 bytes) and 'validity'\n"
-           "(a bitmap, least significant bit first, or None for required fields): the layout of an\n"
-           "Arrow string array. 'original_pos' gives 'values' (int64) and 'validity'. The views keep\n"
-           "the snapshot alive. Needs the tracks in one file (a Snapshot, a shm entry, or a\n"
-           "compacted Version).")
+      .def(
+          "column_buffers", &ColumnBuffers, py::arg("name"),
+          "column_buffers(name) -> dict: read-only memoryviews over the mapping, with no copy.\n\n"
+          "A string field gives 'offsets' (uint32, length+1), 'data' (UTF-8 bytes) and 'validity'\n"
+          "(a bitmap, least significant bit first, or None for required fields): the layout of an\n"
+          "Arrow string array. 'original_pos' gives 'values' (int64) and 'validity'. The views "
+          "keep\n"
+          "the snapshot alive. Needs the tracks in one file (a Snapshot, a shm entry, or a\n"
+          "compacted Version).")
       .def("to_dicts", &ToDicts, "Every track as a plain dict, in library order.")
-      .def("verify", [](py::handle self) {
-        Reader& r = ReaderOf(self);
-        Status s;
-        {
-          py::gil_scoped_release nogil;
-          s = r.Verify();
-        }
-        Check(s);
-      }, "Checks the structure and the content hash of every byte; raises CorruptionError.")
-      .def_property_readonly("content_hash", [](py::handle self) { return ReaderOf(self).ContentHash(); },
-                             "The content hash (32 hex digits).");
+      .def(
+          "verify",
+          [](py::handle self) {
+            Reader& r = ReaderOf(self);
+            Status s;
+            {
+              py::gil_scoped_release nogil;
+              s = r.Verify();
+            }
+            Check(s);
+          },
+          "Checks the structure and the content hash of every byte; raises CorruptionError.")
+      .def_property_readonly(
+          "content_hash", [](py::handle self) { return ReaderOf(self).ContentHash(); },
+          "The content hash (32 hex digits).");
 
-  py::class_<SnapshotReader, Reader>(m, "Snapshot",
+  py::class_<SnapshotReader, Reader>(
+      m, "Snapshot",
       "An immutable snapshot file, memory-mapped: nothing is parsed or copied.\n\n"
       "Snapshot(path, verify=True) opens it; verify=False checks only the header and the column\n"
       "tables (O(1)), for a file verified before. Tracks are zero-copy views that keep the\n"
@@ -482,178 +504,224 @@ PYBIND11_MODULE(_core, m) {
              return new SnapshotReader(Take(std::move(r)));
            }),
            py::arg("path"), py::arg("verify") = true)
-      .def_property_readonly("path", [](py::handle s) { return Value<SnapshotReader>(s).snapshot().path(); })
-      .def_property_readonly("file_size", [](py::handle s) { return Value<SnapshotReader>(s).snapshot().file_size(); })
-      .def_property_readonly("format_version", [](py::handle s) { return Value<SnapshotReader>(s).snapshot().format_version(); })
+      .def_property_readonly(
+          "path", [](py::handle s) { return Value<SnapshotReader>(s).snapshot().path(); })
+      .def_property_readonly(
+          "file_size", [](py::handle s) { return Value<SnapshotReader>(s).snapshot().file_size(); })
+      .def_property_readonly(
+          "format_version",
+          [](py::handle s) { return Value<SnapshotReader>(s).snapshot().format_version(); })
       .def("__repr__", [](py::handle s) {
         const Snapshot& snap = Value<SnapshotReader>(s).snapshot();
-        return "<trackstore.Snapshot " + snap.path() + ": " + std::to_string(snap.size()) + " tracks>";
+        return "<trackstore.Snapshot " + snap.path() + ": " + std::to_string(snap.size()) +
+               " tracks>";
       });
 
-  py::class_<VersionReader, Reader>(m, "Version",
+  py::class_<VersionReader, Reader>(
+      m, "Version",
       "One version of a store: its tracks (base and deltas resolved), read zero-copy.")
-      .def_property_readonly("number", [](py::handle s) { return Value<VersionReader>(s).version().number(); })
-      .def_property_readonly("info", [](py::handle s) { return VersionInfoToDict(Value<VersionReader>(s).version().info()); })
-      .def("delta_state", [](py::handle s) -> py::object {
-        Result<DeltaState> r = Value<VersionReader>(s).version().ReadDeltaState();
-        if (!r.ok() && r.status().IsNotFound()) return py::none();
-        return DeltaToDict(Take(std::move(r)));
-      })
+      .def_property_readonly(
+          "number", [](py::handle s) { return Value<VersionReader>(s).version().number(); })
+      .def_property_readonly(
+          "info",
+          [](py::handle s) { return VersionInfoToDict(Value<VersionReader>(s).version().info()); })
+      .def("delta_state",
+           [](py::handle s) -> py::object {
+             Result<DeltaState> r = Value<VersionReader>(s).version().ReadDeltaState();
+             if (!r.ok() && r.status().IsNotFound()) return py::none();
+             return DeltaToDict(Take(std::move(r)));
+           })
       .def("__repr__", [](py::handle s) {
         const Version& v = Value<VersionReader>(s).version();
-        return "<trackstore.Version " + std::to_string(v.number()) + ": " + std::to_string(v.size()) + " tracks>";
+        return "<trackstore.Version " + std::to_string(v.number()) + ": " +
+               std::to_string(v.size()) + " tracks>";
       });
 
-  py::class_<ShmEntryReader, Reader>(m, "ShmEntry",
+  py::class_<ShmEntryReader, Reader>(
+      m, "ShmEntry",
       "An entry of a shared-memory cache, read in place: the tracks are views into the segment.")
-      .def_property_readonly("key", [](py::handle s) { return std::string(Value<ShmEntryReader>(s).entry().key()); })
-      .def_property_readonly("version", [](py::handle s) { return Value<ShmEntryReader>(s).entry().version(); })
-      .def_property_readonly("expires_at", [](py::handle s) { return Value<ShmEntryReader>(s).entry().expires_at(); })
-      .def_property_readonly("image_size", [](py::handle s) { return Value<ShmEntryReader>(s).entry().image_size(); });
+      .def_property_readonly(
+          "key", [](py::handle s) { return std::string(Value<ShmEntryReader>(s).entry().key()); })
+      .def_property_readonly(
+          "version", [](py::handle s) { return Value<ShmEntryReader>(s).entry().version(); })
+      .def_property_readonly(
+          "expires_at", [](py::handle s) { return Value<ShmEntryReader>(s).entry().expires_at(); })
+      .def_property_readonly(
+          "image_size", [](py::handle s) { return Value<ShmEntryReader>(s).entry().image_size(); });
 
   // Writers.
-  m.def("save_snapshot", [](const std::string& path, py::handle tracks, const std::string& duplicates,
-                            bool drop_empty_ids, bool sync) {
-    std::vector<TrackRecord> records = Records(tracks);
-    WriteOptions o;
-    o.duplicates = Duplicates(duplicates);
-    o.drop_empty_ids = drop_empty_ids;
-    o.sync = sync;
-    Result<WriteResult> r = Status::NotFound(path);
-    {
-      py::gil_scoped_release nogil;
-      r = WriteSnapshot(path, records, o);
-    }
-    return WriteResultDict(Take(std::move(r)));
-  }, py::arg("path"), py::arg("tracks"), py::kw_only(), py::arg("duplicates") = "reject",
-     py::arg("drop_empty_ids") = false, py::arg("sync") = true);
+  m.def(
+      "save_snapshot",
+      [](const std::string& path, py::handle tracks, const std::string& duplicates,
+         bool drop_empty_ids, bool sync) {
+        std::vector<TrackRecord> records = Records(tracks);
+        WriteOptions o;
+        o.duplicates = Duplicates(duplicates);
+        o.drop_empty_ids = drop_empty_ids;
+        o.sync = sync;
+        Result<WriteResult> r = Status::NotFound(path);
+        {
+          py::gil_scoped_release nogil;
+          r = WriteSnapshot(path, records, o);
+        }
+        return WriteResultDict(Take(std::move(r)));
+      },
+      py::arg("path"), py::arg("tracks"), py::kw_only(), py::arg("duplicates") = "reject",
+      py::arg("drop_empty_ids") = false, py::arg("sync") = true);
 
-  m.def("merge", [](const SnapshotReader& base, py::handle updates, const std::string& path,
-                    bool sync) {
-    WriteOptions o;
-    o.sync = sync;
-    Merger merger;
-    Result<MergeStats> r = Status::NotFound(path);
-    if (py::isinstance<SnapshotReader>(updates)) {
-      const Snapshot& u = updates.cast<const SnapshotReader&>().snapshot();
-      py::gil_scoped_release nogil;
-      r = merger.Merge(base.snapshot(), u, path, o);
-    } else {
-      std::vector<TrackRecord> records = Records(updates);
-      py::gil_scoped_release nogil;
-      r = merger.Merge(base.snapshot(), records, path, o);
-    }
-    MergeStats s = Take(std::move(r));
-    py::dict d = WriteResultDict(s.written);
-    d["carried"] = s.carried;
-    d["replaced"] = s.replaced;
-    d["appended"] = s.appended;
-    d["superseded"] = s.superseded;
-    return d;
-  }, py::arg("base"), py::arg("updates"), py::arg("path"), py::kw_only(), py::arg("sync") = true);
+  m.def(
+      "merge",
+      [](const SnapshotReader& base, py::handle updates, const std::string& path, bool sync) {
+        WriteOptions o;
+        o.sync = sync;
+        Merger merger;
+        Result<MergeStats> r = Status::NotFound(path);
+        if (py::isinstance<SnapshotReader>(updates)) {
+          const Snapshot& u = updates.cast<const SnapshotReader&>().snapshot();
+          py::gil_scoped_release nogil;
+          r = merger.Merge(base.snapshot(), u, path, o);
+        } else {
+          std::vector<TrackRecord> records = Records(updates);
+          py::gil_scoped_release nogil;
+          r = merger.Merge(base.snapshot(), records, path, o);
+        }
+        MergeStats s = Take(std::move(r));
+        py::dict d = WriteResultDict(s.written);
+        d["carried"] = s.carried;
+        d["replaced"] = s.replaced;
+        d["appended"] = s.appended;
+        d["superseded"] = s.superseded;
+        return d;
+      },
+      py::arg("base"), py::arg("updates"), py::arg("path"), py::kw_only(), py::arg("sync") = true);
 
-  m.def("diff", [](py::handle a, py::handle b, const std::string& rule) {
-    DiffOptions o;
-    if (rule == "reference") o.rule = ChangeRule::kReference;
-    else if (rule != "all") throw py::value_error("rule must be 'all' or 'reference'");
-    auto snap = [](py::handle h) -> const Snapshot* {
-      return py::isinstance<SnapshotReader>(h) ? &h.cast<const SnapshotReader&>().snapshot() : nullptr;
-    };
-    auto version = [](py::handle h) -> const Version* {
-      return py::isinstance<VersionReader>(h) ? &h.cast<const VersionReader&>().version() : nullptr;
-    };
-    const Snapshot* sa = snap(a);
-    const Snapshot* sb = snap(b);
-    const Version* va = version(a);
-    const Version* vb = version(b);
-    if ((sa == nullptr && va == nullptr) || (sb == nullptr && vb == nullptr))
-      throw py::type_error("diff takes Snapshots or Versions");
-    SnapshotDiff d;
-    {
-      py::gil_scoped_release nogil;
-      if (sa && sb) d = Diff(*sa, *sb, o);
-      else if (va && vb) d = Diff(*va, *vb, o);
-      else if (sa) d = Diff(*sa, *vb, o);
-      else d = Diff(*va, *sb, o);
-    }
-    return DiffDict(d);
-  }, py::arg("a"), py::arg("b"), py::kw_only(), py::arg("rule") = "all");
+  m.def(
+      "diff",
+      [](py::handle a, py::handle b, const std::string& rule) {
+        DiffOptions o;
+        if (rule == "reference")
+          o.rule = ChangeRule::kReference;
+        else if (rule != "all")
+          throw py::value_error("rule must be 'all' or 'reference'");
+        auto snap = [](py::handle h) -> const Snapshot* {
+          return py::isinstance<SnapshotReader>(h) ? &h.cast<const SnapshotReader&>().snapshot()
+                                                   : nullptr;
+        };
+        auto version = [](py::handle h) -> const Version* {
+          return py::isinstance<VersionReader>(h) ? &h.cast<const VersionReader&>().version()
+                                                  : nullptr;
+        };
+        const Snapshot* sa = snap(a);
+        const Snapshot* sb = snap(b);
+        const Version* va = version(a);
+        const Version* vb = version(b);
+        if ((sa == nullptr && va == nullptr) || (sb == nullptr && vb == nullptr))
+          throw py::type_error("diff takes Snapshots or Versions");
+        SnapshotDiff d;
+        {
+          py::gil_scoped_release nogil;
+          if (sa && sb)
+            d = Diff(*sa, *sb, o);
+          else if (va && vb)
+            d = Diff(*va, *vb, o);
+          else if (sa)
+            d = Diff(*sa, *vb, o);
+          else
+            d = Diff(*va, *sb, o);
+        }
+        return DiffDict(d);
+      },
+      py::arg("a"), py::arg("b"), py::kw_only(), py::arg("rule") = "all");
 
-  m.def("import_json", [](const std::string& json_path, const std::string& snapshot_path, bool sync) {
-    WriteOptions o;
-    o.sync = sync;
-    Result<WriteResult> r = Status::NotFound(json_path);
-    {
-      py::gil_scoped_release nogil;
-      r = ImportJsonToSnapshot(json_path, snapshot_path, {}, o);
-    }
-    return WriteResultDict(Take(std::move(r)));
-  }, py::arg("json_path"), py::arg("snapshot_path"), py::kw_only(), py::arg("sync") = true);
+  m.def(
+      "import_json",
+      [](const std::string& json_path, const std::string& snapshot_path, bool sync) {
+        WriteOptions o;
+        o.sync = sync;
+        Result<WriteResult> r = Status::NotFound(json_path);
+        {
+          py::gil_scoped_release nogil;
+          r = ImportJsonToSnapshot(json_path, snapshot_path, {}, o);
+        }
+        return WriteResultDict(Take(std::move(r)));
+      },
+      py::arg("json_path"), py::arg("snapshot_path"), py::kw_only(), py::arg("sync") = true);
 
-  m.def("export_json", [](py::handle reader, const std::string& path, int gzip_level, bool sync) {
-    JsonExportOptions o;
-    o.gzip_level = gzip_level;
-    o.sync = sync;
-    Status s;
-    if (py::isinstance<VersionReader>(reader)) {
-      const Version& v = reader.cast<const VersionReader&>().version();
-      py::gil_scoped_release nogil;
-      s = ExportJsonFile(v, path, o);
-    } else {
-      const Reader& r = ReaderOf(reader);
-      const Snapshot* snap = r.Single();
-      py::gil_scoped_release nogil;
-      s = ExportJsonFile(*snap, path, o);
-    }
-    Check(s);
-  }, py::arg("reader"), py::arg("path"), py::kw_only(), py::arg("gzip_level") = 6, py::arg("sync") = true);
+  m.def(
+      "export_json",
+      [](py::handle reader, const std::string& path, int gzip_level, bool sync) {
+        JsonExportOptions o;
+        o.gzip_level = gzip_level;
+        o.sync = sync;
+        Status s;
+        if (py::isinstance<VersionReader>(reader)) {
+          const Version& v = reader.cast<const VersionReader&>().version();
+          py::gil_scoped_release nogil;
+          s = ExportJsonFile(v, path, o);
+        } else {
+          const Reader& r = ReaderOf(reader);
+          const Snapshot* snap = r.Single();
+          py::gil_scoped_release nogil;
+          s = ExportJsonFile(*snap, path, o);
+        }
+        Check(s);
+      },
+      py::arg("reader"), py::arg("path"), py::kw_only(), py::arg("gzip_level") = 6,
+      py::arg("sync") = true);
 
-  m.def("load_json", [](const std::string& path) {
-    Result<std::vector<TrackRecord>> r = Status::NotFound(path);
-    {
-      py::gil_scoped_release nogil;
-      r = ImportJsonFile(path);
-    }
-    (void)Take(std::move(r));
-  }, py::arg("path"), "Checks that a JSON library imports (raises the import's error otherwise).");
+  m.def(
+      "load_json",
+      [](const std::string& path) {
+        Result<std::vector<TrackRecord>> r = Status::NotFound(path);
+        {
+          py::gil_scoped_release nogil;
+          r = ImportJsonFile(path);
+        }
+        (void)Take(std::move(r));
+      },
+      py::arg("path"), "Checks that a JSON library imports (raises the import's error otherwise).");
 
-  m.def("validate_tracks", [](py::handle tracks) -> py::object {
-    // The index and reason of the first item that is not a valid track,
-    // or None: the all-or-nothing check of cached tracks.
-    PyObject* it = PyObject_GetIter(tracks.ptr());
-    if (it == nullptr) throw py::error_already_set();
-    PyObject* item = nullptr;
-    uint64_t i = 0;
-    py::object result = py::none();
-    while ((item = PyIter_Next(it)) != nullptr) {
-      TrackRecord record;
-      std::string reason;
-      if (!ToRecord(item, i, &record)) {
-        PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
-        py::object v = py::reinterpret_steal<py::object>(value);
-        Py_XDECREF(type);
-        Py_XDECREF(tb);
-        reason = v ? py::str(v).cast<std::string>() : "not a track";
-      } else if (Status s = ValidateTrack(record); !s.ok()) {
-        reason = s.message();
-      }
-      Py_DECREF(item);
-      if (!reason.empty()) {
-        result = py::make_tuple(i, reason);
-        break;
-      }
-      ++i;
-    }
-    Py_DECREF(it);
-    if (PyErr_Occurred()) throw py::error_already_set();
-    return result;
-  }, py::arg("tracks"));
+  m.def(
+      "validate_tracks",
+      [](py::handle tracks) -> py::object {
+        // The index and reason of the first item that is not a valid track,
+        // or None: the all-or-nothing check of cached tracks.
+        PyObject* it = PyObject_GetIter(tracks.ptr());
+        if (it == nullptr) throw py::error_already_set();
+        PyObject* item = nullptr;
+        uint64_t i = 0;
+        py::object result = py::none();
+        while ((item = PyIter_Next(it)) != nullptr) {
+          TrackRecord record;
+          std::string reason;
+          if (!ToRecord(item, i, &record)) {
+            PyObject *type, *value, *tb;
+            PyErr_Fetch(&type, &value, &tb);
+            py::object v = py::reinterpret_steal<py::object>(value);
+            Py_XDECREF(type);
+            Py_XDECREF(tb);
+            reason = v ? py::str(v).cast<std::string>() : "not a track";
+          } else if (Status s = ValidateTrack(record); !s.ok()) {
+            reason = s.message();
+          }
+          Py_DECREF(item);
+          if (!reason.empty()) {
+            result = py::make_tuple(i, reason);
+            break;
+          }
+          ++i;
+        }
+        Py_DECREF(it);
+        if (PyErr_Occurred()) throw py::error_already_set();
+        return result;
+      },
+      py::arg("tracks"));
 
   m.def("version", []() { return std::string(LibraryVersion().string); });
 
   // The store.
-  py::class_<Store>(m, "Store",
+  py::class_<Store>(
+      m, "Store",
       "A store directory: versions of the library committed atomically under a writer lock.")
       .def(py::init([](const std::string& dir, bool create, bool sync, py::object clock) {
              StoreOptions o;
@@ -670,106 +738,134 @@ PYBIND11_MODULE(_core, m) {
            py::arg("directory"), py::kw_only(), py::arg("create") = true, py::arg("sync") = true,
            py::arg("clock") = py::none())
       .def_property_readonly("directory", &Store::directory)
-      .def("current", [](const Store& s) -> py::object {
-        Result<Version> r = Status::NotFound("");
-        {
-          py::gil_scoped_release nogil;
-          r = s.Current();
-        }
-        if (!r.ok() && r.status().IsNotFound()) return py::none();
-        return py::cast(new VersionReader(Take(std::move(r))), py::return_value_policy::take_ownership);
-      }, "The current version, or None for an empty store.")
-      .def("at", [](const Store& s, uint64_t n) {
-        Result<Version> r = Status::NotFound("");
-        {
-          py::gil_scoped_release nogil;
-          r = s.At(n);
-        }
-        return new VersionReader(Take(std::move(r)));
-      }, py::arg("number"))
-      .def("log", [](const Store& s) {
-        py::list out;
-        for (const VersionInfo& v : Take(s.Log())) out.append(VersionInfoToDict(v));
-        return out;
-      }, "The versions kept, newest first, as dicts.")
-      .def("commit", [](Store& s, py::handle updates, py::handle removed, const std::string& duplicates) {
-        CommitOptions o;
-        o.duplicates = Duplicates(duplicates);
-        std::vector<std::string> ids = Strings(removed);
-        Result<CommitStats> r = Status::NotFound("");
-        if (py::isinstance<SnapshotReader>(updates)) {
-          const Snapshot& u = updates.cast<const SnapshotReader&>().snapshot();
-          py::gil_scoped_release nogil;
-          r = s.Commit(u, ids, o);
-        } else {
-          std::vector<TrackRecord> records = Records(updates);
-          py::gil_scoped_release nogil;
-          r = s.Commit(records, ids, o);
-        }
-        return CommitStatsDict(Take(std::move(r)));
-      }, py::arg("updates"), py::arg("removed_ids") = py::none(), py::kw_only(),
-         py::arg("duplicates") = "keep_last",
-         "Replaces and appends `updates`, removes `removed_ids`: one new version, costing the delta.")
-      .def("replace", [](Store& s, py::handle tracks, const std::string& duplicates) {
-        CommitOptions o;
-        o.duplicates = Duplicates(duplicates);
-        Result<CommitStats> r = Status::NotFound("");
-        if (py::isinstance<SnapshotReader>(tracks)) {
-          const Snapshot& u = tracks.cast<const SnapshotReader&>().snapshot();
-          py::gil_scoped_release nogil;
-          r = s.Replace(u, o);
-        } else {
-          std::vector<TrackRecord> records = Records(tracks);
-          py::gil_scoped_release nogil;
-          r = s.Replace(records, o);
-        }
-        return CommitStatsDict(Take(std::move(r)));
-      }, py::arg("tracks"), py::kw_only(), py::arg("duplicates") = "reject",
-         "A new version holding exactly `tracks`.")
-      .def("import_json", [](Store& s, const std::string& path) {
-        Result<CommitStats> r = Status::NotFound(path);
-        {
-          py::gil_scoped_release nogil;
-          r = ImportJsonToStore(s, path);
-        }
-        return CommitStatsDict(Take(std::move(r)));
-      }, py::arg("json_path"), "A new version holding a JSON library's tracks (streamed).")
-      .def("checkout", [](Store& s, uint64_t n) {
-        Result<CommitStats> r = Status::NotFound("");
-        {
-          py::gil_scoped_release nogil;
-          r = s.Checkout(n);
-        }
-        return CommitStatsDict(Take(std::move(r)));
-      }, py::arg("number"))
-      .def("compact", [](Store& s) {
-        Result<CommitStats> r = Status::NotFound("");
-        {
-          py::gil_scoped_release nogil;
-          r = s.Compact();
-        }
-        return CommitStatsDict(Take(std::move(r)));
-      })
-      .def("collect_garbage", [](Store& s, std::optional<uint32_t> keep) {
-        Result<GcStats> r = Status::NotFound("");
-        {
-          py::gil_scoped_release nogil;
-          r = s.CollectGarbage(keep);
-        }
-        GcStats g = Take(std::move(r));
-        py::dict d;
-        d["manifests_removed"] = g.manifests_removed;
-        d["fragments_removed"] = g.fragments_removed;
-        d["states_removed"] = g.states_removed;
-        d["temporary_removed"] = g.temporary_removed;
-        d["bytes_freed"] = g.bytes_freed;
-        return d;
-      }, py::arg("keep") = py::none());
+      .def(
+          "current",
+          [](const Store& s) -> py::object {
+            Result<Version> r = Status::NotFound("");
+            {
+              py::gil_scoped_release nogil;
+              r = s.Current();
+            }
+            if (!r.ok() && r.status().IsNotFound()) return py::none();
+            return py::cast(new VersionReader(Take(std::move(r))),
+                            py::return_value_policy::take_ownership);
+          },
+          "The current version, or None for an empty store.")
+      .def(
+          "at",
+          [](const Store& s, uint64_t n) {
+            Result<Version> r = Status::NotFound("");
+            {
+              py::gil_scoped_release nogil;
+              r = s.At(n);
+            }
+            return new VersionReader(Take(std::move(r)));
+          },
+          py::arg("number"))
+      .def(
+          "log",
+          [](const Store& s) {
+            py::list out;
+            for (const VersionInfo& v : Take(s.Log())) out.append(VersionInfoToDict(v));
+            return out;
+          },
+          "The versions kept, newest first, as dicts.")
+      .def(
+          "commit",
+          [](Store& s, py::handle updates, py::handle removed, const std::string& duplicates) {
+            CommitOptions o;
+            o.duplicates = Duplicates(duplicates);
+            std::vector<std::string> ids = Strings(removed);
+            Result<CommitStats> r = Status::NotFound("");
+            if (py::isinstance<SnapshotReader>(updates)) {
+              const Snapshot& u = updates.cast<const SnapshotReader&>().snapshot();
+              py::gil_scoped_release nogil;
+              r = s.Commit(u, ids, o);
+            } else {
+              std::vector<TrackRecord> records = Records(updates);
+              py::gil_scoped_release nogil;
+              r = s.Commit(records, ids, o);
+            }
+            return CommitStatsDict(Take(std::move(r)));
+          },
+          py::arg("updates"), py::arg("removed_ids") = py::none(), py::kw_only(),
+          py::arg("duplicates") = "keep_last",
+          "Replaces and appends `updates`, removes `removed_ids`: one new version, costing the "
+          "delta.")
+      .def(
+          "replace",
+          [](Store& s, py::handle tracks, const std::string& duplicates) {
+            CommitOptions o;
+            o.duplicates = Duplicates(duplicates);
+            Result<CommitStats> r = Status::NotFound("");
+            if (py::isinstance<SnapshotReader>(tracks)) {
+              const Snapshot& u = tracks.cast<const SnapshotReader&>().snapshot();
+              py::gil_scoped_release nogil;
+              r = s.Replace(u, o);
+            } else {
+              std::vector<TrackRecord> records = Records(tracks);
+              py::gil_scoped_release nogil;
+              r = s.Replace(records, o);
+            }
+            return CommitStatsDict(Take(std::move(r)));
+          },
+          py::arg("tracks"), py::kw_only(), py::arg("duplicates") = "reject",
+          "A new version holding exactly `tracks`.")
+      .def(
+          "import_json",
+          [](Store& s, const std::string& path) {
+            Result<CommitStats> r = Status::NotFound(path);
+            {
+              py::gil_scoped_release nogil;
+              r = ImportJsonToStore(s, path);
+            }
+            return CommitStatsDict(Take(std::move(r)));
+          },
+          py::arg("json_path"), "A new version holding a JSON library's tracks (streamed).")
+      .def(
+          "checkout",
+          [](Store& s, uint64_t n) {
+            Result<CommitStats> r = Status::NotFound("");
+            {
+              py::gil_scoped_release nogil;
+              r = s.Checkout(n);
+            }
+            return CommitStatsDict(Take(std::move(r)));
+          },
+          py::arg("number"))
+      .def("compact",
+           [](Store& s) {
+             Result<CommitStats> r = Status::NotFound("");
+             {
+               py::gil_scoped_release nogil;
+               r = s.Compact();
+             }
+             return CommitStatsDict(Take(std::move(r)));
+           })
+      .def(
+          "collect_garbage",
+          [](Store& s, std::optional<uint32_t> keep) {
+            Result<GcStats> r = Status::NotFound("");
+            {
+              py::gil_scoped_release nogil;
+              r = s.CollectGarbage(keep);
+            }
+            GcStats g = Take(std::move(r));
+            py::dict d;
+            d["manifests_removed"] = g.manifests_removed;
+            d["fragments_removed"] = g.fragments_removed;
+            d["states_removed"] = g.states_removed;
+            d["temporary_removed"] = g.temporary_removed;
+            d["bytes_freed"] = g.bytes_freed;
+            return d;
+          },
+          py::arg("keep") = py::none());
 
   // The snapshot service and its cache manager (used by trackstore.reference).
   py::class_<Service>(m, "Service")
       .def(py::init([](const std::string& directory, const std::string& library_path, bool enabled,
-                       bool delta_enabled, int64_t max_age_micros, py::object clock, py::object log) {
+                       bool delta_enabled, int64_t max_age_micros, py::object clock,
+                       py::object log) {
              ServiceOptions o;
              o.directory = directory;
              o.library_path = library_path;
@@ -784,122 +880,143 @@ PYBIND11_MODULE(_core, m) {
            py::arg("max_age_micros") = kDefaultMaxAge, py::arg("clock") = py::none(),
            py::arg("log") = py::none())
       .def_property_readonly("enabled", [](Service& s) { return s.service().enabled(); })
-      .def_property_readonly("delta_enabled", [](Service& s) { return s.service().delta_enabled(); })
+      .def_property_readonly("delta_enabled",
+                             [](Service& s) { return s.service().delta_enabled(); })
       .def_property_readonly("directory", [](Service& s) { return s.service().directory(); })
-      .def_property_readonly("library_path", [](Service& s) { return s.service().options().library_path; })
+      .def_property_readonly("library_path",
+                             [](Service& s) { return s.service().options().library_path; })
       .def("now", [](Service& s) { return s.service().Now(); })
-      .def("check_validity", [](Service& s) {
-        Validity v;
-        {
-          py::gil_scoped_release nogil;
-          v = s.service().CheckValidity();
-        }
-        return ValidityDict(v);
-      })
-      .def("current", [](Service& s) -> py::object {
-        // The current version whatever its validity, or None.
-        Result<Store*> store = s.service().store();
-        if (!store.ok()) return py::none();
-        Result<Version> r = Status::NotFound("");
-        {
-          py::gil_scoped_release nogil;
-          r = (*store)->Current();
-        }
-        if (!r.ok()) return py::none();
-        return py::cast(new VersionReader(std::move(r).value()), py::return_value_policy::take_ownership);
-      })
-      .def("load_snapshot", [](Service& s) -> py::tuple {
-        // (version or None, validity dict): the cache manager's load.
-        std::optional<Version> v;
-        Validity why;
-        {
-          py::gil_scoped_release nogil;
-          v = s.manager().LoadSnapshot(&why);
-        }
-        py::object version = v ? py::cast(new VersionReader(std::move(*v)), py::return_value_policy::take_ownership)
-                               : py::object(py::none());
-        return py::make_tuple(version, ValidityDict(why));
-      })
-      .def("save_snapshot", [](Service& s, py::handle tracks) {
-        std::vector<TrackRecord> records = Records(tracks);
-        Result<CommitStats> r = Status::NotFound("");
-        {
-          py::gil_scoped_release nogil;
-          r = s.service().SaveSnapshot(records);
-        }
-        return CommitStatsDict(Take(std::move(r)));
-      })
-      .def("read_metadata", [](Service& s) -> py::object {
-        Result<SnapshotMetadata> r = s.service().ReadMetadata();
-        if (!r.ok()) return py::none();
-        return MetadataToDict(*r);
-      })
-      .def("write_metadata", [](Service& s, const py::dict& d) {
-        SnapshotMetadata m = MetadataFromDict(d);
-        Status st;
-        {
-          py::gil_scoped_release nogil;
-          st = s.service().WriteMetadata(m);
-        }
-        Check(st);
-      })
+      .def("check_validity",
+           [](Service& s) {
+             Validity v;
+             {
+               py::gil_scoped_release nogil;
+               v = s.service().CheckValidity();
+             }
+             return ValidityDict(v);
+           })
+      .def("current",
+           [](Service& s) -> py::object {
+             // The current version whatever its validity, or None.
+             Result<Store*> store = s.service().store();
+             if (!store.ok()) return py::none();
+             Result<Version> r = Status::NotFound("");
+             {
+               py::gil_scoped_release nogil;
+               r = (*store)->Current();
+             }
+             if (!r.ok()) return py::none();
+             return py::cast(new VersionReader(std::move(r).value()),
+                             py::return_value_policy::take_ownership);
+           })
+      .def("load_snapshot",
+           [](Service& s) -> py::tuple {
+             // (version or None, validity dict): the cache manager's load.
+             std::optional<Version> v;
+             Validity why;
+             {
+               py::gil_scoped_release nogil;
+               v = s.manager().LoadSnapshot(&why);
+             }
+             py::object version = v ? py::cast(new VersionReader(std::move(*v)),
+                                               py::return_value_policy::take_ownership)
+                                    : py::object(py::none());
+             return py::make_tuple(version, ValidityDict(why));
+           })
+      .def("save_snapshot",
+           [](Service& s, py::handle tracks) {
+             std::vector<TrackRecord> records = Records(tracks);
+             Result<CommitStats> r = Status::NotFound("");
+             {
+               py::gil_scoped_release nogil;
+               r = s.service().SaveSnapshot(records);
+             }
+             return CommitStatsDict(Take(std::move(r)));
+           })
+      .def("read_metadata",
+           [](Service& s) -> py::object {
+             Result<SnapshotMetadata> r = s.service().ReadMetadata();
+             if (!r.ok()) return py::none();
+             return MetadataToDict(*r);
+           })
+      .def("write_metadata",
+           [](Service& s, const py::dict& d) {
+             SnapshotMetadata m = MetadataFromDict(d);
+             Status st;
+             {
+               py::gil_scoped_release nogil;
+               st = s.service().WriteMetadata(m);
+             }
+             Check(st);
+           })
       .def("library_mtime", [](Service& s) { return Take(s.service().LibraryMtime()); })
-      .def("load_delta_state", [](Service& s) -> py::object {
-        std::optional<DeltaState> d = s.service().LoadDeltaState();
-        if (!d) return py::none();
-        return DeltaToDict(*d);
-      })
-      .def("save_delta_state", [](Service& s, const py::dict& d) {
-        DeltaState state = DeltaFromDict(d);
-        Status st;
-        {
-          py::gil_scoped_release nogil;
-          st = s.service().SaveDeltaState(std::move(state));
-        }
-        Check(st);
-      })
-      .def("check_force_scan", [](Service& s, bool forced) {
-        ForceScanDecision d = s.service().CheckForceScan(forced);
-        return py::make_tuple(d.due, d.reason);
-      }, py::arg("forced") = false)
+      .def("load_delta_state",
+           [](Service& s) -> py::object {
+             std::optional<DeltaState> d = s.service().LoadDeltaState();
+             if (!d) return py::none();
+             return DeltaToDict(*d);
+           })
+      .def("save_delta_state",
+           [](Service& s, const py::dict& d) {
+             DeltaState state = DeltaFromDict(d);
+             Status st;
+             {
+               py::gil_scoped_release nogil;
+               st = s.service().SaveDeltaState(std::move(state));
+             }
+             Check(st);
+           })
+      .def(
+          "check_force_scan",
+          [](Service& s, bool forced) {
+            ForceScanDecision d = s.service().CheckForceScan(forced);
+            return py::make_tuple(d.due, d.reason);
+          },
+          py::arg("forced") = false)
       .def("record_force_scan", [](Service& s) { Check(s.service().RecordForceScan()); })
-      .def("update_snapshot", [](Service& s, py::handle tracks, py::handle processed,
-                                 std::optional<Micros> mtime_override) {
-        std::vector<TrackRecord> records = Records(tracks);
-        std::vector<std::string> ids = Strings(processed);
-        Status st;
-        {
-          py::gil_scoped_release nogil;
-          st = s.manager().UpdateSnapshot(records, ids, mtime_override);
-        }
-        Check(st);
-      }, py::arg("tracks"), py::arg("processed_ids") = py::none(),
-         py::arg("library_mtime_override") = py::none())
-      .def("commit_delta", [](Service& s, py::handle updates, py::handle removed, py::handle processed,
-                              std::optional<Micros> mtime_override) {
-        std::vector<TrackRecord> records = Records(updates);
-        std::vector<std::string> removed_ids = Strings(removed);
-        std::vector<std::string> ids = Strings(processed);
-        Status st;
-        {
-          py::gil_scoped_release nogil;
-          st = s.manager().CommitDelta(records, removed_ids, ids, mtime_override);
-        }
-        Check(st);
-      }, py::arg("updates"), py::arg("removed_ids") = py::none(), py::arg("processed_ids") = py::none(),
-         py::arg("library_mtime_override") = py::none());
+      .def(
+          "update_snapshot",
+          [](Service& s, py::handle tracks, py::handle processed,
+             std::optional<Micros> mtime_override) {
+            std::vector<TrackRecord> records = Records(tracks);
+            std::vector<std::string> ids = Strings(processed);
+            Status st;
+            {
+              py::gil_scoped_release nogil;
+              st = s.manager().UpdateSnapshot(records, ids, mtime_override);
+            }
+            Check(st);
+          },
+          py::arg("tracks"), py::arg("processed_ids") = py::none(),
+          py::arg("library_mtime_override") = py::none())
+      .def(
+          "commit_delta",
+          [](Service& s, py::handle updates, py::handle removed, py::handle processed,
+             std::optional<Micros> mtime_override) {
+            std::vector<TrackRecord> records = Records(updates);
+            std::vector<std::string> removed_ids = Strings(removed);
+            std::vector<std::string> ids = Strings(processed);
+            Status st;
+            {
+              py::gil_scoped_release nogil;
+              st = s.manager().CommitDelta(records, removed_ids, ids, mtime_override);
+            }
+            Check(st);
+          },
+          py::arg("updates"), py::arg("removed_ids") = py::none(),
+          py::arg("processed_ids") = py::none(), py::arg("library_mtime_override") = py::none());
 
   m.def("delta_add_processed_ids", [](const py::dict& state, py::handle ids, Micros now) {
     DeltaState s = DeltaFromDict(state);
     s.AddProcessedIds(Strings(ids), now);
     return DeltaToDict(s);
   });
-  m.def("delta_is_due_for_reset", [](const py::dict& state, Micros now) {
-    return DeltaFromDict(state).IsDueForReset(now);
-  });
+  m.def("delta_is_due_for_reset",
+        [](const py::dict& state, Micros now) { return DeltaFromDict(state).IsDueForReset(now); });
 
   // The shared-memory cache.
-  py::class_<ShmCache>(m, "ShmCache",
+  py::class_<ShmCache>(
+      m, "ShmCache",
       "A shared-memory cache of track lists, read in place by many processes.\n\n"
       "ShmCache(name) opens (or creates) the segment /dev/shm/<name>; workers open the same\n"
       "name and get() entries without copying them.")
@@ -923,49 +1040,61 @@ PYBIND11_MODULE(_core, m) {
            py::arg("capacity_bytes") = uint64_t{64} << 20, py::arg("max_entries") = 10000,
            py::arg("default_ttl_seconds") = kDefaultTtlSeconds, py::arg("clock") = py::none())
       .def_property_readonly("name", &ShmCache::name)
-      .def("get", [](ShmCache& c, const std::string& key) -> py::object {
-        Result<ShmEntry> r = Status::NotFound(key);
-        {
-          py::gil_scoped_release nogil;
-          r = c.Get(key);
-        }
-        if (!r.ok() && r.status().IsNotFound()) return py::none();
-        return py::cast(new ShmEntryReader(Take(std::move(r))), py::return_value_policy::take_ownership);
-      }, py::arg("key"), "get(key) -> ShmEntry | None (missing or expired).")
-      .def("put", [](ShmCache& c, const std::string& key, py::handle tracks, std::optional<int64_t> ttl) {
-        Result<uint64_t> r = Status::NotFound(key);
-        if (py::isinstance<SnapshotReader>(tracks)) {
-          const Snapshot& s = tracks.cast<const SnapshotReader&>().snapshot();
-          std::span<const uint8_t> bytes = internal::SnapshotAccess::FileBytes(s);
-          py::gil_scoped_release nogil;
-          r = c.PutImage(key, bytes.data(), bytes.size(), ttl);
-        } else {
-          std::vector<TrackRecord> records = Records(tracks);
-          py::gil_scoped_release nogil;
-          r = c.Put(key, records, ttl);
-        }
-        return Take(std::move(r));
-      }, py::arg("key"), py::arg("tracks"), py::arg("ttl_seconds") = py::none(),
-         "put(key, tracks or Snapshot, ttl_seconds=None) -> the entry's version.")
-      .def("invalidate", [](ShmCache& c, const std::string& key) { return Take(c.Invalidate(key)); })
+      .def(
+          "get",
+          [](ShmCache& c, const std::string& key) -> py::object {
+            Result<ShmEntry> r = Status::NotFound(key);
+            {
+              py::gil_scoped_release nogil;
+              r = c.Get(key);
+            }
+            if (!r.ok() && r.status().IsNotFound()) return py::none();
+            return py::cast(new ShmEntryReader(Take(std::move(r))),
+                            py::return_value_policy::take_ownership);
+          },
+          py::arg("key"), "get(key) -> ShmEntry | None (missing or expired).")
+      .def(
+          "put",
+          [](ShmCache& c, const std::string& key, py::handle tracks, std::optional<int64_t> ttl) {
+            Result<uint64_t> r = Status::NotFound(key);
+            if (py::isinstance<SnapshotReader>(tracks)) {
+              const Snapshot& s = tracks.cast<const SnapshotReader&>().snapshot();
+              std::span<const uint8_t> bytes = internal::SnapshotAccess::FileBytes(s);
+              py::gil_scoped_release nogil;
+              r = c.PutImage(key, bytes.data(), bytes.size(), ttl);
+            } else {
+              std::vector<TrackRecord> records = Records(tracks);
+              py::gil_scoped_release nogil;
+              r = c.Put(key, records, ttl);
+            }
+            return Take(std::move(r));
+          },
+          py::arg("key"), py::arg("tracks"), py::arg("ttl_seconds") = py::none(),
+          "put(key, tracks or Snapshot, ttl_seconds=None) -> the entry's version.")
+      .def("invalidate",
+           [](ShmCache& c, const std::string& key) { return Take(c.Invalidate(key)); })
       .def("clear", [](ShmCache& c) { Check(c.Clear()); })
       .def("remove_expired", [](ShmCache& c) { return Take(c.RemoveExpired()); })
-      .def("stats", [](const ShmCache& c) {
-        ShmStats s = c.Stats();
-        py::dict d;
-        d["entries"] = s.entries;
-        d["bytes_used"] = s.bytes_used;
-        d["capacity"] = s.capacity;
-        d["live_readers"] = s.live_readers;
-        d["hits"] = s.hits;
-        d["misses"] = s.misses;
-        d["evictions"] = s.evictions;
-        d["generation"] = s.generation;
-        return d;
-      })
-      .def_static("remove", [](const std::string& name) {
-        ShmOptions o;
-        o.name = name;
-        Check(ShmCache::Remove(o));
-      }, py::arg("name"), "Removes the segment of that name.");
+      .def("stats",
+           [](const ShmCache& c) {
+             ShmStats s = c.Stats();
+             py::dict d;
+             d["entries"] = s.entries;
+             d["bytes_used"] = s.bytes_used;
+             d["capacity"] = s.capacity;
+             d["live_readers"] = s.live_readers;
+             d["hits"] = s.hits;
+             d["misses"] = s.misses;
+             d["evictions"] = s.evictions;
+             d["generation"] = s.generation;
+             return d;
+           })
+      .def_static(
+          "remove",
+          [](const std::string& name) {
+            ShmOptions o;
+            o.name = name;
+            Check(ShmCache::Remove(o));
+          },
+          py::arg("name"), "Removes the segment of that name.");
 }

@@ -13,14 +13,14 @@ namespace {
 // list them (original_pos before album_artist), which is the key order of
 // to_dict() and of JSON export.
 constexpr std::array<Field, 16> kDictOrder = {
-    Field::kId,           Field::kName,           Field::kArtist,         Field::kAlbum,
-    Field::kGenre,        Field::kYear,           Field::kDateAdded,      Field::kLastModified,
-    Field::kTrackStatus,  Field::kOriginalArtist, Field::kOriginalAlbum,  Field::kYearBeforeMgu,
-    Field::kYearSetByMgu, Field::kReleaseYear,    Field::kOriginalPos,    Field::kAlbumArtist,
+    Field::kId,           Field::kName,           Field::kArtist,        Field::kAlbum,
+    Field::kGenre,        Field::kYear,           Field::kDateAdded,     Field::kLastModified,
+    Field::kTrackStatus,  Field::kOriginalArtist, Field::kOriginalAlbum, Field::kYearBeforeMgu,
+    Field::kYearSetByMgu, Field::kReleaseYear,    Field::kOriginalPos,   Field::kAlbumArtist,
 };
 
 std::array<PyObject*, kFieldCount> g_field_keys{};  // interned, immortal for the process
-PyObject* g_json_loads = nullptr;                    // json.loads
+PyObject* g_json_loads = nullptr;                   // json.loads
 
 PyObject* Utf8(std::string_view s) {
   // Snapshots hold checked UTF-8; a file opened trusted could hold other
@@ -47,8 +47,7 @@ PyObject* ExtrasDict(const TrackView& view) {
 // --- Track ---------------------------------------------------------------
 
 struct TrackObject {
-  PyObject_HEAD
-  PyObject* owner;
+  PyObject_HEAD PyObject* owner;
   TrackView view;
 };
 
@@ -183,7 +182,6 @@ PyObject* TrackReduce(PyObject* self, PyObject*) {
   return Py_BuildValue("(O(N))", reinterpret_cast<PyObject*>(&PyDict_Type), dict);
 }
 
-
 PyGetSetDef g_track_getset[20];
 
 PyMethodDef g_track_methods[] = {
@@ -207,8 +205,7 @@ PySequenceMethods g_track_sequence = {};
 // --- iterator ------------------------------------------------------------
 
 struct TrackIterObject {
-  PyObject_HEAD
-  PyObject* owner;
+  PyObject_HEAD PyObject* owner;
   Cursor* cursor;
 };
 
@@ -231,8 +228,7 @@ PyObject* IterNext(PyObject* self) {
 // --- MappedBuffer --------------------------------------------------------
 
 struct MappedBufferObject {
-  PyObject_HEAD
-  PyObject* owner;
+  PyObject_HEAD PyObject* owner;
   const void* data;
   Py_ssize_t size;
   Py_ssize_t itemsize;
