@@ -505,12 +505,15 @@ PYBIND11_MODULE(_core, m) {
            }),
            py::arg("path"), py::arg("verify") = true)
       .def_property_readonly(
-          "path", [](py::handle s) { return Value<SnapshotReader>(s).snapshot().path(); })
+          "path", [](py::handle s) { return Value<SnapshotReader>(s).snapshot().path(); },
+          "The file the snapshot was opened from.")
       .def_property_readonly(
-          "file_size", [](py::handle s) { return Value<SnapshotReader>(s).snapshot().file_size(); })
+          "file_size", [](py::handle s) { return Value<SnapshotReader>(s).snapshot().file_size(); },
+          "The file's size in bytes.")
       .def_property_readonly(
           "format_version",
-          [](py::handle s) { return Value<SnapshotReader>(s).snapshot().format_version(); })
+          [](py::handle s) { return Value<SnapshotReader>(s).snapshot().format_version(); },
+          "The snapshot format version of the file.")
       .def("__repr__", [](py::handle s) {
         const Snapshot& snap = Value<SnapshotReader>(s).snapshot();
         return "<trackstore.Snapshot " + snap.path() + ": " + std::to_string(snap.size()) +
@@ -521,10 +524,13 @@ PYBIND11_MODULE(_core, m) {
       m, "Version",
       "One version of a store: its tracks (base and deltas resolved), read zero-copy.")
       .def_property_readonly(
-          "number", [](py::handle s) { return Value<VersionReader>(s).version().number(); })
+          "number", [](py::handle s) { return Value<VersionReader>(s).version().number(); },
+          "The version's number (a new version has a higher number).")
       .def_property_readonly(
           "info",
-          [](py::handle s) { return VersionInfoToDict(Value<VersionReader>(s).version().info()); })
+          [](py::handle s) { return VersionInfoToDict(Value<VersionReader>(s).version().info()); },
+          "The manifest entry: number, parent, created, operation, track_count, content_hash, "
+          "fragments.")
       .def("delta_state",
            [](py::handle s) -> py::object {
              Result<DeltaState> r = Value<VersionReader>(s).version().ReadDeltaState();
@@ -541,13 +547,17 @@ PYBIND11_MODULE(_core, m) {
       m, "ShmEntry",
       "An entry of a shared-memory cache, read in place: the tracks are views into the segment.")
       .def_property_readonly(
-          "key", [](py::handle s) { return std::string(Value<ShmEntryReader>(s).entry().key()); })
+          "key", [](py::handle s) { return std::string(Value<ShmEntryReader>(s).entry().key()); },
+          "The entry's key.")
       .def_property_readonly(
-          "version", [](py::handle s) { return Value<ShmEntryReader>(s).entry().version(); })
+          "version", [](py::handle s) { return Value<ShmEntryReader>(s).entry().version(); },
+          "The entry's version (bumped by every put of its key).")
       .def_property_readonly(
-          "expires_at", [](py::handle s) { return Value<ShmEntryReader>(s).entry().expires_at(); })
+          "expires_at", [](py::handle s) { return Value<ShmEntryReader>(s).entry().expires_at(); },
+          "When the entry expires, in microseconds since the epoch.")
       .def_property_readonly(
-          "image_size", [](py::handle s) { return Value<ShmEntryReader>(s).entry().image_size(); });
+          "image_size", [](py::handle s) { return Value<ShmEntryReader>(s).entry().image_size(); },
+          "The size of the entry's snapshot image in the segment.");
 
   // Writers.
   m.def(
