@@ -3,9 +3,15 @@
 // the parser's window into TrackColumns, with no TrackRecord in between;
 // at the end of the input (or of a store fragment) the columns become a
 // payload in one copy.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstring>
+#include <memory>
 #include <new>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "json_input.h"
@@ -79,6 +85,7 @@ class ColumnSink : public internal::JsonRecordSink {
         source_, std::to_string(empty_count_) + " tracks have an empty id, at records " + text);
   }
   uint64_t empty_ids_dropped() const { return drop_empty_ids_ ? empty_count_ : 0; }
+  bool saw_empty_ids() const { return empty_count_ > 0; }
 
   // The record index of the track at `position` of the library.
   uint64_t RecordOf(uint64_t position) const {
@@ -179,6 +186,75 @@ Status EncodeColumns(ColumnSink* sink, DuplicatePolicy duplicates, const std::st
   return Status::OK();
 }
 
+// Plain JSON files at least this large are parsed in two halves at once.
+constexpr uint64_t kHalvesFromBytes = uint64_t{16} << 20;
+
+// Where a plain JSON file of `size` bytes splits into two parts at a record
+// boundary near its middle: the first part ends after a '}' that a ',' and
+// a '{' follow (with blanks between), the second starts at that '{'.
+// Nothing proves the '}' ends a record rather than a nested object or lies
+// inside a string; the parse of the halves does (see ParseInHalves).
+struct Split {
+  uint64_t first_end = 0;
+  uint64_t second_begin = 0;
+};
+
+std::optional<Split> FindSplit(const std::string& path, uint64_t size) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string head(2, '\0');
+  std::string probe(size_t{1} << 20, '\0');
+  const uint64_t at = size / 2;
+  const bool read = ::pread(fd, head.data(), 2, 0) == 2 &&
+                    ::pread(fd, probe.data(), probe.size(), static_cast<off_t>(at)) > 0;
+  ::close(fd);
+  if (!read || (static_cast<uint8_t>(head[0]) == 0x1f && static_cast<uint8_t>(head[1]) == 0x8b)) {
+    return std::nullopt;  // gzip: one stream
+  }
+  auto blank = [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; };
+  for (size_t i = 0; i < probe.size(); ++i) {
+    if (probe[i] != '}') continue;
+    size_t k = i + 1;
+    while (k < probe.size() && blank(probe[k])) ++k;
+    if (k >= probe.size() || probe[k] != ',') continue;
+    ++k;
+    while (k < probe.size() && blank(probe[k])) ++k;
+    if (k >= probe.size() || probe[k] != '{') continue;
+    return Split{at + i + 1, at + k};
+  }
+  return std::nullopt;
+}
+
+// Parses the two halves of the file at once, the second on a thread of its
+// own, into `sink` (the first half's) and then appends the second's columns.
+// Any failure, and any case whose message or record positions need the
+// whole file in one pass (an error, empty ids, a library too large), is
+// false: the caller then parses the file in one pass, which gives exactly
+// the result and the error it always gives. So a split that was not a
+// record boundary costs time, never a different outcome.
+bool ParseInHalves(const std::string& path, uint64_t size, const Split& split, bool drop_empty_ids,
+                   ColumnSink* sink) {
+  Result<std::unique_ptr<internal::JsonInput>> first =
+      internal::JsonInput::OpenRange(path, 0, split.first_end, "", "]");
+  Result<std::unique_ptr<internal::JsonInput>> second =
+      internal::JsonInput::OpenRange(path, split.second_begin, size, "[", "");
+  if (!first.ok() || !second.ok()) return false;
+  ColumnSink second_sink(path, kMaxSnapshotPayloadBytes, drop_empty_ids);
+  Status second_status;
+  std::thread second_parser(
+      [&] { second_status = internal::ReadJsonRecords(second->get(), &second_sink); });
+  const Status first_status = internal::ReadJsonRecords(first->get(), sink);
+  second_parser.join();
+  if (!first_status.ok() || !second_status.ok()) return false;
+  if (sink->saw_empty_ids() || second_sink.saw_empty_ids()) return false;
+  if (sink->columns.payload_bytes() + second_sink.columns.payload_bytes() >
+      kMaxSnapshotPayloadBytes) {
+    return false;
+  }
+  sink->columns.Absorb(&second_sink.columns);
+  return true;
+}
+
 }  // namespace
 
 Result<WriteResult> ImportJsonToSnapshot(const std::string& json_path,
@@ -188,10 +264,27 @@ Result<WriteResult> ImportJsonToSnapshot(const std::string& json_path,
   Result<std::unique_ptr<internal::JsonInput>> input =
       internal::JsonInput::Open(json_path, import_options);
   if (!input.ok()) return input.status();
-  ColumnSink sink(json_path, kMaxSnapshotPayloadBytes, write_options.drop_empty_ids);
-  if (Status s = internal::ReadJsonRecords(input->get(), &sink); !s.ok()) return s;
+  auto sink = std::make_unique<ColumnSink>(json_path, kMaxSnapshotPayloadBytes,
+                                           write_options.drop_empty_ids);
+  // A large plain file is parsed on both cores; anything out of the
+  // ordinary goes through the one-pass parse below instead.
+  const uint64_t size = (*input)->size_hint();
+  bool parsed = false;
+  if (size >= kHalvesFromBytes && size <= import_options.max_input_bytes &&
+      std::thread::hardware_concurrency() > 1) {
+    if (std::optional<Split> split = FindSplit(json_path, size)) {
+      parsed = ParseInHalves(json_path, size, *split, write_options.drop_empty_ids, sink.get());
+      if (!parsed) {
+        sink = std::make_unique<ColumnSink>(json_path, kMaxSnapshotPayloadBytes,
+                                            write_options.drop_empty_ids);
+      }
+    }
+  }
+  if (!parsed) {
+    if (Status s = internal::ReadJsonRecords(input->get(), sink.get()); !s.ok()) return s;
+  }
   input->reset();  // its window is not needed while the payload is built
-  if (Status s = sink.EmptyIdError(); !s.ok()) return s;
+  if (Status s = sink->EmptyIdError(); !s.ok()) return s;
 
   format::PayloadBuilder builder;
   SnapshotWriter writer;
@@ -202,12 +295,12 @@ Result<WriteResult> ImportJsonToSnapshot(const std::string& json_path,
   // pages for them are never touched, which saves a copy of the library
   // and as many fresh pages.
   std::vector<ConstBytes> pieces;
-  if (Status s = EncodeColumns(&sink, write_options.duplicates, json_path, &builder, &writer,
+  if (Status s = EncodeColumns(sink.get(), write_options.duplicates, json_path, &builder, &writer,
                                &sealed, &pieces, &image, &result);
       !s.ok()) {
     return s;
   }
-  result.empty_ids_dropped = sink.empty_ids_dropped();
+  result.empty_ids_dropped = sink->empty_ids_dropped();
   if (pieces.empty()) pieces.push_back({image.payload.data(), image.payload.size()});
   pieces.insert(pieces.begin(), ConstBytes{image.header.data(), image.header.size()});
   if (Status s = WriteFileAtomically(write_options.env, snapshot_path, pieces, write_options.sync);

@@ -46,6 +46,39 @@ struct JsonInput::Rep {
   uint64_t raw_read = 0;  // bytes taken from the file or memory
   uint64_t size_hint = 0;
 
+  // OpenRange: prefix, then the file's bytes [range_at, range_end), then
+  // suffix.
+  bool ranged = false;
+  std::string prefix, suffix;
+  size_t prefix_at = 0, suffix_at = 0;
+  uint64_t range_at = 0, range_end = 0;
+
+  Status ReadRanged(char* out, size_t size, size_t* got) {
+    *got = 0;
+    if (prefix_at < prefix.size()) {
+      *got = std::min(size, prefix.size() - prefix_at);
+      std::memcpy(out, prefix.data() + prefix_at, *got);
+      prefix_at += *got;
+      return Status::OK();
+    }
+    if (range_at < range_end) {
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(size, range_end - range_at));
+      for (;;) {
+        const ssize_t r = ::pread(fd, out, want, static_cast<off_t>(range_at));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return PosixError(name, errno);
+        if (r == 0) return Status::IOError(name, "the file became shorter while it was read");
+        *got = static_cast<size_t>(r);
+        range_at += *got;
+        return Status::OK();
+      }
+    }
+    *got = std::min(size, suffix.size() - suffix_at);
+    std::memcpy(out, suffix.data() + suffix_at, *got);
+    suffix_at += *got;
+    return Status::OK();
+  }
+
   // The first bytes, read to recognise gzip, and later the compressed input.
   std::vector<char> raw;
   size_t raw_begin = 0, raw_end = 0;
@@ -287,6 +320,23 @@ Result<std::unique_ptr<JsonInput>> JsonInput::Open(const std::string& path,
   return std::unique_ptr<JsonInput>(new JsonInput(std::move(rep)));
 }
 
+Result<std::unique_ptr<JsonInput>> JsonInput::OpenRange(const std::string& path, uint64_t begin,
+                                                        uint64_t end, std::string prefix,
+                                                        std::string suffix) {
+  auto rep = std::make_unique<Rep>();
+  rep->name = path;
+  rep->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (rep->fd < 0) return PosixError(path, errno);
+  rep->owns_fd = true;
+  rep->ranged = true;
+  rep->prefix = std::move(prefix);
+  rep->suffix = std::move(suffix);
+  rep->range_at = begin;
+  rep->range_end = std::max(begin, end);
+  rep->size_hint = rep->prefix.size() + (rep->range_end - begin) + rep->suffix.size();
+  return std::unique_ptr<JsonInput>(new JsonInput(std::move(rep)));
+}
+
 std::unique_ptr<JsonInput> JsonInput::FromMemory(std::string_view bytes, std::string_view name) {
   auto rep = std::make_unique<Rep>();
   rep->name = std::string(name);
@@ -301,6 +351,7 @@ std::unique_ptr<JsonInput> JsonInput::FromMemory(std::string_view bytes, std::st
 Status JsonInput::Read(char* out, size_t size, size_t* got) {
   *got = 0;
   Rep& r = *rep_;
+  if (r.ranged) return r.ReadRanged(out, size, got);
   if (!r.started) {
     if (Status s = r.Start(); !s.ok()) return s;
   }

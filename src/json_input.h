@@ -25,6 +25,13 @@ class JsonInput {
   // regular file is already larger than options.max_input_bytes.
   static Result<std::unique_ptr<JsonInput>> Open(const std::string& path,
                                                  const JsonImportOptions& options);
+  // Bytes [begin, end) of the plain (not gzip) file `path`, read with
+  // pread(2), after `prefix` and before `suffix`: one part of a file that
+  // two parsers read at once. No limit applies (the caller has checked the
+  // file's size). Errors: NotFound / IOError opening `path`.
+  static Result<std::unique_ptr<JsonInput>> OpenRange(const std::string& path, uint64_t begin,
+                                                      uint64_t end, std::string prefix,
+                                                      std::string suffix);
   // `bytes` must outlive the JsonInput. gzip is recognised here too.
   static std::unique_ptr<JsonInput> FromMemory(std::string_view bytes, std::string_view name);
 

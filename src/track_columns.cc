@@ -20,6 +20,24 @@ size_t RoundUpToPage(size_t n) {
   return (n + page - 1) / page * page;
 }
 
+// Appends `count` bits of `src` to the bitmap `dst` of `dst_count` bits.
+void AppendBits(GrowBuffer* dst, uint64_t dst_count, const char* src, uint64_t count) {
+  const uint64_t src_bytes = format::BitmapBytes(count);
+  const unsigned shift = dst_count & 7;
+  if (shift == 0) {
+    dst->Append(src, src_bytes);
+    return;
+  }
+  const uint64_t total = format::BitmapBytes(dst_count + count);
+  dst->AppendZeros(total - dst->size());
+  auto* out = reinterpret_cast<uint8_t*>(dst->data()) + (dst_count >> 3);
+  for (uint64_t k = 0; k < src_bytes; ++k) {
+    const uint8_t b = static_cast<uint8_t>(src[k]);
+    out[k] |= static_cast<uint8_t>(b << shift);
+    if (b >> (8 - shift)) out[k + 1] |= static_cast<uint8_t>(b >> (8 - shift));
+  }
+}
+
 }  // namespace
 
 void GrowBuffer::Grow(size_t need) {
@@ -143,6 +161,30 @@ void TrackColumns::PayloadPieces(const format::PayloadOut& out, std::span<const 
   }
   const uint8_t* end = payload.data() + payload.size();
   if (end > cursor) pieces->push_back({cursor, static_cast<size_t>(end - cursor)});
+}
+
+void TrackColumns::Absorb(TrackColumns* other) {
+  const uint64_t n = count_;
+  const uint64_t m = other->count_;
+  for (int c = 0; c < kColumns; ++c) {
+    const auto base = static_cast<uint32_t>(bytes_[c].size());
+    const auto* ends = reinterpret_cast<const uint32_t*>(other->ends_[c].data());
+    for (uint64_t i = 0; i < m; ++i) {
+      const uint32_t end = base + ends[i];
+      ends_[c].Append(&end, sizeof end);
+    }
+    bytes_[c].Append(other->bytes_[c].data(), other->bytes_[c].size());
+    if (format::ColumnHasPresence(c)) AppendBits(&present_[c], n, other->present_[c].data(), m);
+    other->bytes_[c].Release();
+    other->ends_[c].Release();
+    other->present_[c].Release();
+  }
+  AppendBits(&pos_present_, n, other->pos_present_.data(), m);
+  pos_values_.Append(other->pos_values_.data(), other->pos_values_.size());
+  hashes_.Append(other->hashes_.data(), other->hashes_.size());
+  count_ += m;
+  payload_bytes_ += other->payload_bytes_;
+  other->Clear();
 }
 
 void TrackColumns::Clear() {

@@ -95,6 +95,10 @@ class TrackColumns {
   // Empties the columns, giving their memory back.
   void Clear();
 
+  // Appends every track of `other` after these (as if appended here one by
+  // one) and empties `other`, a column at a time.
+  void Absorb(TrackColumns* other);
+
  private:
   static constexpr int kColumns = format::kStringColumnCount;
   std::array<GrowBuffer, kColumns> bytes_;

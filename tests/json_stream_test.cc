@@ -376,3 +376,82 @@ TEST(JsonStreamTest, FailureWhileInflatingFromAnOpenPipe) {
 
 }  // namespace
 }  // namespace trackstore
+
+// --- large files: two halves parsed at once -----------------------------------
+
+namespace trackstore {
+namespace {
+
+// A file of at least 16 MiB is split near its middle and parsed on two
+// threads; whatever the split, the result and the errors are those of one
+// pass.
+class JsonHalvesTest : public ::testing::Test {
+ protected:
+  // About 20 MiB of records, with presence bits that differ track by track
+  // (so that joining the halves' bitmaps must shift them).
+  static std::vector<TrackRecord> Library() { return TrickyTracks(200000); }
+
+  void Import(const std::string& text, Status* status, std::string* bytes) {
+    testing::WriteFileBytes(dir_.file("t.json"), text);
+    Result<WriteResult> r = ImportJsonToSnapshot(dir_.file("t.json"), dir_.file("out.snap"));
+    *status = r.status();
+    *bytes = r.ok() ? testing::ReadFileBytes(dir_.file("out.snap")) : "";
+  }
+
+  testing::TempDir dir_;
+};
+
+TEST_F(JsonHalvesTest, SameBytesAsTheWriter) {
+  const std::vector<TrackRecord> tracks = Library();
+  const std::string text = ExportText(tracks);
+  ASSERT_GT(text.size(), size_t{16} << 20);
+  ASSERT_OK(WriteSnapshot(dir_.file("want.snap"), tracks).status());
+  Status s;
+  std::string got;
+  Import(text, &s, &got);
+  ASSERT_OK(s);
+  EXPECT_EQ(got, testing::ReadFileBytes(dir_.file("want.snap")));
+}
+
+// Around the middle, every "},{" is inside a string or ends a nested object:
+// the halves fail and the one-pass parse gives the same library.
+TEST_F(JsonHalvesTest, SplitThatIsNoRecordBoundary) {
+  std::vector<TrackRecord> tracks = Library();
+  for (size_t i = tracks.size() / 2 - 3000; i < tracks.size() / 2 + 3000; ++i) {
+    tracks[i].name = "},{\"x\":1},{";
+    tracks[i].extras_json = R"({"a":[{"b":1},{"c":2}]})";
+  }
+  ASSERT_OK(WriteSnapshot(dir_.file("want.snap"), tracks).status());
+  Status s;
+  std::string got;
+  Import(ExportText(tracks), &s, &got);
+  ASSERT_OK(s);
+  EXPECT_EQ(got, testing::ReadFileBytes(dir_.file("want.snap")));
+}
+
+TEST_F(JsonHalvesTest, ErrorsNameTheRecordOfTheWholeFile) {
+  std::vector<TrackRecord> tracks = Library();
+  tracks[190000].id = tracks[10].id;
+  Status s;
+  std::string got;
+  Import(ExportText(tracks), &s, &got);
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr("' at records 10 and 190000"));
+
+  tracks = Library();
+  tracks[150000].id.clear();
+  Import(ExportText(tracks), &s, &got);
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr("1 tracks have an empty id, at records 150000"));
+
+  std::string text = ExportText(Library());
+  const std::string needle = R"("id":"id-180001","name":")";
+  const size_t at = text.find(needle);
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at + needle.size() - 1, 1, "7,\"x\":\"");
+  Import(text, &s, &got);
+  EXPECT_THAT(s.message(), HasSubstr("record 180001: field 'name': expected a string, got number"));
+}
+
+}  // namespace
+}  // namespace trackstore
