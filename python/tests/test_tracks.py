@@ -123,3 +123,20 @@ def test_corrupt_and_missing_files_raise_specific_errors(tmp_path, library):
     (tmp_path / "short.snap").write_bytes(bytes(raw[:40]))
     with pytest.raises(trackstore.CorruptionError):
         trackstore.Snapshot(str(tmp_path / "short.snap"))
+
+
+def test_numpy_wraps_the_column_buffers_without_a_copy(tmp_path, library):
+    numpy = pytest.importorskip("numpy")
+    path = str(tmp_path / "lib.snap")
+    trackstore.save_snapshot(path, library)
+    snap = trackstore.Snapshot(path)
+    pos = snap.column_buffers("original_pos")
+    values = numpy.frombuffer(pos["values"], dtype=numpy.int64)
+    assert not values.flags.writeable and not values.flags.owndata
+    valid = numpy.unpackbits(numpy.frombuffer(pos["validity"], dtype=numpy.uint8),
+                             bitorder="little")[:len(snap)].astype(bool)
+    assert [int(v) if ok else None for v, ok in zip(values, valid)] == snap.column("original_pos")
+    offsets = numpy.frombuffer(snap.column_buffers("name")["offsets"], dtype=numpy.uint32)
+    assert offsets[0] == 0 and numpy.all(numpy.diff(offsets.astype(numpy.int64)) >= 0)
+    del snap, pos
+    assert int(values[7]) == 7  # the array keeps the mapping alive
