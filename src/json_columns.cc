@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "column_writer.h"
 #include "json_input.h"
 #include "json_records.h"
 #include "snapshot_format.h"
@@ -186,6 +187,36 @@ Status EncodeColumns(ColumnSink* sink, DuplicatePolicy duplicates, const std::st
   return Status::OK();
 }
 
+// Writes the sink's columns as the snapshot file `snapshot_path`: empty ids
+// and duplicates are reported as the writer reports them.
+Result<WriteResult> WriteSinkToFile(ColumnSink* sink, const std::string& source,
+                                    const std::string& snapshot_path,
+                                    const WriteOptions& write_options) {
+  if (Status s = sink->EmptyIdError(); !s.ok()) return s;
+  format::PayloadBuilder builder;
+  SnapshotWriter writer;
+  format::SealedPayload sealed;
+  EncodedView image;
+  WriteResult result;
+  // The file is written from the columns where they are: the payload's
+  // pages for them are never touched, which saves a copy of the library
+  // and as many fresh pages.
+  std::vector<ConstBytes> pieces;
+  if (Status s = EncodeColumns(sink, write_options.duplicates, source, &builder, &writer, &sealed,
+                               &pieces, &image, &result);
+      !s.ok()) {
+    return s;
+  }
+  result.empty_ids_dropped = sink->empty_ids_dropped();
+  if (pieces.empty()) pieces.push_back({image.payload.data(), image.payload.size()});
+  pieces.insert(pieces.begin(), ConstBytes{image.header.data(), image.header.size()});
+  if (Status s = WriteFileAtomically(write_options.env, snapshot_path, pieces, write_options.sync);
+      !s.ok()) {
+    return s;
+  }
+  return result;
+}
+
 // Plain JSON files at least this large are parsed in two halves at once.
 constexpr uint64_t kHalvesFromBytes = uint64_t{16} << 20;
 
@@ -284,30 +315,7 @@ Result<WriteResult> ImportJsonToSnapshot(const std::string& json_path,
     if (Status s = internal::ReadJsonRecords(input->get(), sink.get()); !s.ok()) return s;
   }
   input->reset();  // its window is not needed while the payload is built
-  if (Status s = sink->EmptyIdError(); !s.ok()) return s;
-
-  format::PayloadBuilder builder;
-  SnapshotWriter writer;
-  format::SealedPayload sealed;
-  EncodedView image;
-  WriteResult result;
-  // The file is written from the columns where they are: the payload's
-  // pages for them are never touched, which saves a copy of the library
-  // and as many fresh pages.
-  std::vector<ConstBytes> pieces;
-  if (Status s = EncodeColumns(sink.get(), write_options.duplicates, json_path, &builder, &writer,
-                               &sealed, &pieces, &image, &result);
-      !s.ok()) {
-    return s;
-  }
-  result.empty_ids_dropped = sink->empty_ids_dropped();
-  if (pieces.empty()) pieces.push_back({image.payload.data(), image.payload.size()});
-  pieces.insert(pieces.begin(), ConstBytes{image.header.data(), image.header.size()});
-  if (Status s = WriteFileAtomically(write_options.env, snapshot_path, pieces, write_options.sync);
-      !s.ok()) {
-    return s;
-  }
-  return result;
+  return WriteSinkToFile(sink.get(), json_path, snapshot_path, write_options);
 } catch (const std::bad_alloc&) {
   return Status::ResourceExhausted(json_path, "out of memory");
 }
@@ -348,5 +356,41 @@ Result<CommitStats> ImportJsonToStore(Store& store, const std::string& json_path
 } catch (const std::bad_alloc&) {
   return Status::ResourceExhausted(json_path, "out of memory");
 }
+
+// --- ColumnSnapshotWriter (src/column_writer.h) ------------------------------
+
+namespace internal {
+
+struct ColumnSnapshotWriter::State {
+  State(std::string name, bool drop_empty_ids)
+      : source(std::move(name)), sink(source, kMaxSnapshotPayloadBytes, drop_empty_ids) {}
+  std::string source;
+  ColumnSink sink;
+};
+
+ColumnSnapshotWriter::ColumnSnapshotWriter(std::string source, bool drop_empty_ids)
+    : state_(std::make_unique<State>(std::move(source), drop_empty_ids)) {}
+
+ColumnSnapshotWriter::~ColumnSnapshotWriter() = default;
+
+Status ColumnSnapshotWriter::Add(const JsonRecord& record) {
+  try {
+    return state_->sink.Add(record);
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted(state_->source, "out of memory");
+  }
+}
+
+Result<WriteResult> ColumnSnapshotWriter::Write(const std::string& path,
+                                                const WriteOptions& options) try {
+  const bool drop = options.drop_empty_ids;
+  Result<WriteResult> r = WriteSinkToFile(&state_->sink, state_->source, path, options);
+  state_ = std::make_unique<State>(state_->source, drop);
+  return r;
+} catch (const std::bad_alloc&) {
+  return Status::ResourceExhausted(path, "out of memory");
+}
+
+}  // namespace internal
 
 }  // namespace trackstore

@@ -10,10 +10,11 @@
 namespace trackstore::python {
 namespace {
 
-PyObject* g_json_dumps = nullptr;    // json.dumps
-PyObject* g_dumps_kwargs = nullptr;  // ensure_ascii=False, separators=(",", ":"), allow_nan=False
-PyObject* g_model_dump = nullptr;    // "model_dump"
-PyObject* g_keys = nullptr;          // "keys"
+PyObject* g_json_dumps = nullptr;     // json.dumps
+PyObject* g_dumps_kwargs = nullptr;   // ensure_ascii=False, separators=(",", ":"), allow_nan=False
+PyObject* g_model_dump = nullptr;     // "model_dump"
+PyObject* g_keys = nullptr;           // "keys"
+PyObject* g_field_numbers = nullptr;  // {"id": 0, "name": 1, ...}: a declared field's number
 
 bool Fail(PyObject* type, uint64_t index, std::string_view field, const std::string& what) {
   std::string message = "record " + std::to_string(index);
@@ -31,7 +32,7 @@ bool Utf8Of(PyObject* value, std::string_view* out) {
   return true;
 }
 
-bool SetField(Field field, PyObject* value, uint64_t index, TrackRecord* out) {
+bool SetField(Field field, PyObject* value, uint64_t index, internal::JsonRecord* out) {
   const std::string_view name = FieldName(field);
   if (field == Field::kOriginalPos) {
     if (value == Py_None) {
@@ -72,7 +73,7 @@ bool SetField(Field field, PyObject* value, uint64_t index, TrackRecord* out) {
   if (value == Py_None) {
     if (i < kRequiredStringFieldCount)
       return Fail(PyExc_TypeError, index, name, "required, got None");
-    out->SetStringField(i, std::nullopt);
+    out->strings[i].reset();
     return true;
   }
   if (!PyUnicode_Check(value)) {
@@ -86,12 +87,45 @@ bool SetField(Field field, PyObject* value, uint64_t index, TrackRecord* out) {
     PyErr_Clear();
     return Fail(PyExc_ValueError, index, name, "not encodable as UTF-8");
   }
-  out->SetStringField(i, std::string(s));
+  out->strings[i] = s;
   return true;
 }
 
-bool FromDict(PyObject* dict, uint64_t index, TrackRecord* out) {
-  *out = TrackRecord();
+// The canonical JSON text of the dict `extras` into *text.
+bool ExtrasText(PyObject* extras, uint64_t index, std::string* text) {
+  PyObject* args = PyTuple_Pack(1, extras);
+  PyObject* dumped = args != nullptr ? PyObject_Call(g_json_dumps, args, g_dumps_kwargs) : nullptr;
+  Py_XDECREF(args);
+  if (dumped == nullptr) {
+    // Not JSON: say which record, keep Python's reason.
+    PyObject *type, *err, *tb;
+    PyErr_Fetch(&type, &err, &tb);
+    PyObject* reason = err != nullptr ? PyObject_Str(err) : nullptr;
+    const char* r = reason != nullptr ? PyUnicode_AsUTF8(reason) : nullptr;
+    std::string why = r != nullptr ? r : "not JSON";
+    Py_XDECREF(reason);
+    Py_XDECREF(type);
+    Py_XDECREF(err);
+    Py_XDECREF(tb);
+    PyErr_Clear();
+    return Fail(PyExc_TypeError, index, "extras", "not JSON-serializable: " + why);
+  }
+  std::string_view json;
+  bool ok = Utf8Of(dumped, &json);
+  if (ok) {
+    Result<std::string> canonical = internal::CanonicalJsonObject(json);
+    if (canonical.ok()) {
+      *text = std::move(canonical.value());
+    } else {
+      ok = Fail(PyExc_ValueError, index, "extras", canonical.status().message());
+    }
+  }
+  Py_DECREF(dumped);
+  return ok;
+}
+
+bool FromDict(PyObject* dict, uint64_t index, RecordView* out) {
+  internal::JsonRecord& r = out->record;
   bool seen[kFieldCount] = {};
   PyObject* extras = nullptr;  // dict of the unknown keys, made on the first one
   PyObject* key = nullptr;
@@ -99,20 +133,23 @@ bool FromDict(PyObject* dict, uint64_t index, TrackRecord* out) {
   Py_ssize_t pos = 0;
   bool ok = true;
   while (ok && PyDict_Next(dict, &pos, &key, &value)) {
+    // The field's number through a dict lookup: the key's hash is cached,
+    // and a key that is the interned name matches by identity.
+    PyObject* number = PyDict_GetItemWithError(g_field_numbers, key);
+    if (number != nullptr) {
+      const auto f = static_cast<Field>(PyLong_AsLong(number));
+      seen[static_cast<int>(f)] = true;
+      ok = SetField(f, value, index, &r);
+      continue;
+    }
+    if (PyErr_Occurred()) {
+      ok = false;
+      break;
+    }
     if (!PyUnicode_Check(key)) {
       ok = Fail(PyExc_TypeError, index, "",
                 std::string("a key is not a str but ") + Py_TYPE(key)->tp_name);
       break;
-    }
-    std::string_view name;
-    if (!Utf8Of(key, &name)) {
-      ok = false;
-      break;
-    }
-    if (std::optional<Field> f = FieldFromName(name)) {
-      seen[static_cast<int>(*f)] = true;
-      ok = SetField(*f, value, index, out);
-      continue;
     }
     if (extras == nullptr && (extras = PyDict_New()) == nullptr) {
       ok = false;
@@ -124,35 +161,8 @@ bool FromDict(PyObject* dict, uint64_t index, TrackRecord* out) {
     if (!seen[i]) ok = Fail(PyExc_ValueError, index, FieldName(static_cast<Field>(i)), "missing");
   }
   if (ok && extras != nullptr) {
-    PyObject* args = PyTuple_Pack(1, extras);
-    PyObject* text = args != nullptr ? PyObject_Call(g_json_dumps, args, g_dumps_kwargs) : nullptr;
-    Py_XDECREF(args);
-    if (text == nullptr) {
-      // Not JSON: say which record, keep Python's reason.
-      PyObject *type, *err, *tb;
-      PyErr_Fetch(&type, &err, &tb);
-      PyObject* reason = err != nullptr ? PyObject_Str(err) : nullptr;
-      const char* r = reason != nullptr ? PyUnicode_AsUTF8(reason) : nullptr;
-      std::string why = r != nullptr ? r : "not JSON";
-      Py_XDECREF(reason);
-      Py_XDECREF(type);
-      Py_XDECREF(err);
-      Py_XDECREF(tb);
-      PyErr_Clear();
-      ok = Fail(PyExc_TypeError, index, "extras", "not JSON-serializable: " + why);
-    } else {
-      std::string_view json;
-      ok = Utf8Of(text, &json);
-      if (ok) {
-        Result<std::string> canonical = internal::CanonicalJsonObject(json);
-        if (canonical.ok()) {
-          out->extras_json = std::move(canonical.value());
-        } else {
-          ok = Fail(PyExc_ValueError, index, "extras", canonical.status().message());
-        }
-      }
-      Py_DECREF(text);
-    }
+    ok = ExtrasText(extras, index, &out->extras);
+    r.extras_json = out->extras;
   }
   Py_XDECREF(extras);
   return ok;
@@ -170,12 +180,28 @@ bool InitConvert() {
                                  ":", "allow_nan", Py_False);
   g_model_dump = PyUnicode_InternFromString("model_dump");
   g_keys = PyUnicode_InternFromString("keys");
+  g_field_numbers = PyDict_New();
+  if (g_field_numbers == nullptr) return false;
+  for (int i = 0; i < static_cast<int>(Field::kExtras); ++i) {
+    PyObject* number = PyLong_FromLong(i);
+    const int rc = number != nullptr
+                       ? PyDict_SetItem(g_field_numbers, FieldKey(static_cast<Field>(i)), number)
+                       : -1;
+    Py_XDECREF(number);
+    if (rc < 0) return false;
+  }
   return g_dumps_kwargs != nullptr && g_model_dump != nullptr && g_keys != nullptr;
 }
 
-bool ToRecord(PyObject* item, uint64_t index, TrackRecord* out) {
+bool ToRecordView(PyObject* item, uint64_t index, RecordView* out) {
+  out->record = internal::JsonRecord();
+  out->record.index = index;
+  out->extras.clear();
+  Py_CLEAR(out->keepalive);
   if (const TrackView* view = TrackViewOf(item)) {
-    *out = view->ToRecord();
+    for (int i = 0; i < kStringFieldCount; ++i) out->record.strings[i] = view->string_field(i);
+    out->record.original_pos = view->original_pos();
+    out->record.extras_json = view->extras_json();
     return true;
   }
   if (PyDict_Check(item)) return FromDict(item, index, out);
@@ -195,9 +221,24 @@ bool ToRecord(PyObject* item, uint64_t index, TrackRecord* out) {
         std::string("expected a Track, a dict or a mapping, got ") + Py_TYPE(item)->tp_name);
   }
   if (dict == nullptr) return false;
-  const bool ok = FromDict(dict, index, out);
-  Py_DECREF(dict);
-  return ok;
+  out->keepalive = dict;  // the views point into its values
+  return FromDict(dict, index, out);
+}
+
+bool ToRecord(PyObject* item, uint64_t index, TrackRecord* out) {
+  if (const TrackView* view = TrackViewOf(item)) {
+    *out = view->ToRecord();
+    return true;
+  }
+  RecordView v;
+  if (!ToRecordView(item, index, &v)) return false;
+  *out = TrackRecord();
+  for (int i = 0; i < kStringFieldCount; ++i) {
+    if (v.record.strings[i]) out->SetStringField(i, std::string(*v.record.strings[i]));
+  }
+  out->original_pos = v.record.original_pos;
+  out->extras_json = std::string(v.record.extras_json);
+  return true;
 }
 
 bool ToRecords(PyObject* tracks, std::vector<TrackRecord>* out) {

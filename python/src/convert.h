@@ -14,11 +14,28 @@
 #include <string>
 #include <vector>
 
+#include "json_records.h"
 #include "trackstore/track.h"
 
 namespace trackstore::python {
 
 bool InitConvert();
+
+// One track's values as views, valid while `keepalive` (when set) and the
+// item live: the record and the Python objects it reads from.
+struct RecordView {
+  internal::JsonRecord record;
+  std::string extras;             // the canonical extras text record.extras_json points to
+  PyObject* keepalive = nullptr;  // a dict made for the item (model_dump(), a mapping)
+  RecordView() = default;
+  RecordView(const RecordView&) = delete;
+  RecordView& operator=(const RecordView&) = delete;
+  ~RecordView() { Py_XDECREF(keepalive); }
+};
+
+// Reads `item`, record `index`, into *out without copying its strings.
+// False with a Python error set on failure. Resets *out first.
+bool ToRecordView(PyObject* item, uint64_t index, RecordView* out);
 
 // Converts `item`, record `index` of the input (named in errors). False
 // with a Python error set (TypeError or ValueError naming the record and

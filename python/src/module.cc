@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "column_writer.h"
 #include "convert.h"
 #include "readers.h"
 #include "snapshot_access.h"
@@ -239,6 +240,31 @@ Clock PythonClock(py::object fn) {
     py::gil_scoped_acquire gil;
     return (*holder)().cast<Micros>();
   };
+}
+
+// Every item of the iterable `tracks` into `writer`. False with a Python
+// error set (a conversion error, or the writer's Status raised).
+bool AddRecords(py::handle tracks, internal::ColumnSnapshotWriter* writer) {
+  PyObject* it = PyObject_GetIter(tracks.ptr());
+  if (it == nullptr) return false;
+  RecordView view;
+  uint64_t index = 0;
+  PyObject* item = nullptr;
+  while ((item = PyIter_Next(it)) != nullptr) {
+    const bool ok = ToRecordView(item, index++, &view);
+    Status s = ok ? writer->Add(view.record) : Status::OK();
+    Py_DECREF(item);
+    if (!ok) {
+      Py_DECREF(it);
+      return false;
+    }
+    if (!s.ok()) {
+      Py_DECREF(it);
+      Raise(s);
+    }
+  }
+  Py_DECREF(it);
+  return !PyErr_Occurred();
 }
 
 // --- readers -------------------------------------------------------------
@@ -564,7 +590,10 @@ PYBIND11_MODULE(_core, m) {
       "save_snapshot",
       [](const std::string& path, py::handle tracks, const std::string& duplicates,
          bool drop_empty_ids, bool sync) {
-        std::vector<TrackRecord> records = Records(tracks);
+        // Straight into columns: each string is copied once, from where Python
+        // keeps it (no TrackRecord in between).
+        internal::ColumnSnapshotWriter writer(path, drop_empty_ids);
+        if (!AddRecords(tracks, &writer)) throw py::error_already_set();
         WriteOptions o;
         o.duplicates = Duplicates(duplicates);
         o.drop_empty_ids = drop_empty_ids;
@@ -572,7 +601,7 @@ PYBIND11_MODULE(_core, m) {
         Result<WriteResult> r = Status::NotFound(path);
         {
           py::gil_scoped_release nogil;
-          r = WriteSnapshot(path, records, o);
+          r = writer.Write(path, o);
         }
         return WriteResultDict(Take(std::move(r)));
       },
