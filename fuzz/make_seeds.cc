@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "fuzz_tracks.h"
-#include "shm_layout.h"
+#include "shm/layout.h"
 #include "trackstore/delta_state.h"
 #include "trackstore/json.h"
 #include "trackstore/snapshot_service.h"

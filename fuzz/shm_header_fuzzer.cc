@@ -22,7 +22,7 @@
 #include <string>
 
 #include "fuzz_tracks.h"
-#include "shm_layout.h"
+#include "shm/layout.h"
 #include "trackstore/shm_cache.h"
 
 namespace trackstore {

@@ -1,6 +1,6 @@
 #include "trackstore/version.h"
 
-#include "shm_layout.h"
+#include "shm/layout.h"
 #include "snapshot_format.h"
 #include "store/manifest.h"
 

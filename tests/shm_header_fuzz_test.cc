@@ -33,7 +33,7 @@
 #include <thread>
 #include <vector>
 
-#include "shm_layout.h"  // internal: where the structures lie
+#include "shm/layout.h"  // internal: where the structures lie
 #include "test_util.h"
 #include "trackstore/shm_cache.h"
 

@@ -1,5 +1,5 @@
-// src/shm_cache_rep.h: the insides of ShmCache and ShmEntry, shared by
-// shm_cache.cc (the public methods) and shm_cache_rep.cc (opening, reading,
+// src/shm/cache_rep.h: the insides of ShmCache and ShmEntry, shared by
+// shm/cache.cc (the public methods) and shm/cache_rep.cc (opening, reading,
 // writing).
 #ifndef TRACKSTORE_SRC_SHM_CACHE_REP_H_
 #define TRACKSTORE_SRC_SHM_CACHE_REP_H_
@@ -16,9 +16,9 @@
 #include <string_view>
 #include <vector>
 
-#include "shm_lock.h"
-#include "shm_segment.h"
-#include "shm_writer.h"
+#include "shm/lock.h"
+#include "shm/segment.h"
+#include "shm/writer.h"
 #include "trackstore/shm_cache.h"
 
 namespace trackstore {
@@ -90,7 +90,7 @@ struct TRACKSTORE_HIDDEN ShmCache::Rep {
     seg = std::move(s);
   }
   // Waiting writers note the time in the current segment's header, so that
-  // a writer publishing back to back pauses to let them in (shm_lock.h).
+  // a writer publishing back to back pauses to let them in (shm/lock.h).
   static std::atomic<int64_t>* Wanted(const SegmentPtr& s) {
     return s != nullptr ? &s->header()->lock_wanted_ns : nullptr;
   }

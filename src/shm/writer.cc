@@ -1,4 +1,4 @@
-#include "shm_writer.h"
+#include "shm/writer.h"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-// src/shm_lock.h: a segment file's descriptor, who may use it, and its
+// src/shm/lock.h: a segment file's descriptor, who may use it, and its
 // kernel locks.
 //
 // The locks are Linux open-file-description (OFD) locks on two bytes of the

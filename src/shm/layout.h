@@ -1,4 +1,4 @@
-// src/shm_layout.h: the byte layout of a shared-memory cache segment.
+// src/shm/layout.h: the byte layout of a shared-memory cache segment.
 //
 // Persisted in shared memory and read by every process attached to the
 // segment, each possibly a different build: bump kLayoutVersion on any change
@@ -62,7 +62,7 @@ inline bool TagMatches(uint64_t word, uint64_t key_hash) {
 // compare-and-swap from 0. `generation` (coarse, 0: none) means the owner may
 // still read any block that was linked at that generation or later; each
 // nonzero word of `pins` (exact) means it reads only blocks that were linked
-// at exactly that generation (shm_segment.cc, Segment::Pin).
+// at exactly that generation (shm/segment.cc, Segment::Pin).
 inline constexpr int kExactPins = 6;
 struct alignas(64) ReaderSlot {
   std::atomic<uint64_t> owner;  // pid << 32 | low 32 bits of its start time; 0 free

@@ -1,8 +1,8 @@
 // ShmCache::Rep: opening a segment, reading an entry, writing one. The
-// layout is in shm_layout.h, the reader protocol in shm_segment.cc
-// (Segment::Pin), the writer's changes in shm_writer.cc, the locks in
-// shm_lock.cc.
-#include "shm_cache_rep.h"
+// layout is in shm/layout.h, the reader protocol in shm/segment.cc
+// (Segment::Pin), the writer's changes in shm/writer.cc, the locks in
+// shm/lock.cc.
+#include "shm/cache_rep.h"
 
 #include <algorithm>
 #include <chrono>

@@ -1,4 +1,4 @@
-// src/shm_writer.h: the changes a writer makes to a segment.
+// src/shm/writer.h: the changes a writer makes to a segment.
 //
 // REQUIRES for every method: the writer lock is held. Readers run
 // concurrently and take no lock, so each change keeps what they can reach
@@ -17,9 +17,9 @@
 #include <string_view>
 #include <vector>
 
-#include "shm_heap.h"
-#include "shm_layout.h"
-#include "shm_segment.h"
+#include "shm/heap.h"
+#include "shm/layout.h"
+#include "shm/segment.h"
 #include "trackstore/clock.h"
 
 namespace trackstore::shm {

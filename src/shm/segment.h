@@ -1,4 +1,4 @@
-// src/shm_segment.h: one process's mapping of one cache segment, and the
+// src/shm/segment.h: one process's mapping of one cache segment, and the
 // reader side of the protocol (reader slots, pinning a generation).
 //
 // A Segment is shared (std::shared_ptr) by the ShmCache that mapped it and
@@ -16,8 +16,8 @@
 #include <set>
 #include <string>
 
-#include "shm_layout.h"
-#include "shm_lock.h"
+#include "shm/layout.h"
+#include "shm/lock.h"
 #include "trackstore/result.h"
 
 namespace trackstore::shm {

@@ -1,4 +1,4 @@
-// src/shm_heap.h: the segment's allocator.
+// src/shm/heap.h: the segment's allocator.
 //
 // Boost.Interprocess's rbtree_best_fit (the algorithm behind
 // managed_shared_memory), placed at the segment's heap offset, with

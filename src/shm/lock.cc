@@ -1,4 +1,4 @@
-#include "shm_lock.h"
+#include "shm/lock.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 // ShmCache's public methods: argument checks, the exception boundary, and
-// the work handed to ShmCache::Rep (shm_cache_rep.cc).
+// the work handed to ShmCache::Rep (shm/cache_rep.cc).
 #include "trackstore/shm_cache.h"
 
 #include <fcntl.h>
@@ -17,7 +17,7 @@
 #include <optional>
 #include <span>
 
-#include "shm_cache_rep.h"
+#include "shm/cache_rep.h"
 #include "snapshot_access.h"
 #include "snapshot_format.h"
 #include "trackstore/env.h"

@@ -1,4 +1,4 @@
-#include "shm_segment.h"
+#include "shm/segment.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -20,7 +20,7 @@
 #include <new>
 #include <sstream>
 
-#include "shm_heap.h"
+#include "shm/heap.h"
 #include "trackstore/env.h"
 
 namespace trackstore::shm {
