@@ -20,6 +20,8 @@ namespace trackstore::internal {
 
 struct SnapshotAccess {
   static const Columns& Of(const Snapshot& snapshot) { return *snapshot.columns(); }
+  // The view of row `row` of `columns` (TrackView's constructor is private).
+  static TrackView View(const Columns* columns, uint64_t row) { return TrackView(columns, row); }
   // The whole file image (header and payload) the snapshot reads.
   static std::span<const uint8_t> FileBytes(const Snapshot& snapshot);
 

@@ -36,8 +36,6 @@ namespace trackstore {
 class TRACKSTORE_EXPORT StringColumnView {
  public:
   StringColumnView() = default;  // empty: size() == 0
-  explicit StringColumnView(const internal::StringColumnRef* col, uint64_t count)
-      : col_(col), count_(count) {}
   uint64_t size() const { return count_; }
   // The value of track i; "" for a null value (see is_null).
   std::string_view operator[](uint64_t i) const { return internal::StringAt(*col_, i); }
@@ -46,6 +44,10 @@ class TRACKSTORE_EXPORT StringColumnView {
   }
 
  private:
+  friend class Snapshot;  // the only maker of non-empty views
+  explicit StringColumnView(const internal::StringColumnRef* col, uint64_t count)
+      : col_(col), count_(count) {}
+
   const internal::StringColumnRef* col_ = nullptr;
   uint64_t count_ = 0;
 };
@@ -119,7 +121,6 @@ class TRACKSTORE_EXPORT Snapshot {
     using pointer = void;
     using reference = TrackView;
     Iterator() = default;
-    Iterator(const internal::Columns* c, uint64_t i) : c_(c), i_(i) {}
     TrackView operator*() const { return TrackView(c_, i_); }
     Iterator& operator++() {
       ++i_;
@@ -133,6 +134,8 @@ class TRACKSTORE_EXPORT Snapshot {
     bool operator==(const Iterator& o) const { return i_ == o.i_; }
 
    private:
+    friend class Snapshot;  // begin() and end()
+    Iterator(const internal::Columns* c, uint64_t i) : c_(c), i_(i) {}
     const internal::Columns* c_ = nullptr;
     uint64_t i_ = 0;
   };

@@ -126,10 +126,11 @@ inline std::optional<std::string_view> OptionalStringAt(const StringColumnRef& c
 }  // namespace internal
 
 // A zero-copy view of one track of a Snapshot. Cheap to copy (two words).
+class Snapshot;
+class Version;
+
 class TRACKSTORE_EXPORT TrackView {
  public:
-  TrackView(const internal::Columns* columns, uint64_t index) : c_(columns), i_(index) {}
-
   // Position in library order, 0-based.
   uint64_t index() const { return i_; }
 
@@ -179,6 +180,13 @@ class TRACKSTORE_EXPORT TrackView {
   std::optional<std::string_view> Opt(Field f) const {
     return internal::OptionalStringAt(c_->strings[static_cast<int>(f)], i_);
   }
+
+  // Views are made by the readers (Snapshot, Version) and, inside the
+  // library, through internal::SnapshotAccess: the columns pointer is theirs.
+  friend class Snapshot;
+  friend class Version;
+  friend struct internal::SnapshotAccess;
+  TrackView(const internal::Columns* columns, uint64_t index) : c_(columns), i_(index) {}
 
   const internal::Columns* c_;
   uint64_t i_;

@@ -290,14 +290,13 @@ py::list Column(py::handle self, const std::string& name) {
   const Field field = FieldNamed(name);
   py::list out(r.Size());
   std::unique_ptr<Cursor> cursor = r.Begin();
-  TrackView view(nullptr, 0);
   size_t i = 0;
-  while (cursor->Next(&view)) {
+  while (std::optional<TrackView> view = cursor->Next()) {
     PyObject* value = nullptr;
     if (field == Field::kExtras) {
-      value = ExtrasToDict(view);
+      value = ExtrasToDict(*view);
     } else {
-      value = FieldValue(view, field);
+      value = FieldValue(*view, field);
     }
     if (value == nullptr) throw py::error_already_set();
     PyList_SET_ITEM(out.ptr(), static_cast<Py_ssize_t>(i++), value);
@@ -341,10 +340,9 @@ py::list ToDicts(py::handle self) {
   Reader& r = ReaderOf(self);
   py::list out(r.Size());
   std::unique_ptr<Cursor> cursor = r.Begin();
-  TrackView view(nullptr, 0);
   size_t i = 0;
-  while (cursor->Next(&view)) {
-    PyObject* d = TrackToDict(view);
+  while (std::optional<TrackView> view = cursor->Next()) {
+    PyObject* d = TrackToDict(*view);
     if (d == nullptr) throw py::error_already_set();
     PyList_SET_ITEM(out.ptr(), static_cast<Py_ssize_t>(i++), d);
   }

@@ -38,11 +38,11 @@ class Reader {
 class SnapshotCursor final : public Cursor {
  public:
   explicit SnapshotCursor(const Snapshot* s) : it_(s->begin()), end_(s->end()) {}
-  bool Next(TrackView* out) override {
-    if (it_ == end_) return false;
-    *out = *it_;
+  std::optional<TrackView> Next() override {
+    if (it_ == end_) return std::nullopt;
+    TrackView view = *it_;
     ++it_;
-    return true;
+    return view;
   }
 
  private:
@@ -52,11 +52,11 @@ class SnapshotCursor final : public Cursor {
 class VersionCursor final : public Cursor {
  public:
   explicit VersionCursor(const Version& v) : it_(v.begin()), end_(v.end()) {}
-  bool Next(TrackView* out) override {
-    if (it_ == end_) return false;
-    *out = *it_;
+  std::optional<TrackView> Next() override {
+    if (it_ == end_) return std::nullopt;
+    TrackView view = *it_;
     ++it_;
-    return true;
+    return view;
   }
 
  private:

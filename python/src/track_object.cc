@@ -220,9 +220,9 @@ void IterDealloc(PyObject* self) {
 
 PyObject* IterNext(PyObject* self) {
   auto* it = reinterpret_cast<TrackIterObject*>(self);
-  TrackView view(nullptr, 0);
-  if (it->cursor == nullptr || !it->cursor->Next(&view)) return nullptr;  // StopIteration
-  return NewTrack(it->owner, view);
+  std::optional<TrackView> view;
+  if (it->cursor == nullptr || !(view = it->cursor->Next())) return nullptr;  // StopIteration
+  return NewTrack(it->owner, *view);
 }
 
 // --- MappedBuffer --------------------------------------------------------

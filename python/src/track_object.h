@@ -25,7 +25,7 @@ namespace trackstore::python {
 class Cursor {
  public:
   virtual ~Cursor() = default;
-  virtual bool Next(TrackView* out) = 0;
+  virtual std::optional<TrackView> Next() = 0;  // nullopt after the last
 };
 
 // Registers the types; false with a Python error set on failure.

@@ -562,7 +562,7 @@ Result<Version> Store::Rep::FoldLocked(const Version& version, uint64_t highest,
   records.reserve(v.start.back() - v.base_rows);
   auto add_row = [&](uint64_t row, uint64_t target) {
     const size_t k = v.FragmentOf(row);
-    records.push_back(TrackView(v.columns[k], row - v.start[k]).ToRecord());
+    records.push_back(internal::SnapshotAccess::View(v.columns[k], row - v.start[k]).ToRecord());
     targets.push_back(target);
     removed.push_back(0);
     hashes.push_back(v.columns[k]->track_hashes[row - v.start[k]]);
