@@ -29,10 +29,13 @@ struct StoreAccess {
   // Store::Replace with the fragments `produce` hands over, holding the
   // writer lock while it runs. Ids must be unique across fragments (checked,
   // as Replace does). `produce` must add at least one fragment (an empty
-  // library is one fragment of no tracks).
+  // library is one fragment of no tracks). With `inherit_state` false, the
+  // new version's metadata and delta state are those of `options` only
+  // (unset: none), not the parent's: a library adopted from elsewhere must
+  // not pair with the state of the one it replaces.
   static Result<CommitStats> ReplaceStreaming(
       Store& store, const std::function<Status(const AddFragmentFn&)>& produce,
-      const CommitOptions& options);
+      const CommitOptions& options, bool inherit_state = true);
   // StoreOptions::max_fragment_bytes after clamping.
   static uint64_t MaxFragmentBytes(const Store& store);
 };
