@@ -198,15 +198,17 @@ class SnapshotScan : public internal::JsonRecordSink {
   void Report(AdoptReport* report) const {
     if (duplicate_count_ > 0) {
       std::string reason = std::to_string(duplicate_count_) +
-                           " records repeat an earlier id; each id keeps the content of its last "
-                           "record at the position of its first: ";
+                           (duplicate_count_ == 1 ? " record repeats" : " records repeat") +
+                           " an earlier id; each id keeps the content of its last record at the "
+                           "position of its first: ";
       for (size_t i = 0; i < duplicates_.size(); ++i) reason += (i ? "; " : "") + duplicates_[i];
       if (duplicate_count_ > duplicates_.size()) reason += "; ...";
       report->not_carried.push_back({"duplicate ids", reason});
     }
     if (empty_count_ > 0) {
-      std::string reason = std::to_string(empty_count_) + " records have an empty id: dropped (";
-      reason += empty_count_ == 1 ? "record " : "records ";
+      std::string reason = std::to_string(empty_count_) +
+                           (empty_count_ == 1 ? " record has an empty id: dropped (record "
+                                              : " records have an empty id: dropped (records ");
       for (size_t i = 0; i < empty_records_.size(); ++i) {
         reason += (i ? ", " : "") + std::to_string(empty_records_[i]);
       }
