@@ -546,6 +546,16 @@ Result<ExportReferenceReport> ExportReferenceCache(const std::string& store_dir,
   }
 
   if (Status s = Env::Default()->CreateDir(reference_dir); !s.ok()) return s;
+  // The reference's files inside the store directory would mix the layouts.
+  {
+    struct stat a, b;
+    if (::stat(store_dir.c_str(), &a) == 0 && ::stat(reference_dir.c_str(), &b) == 0 &&
+        a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+      return Status::InvalidArgument(reference_dir,
+                                     "is the store directory itself; export into "
+                                     "another directory");
+    }
+  }
   const std::string meta_path = Join(reference_dir, kReferenceMetadataName);
   const std::string delta_path = Join(reference_dir, kReferenceDeltaName);
   report.snapshot_file =

@@ -549,6 +549,9 @@ TEST_F(ReferenceFilesTest, ExportOfAVersionWithoutMetadataRemovesStaleFiles) {
   EXPECT_EQ(back, testing::MakeTracks(20));
 
   EXPECT_TRUE(ExportReferenceCache(dir_.file("nowhere"), out).status().IsNotFound());
+  Result<ExportReferenceReport> into_store = ExportReferenceCache(store_, store_ + "/");
+  EXPECT_TRUE(into_store.status().IsInvalidArgument()) << into_store.status().ToString();
+  EXPECT_FALSE(std::filesystem::exists(store_ + "/library_snapshot.json.gz"));
 }
 
 // --- the text forms ------------------------------------------------------------
