@@ -672,6 +672,15 @@ TEST_F(ReferenceFilesTest, CliAdoptAndExportReference) {
   EXPECT_EQ(ReadFileBytes(out + "/library_snapshot.json"), kSnapshotText);
   EXPECT_EQ(ReadFileBytes(out + "/library_snapshot.meta.json"), kMetaText);
 
+  // An older version, in human form.
+  const std::string older = dir_.file("older");
+  testing::CliRun v1 = testing::RunCli(dir_, {"export-reference", store_, older, "--version", "1"});
+  ASSERT_EQ(v1.exit_code, 0) << testing::Describe(v1);
+  EXPECT_THAT(v1.out, HasSubstr("wrote version 1 of " + store_ + " (3 tracks) to " + older +
+                                "/library_snapshot.json.gz\n"));
+  EXPECT_THAT(v1.out, HasSubstr(std::string("snapshot_hash: ") + kSnapshotHash));
+  EXPECT_EQ(Gunzip(ReadFileBytes(older + "/library_snapshot.json.gz")), kSnapshotText);
+
   testing::CliRun missing =
       testing::RunCli(dir_, {"export-reference", dir_.file("nowhere"), out, "--json"});
   EXPECT_EQ(missing.exit_code, 1);
