@@ -20,6 +20,7 @@
 #include "cli_test_util.h"
 #include "reference_format.h"
 #include "test_util.h"
+#include "trackstore/env.h"
 #include "trackstore/snapshot_service.h"
 #include "trackstore/store.h"
 
@@ -429,6 +430,35 @@ TEST_F(ReferenceFilesTest, ABadSnapshotLeavesAnExistingStoreAsItWas) {
   Result<std::vector<VersionInfo>> log = store->Log();
   ASSERT_OK(log.status());
   EXPECT_EQ(log->size(), 1u);
+  EXPECT_EQ(StoredTracks().size(), 3u);
+}
+
+// Fails the rename that would publish a manifest: the commit point.
+class NoManifestEnv : public EnvWrapper {
+ public:
+  Status Rename(const std::string& from, const std::string& to) override {
+    if (to.find("/manifests/") != std::string::npos) return Status::IOError(to, "injected");
+    return EnvWrapper::Rename(from, to);
+  }
+};
+
+TEST_F(ReferenceFilesTest, AFailedCommitLeavesTheStoreAtItsVersion) {
+  WriteReference(kSnapshotText, kMetaText, kDeltaText);
+  ASSERT_OK(AdoptReferenceCache(ref_, store_).status());
+  WriteReference("[{\"id\": \"9\", \"name\": \"\", \"artist\": \"\", \"album\": \"\"}]", "", "");
+  NoManifestEnv env;
+  AdoptOptions o;
+  o.overwrite = true;
+  o.store.env = &env;
+  Result<AdoptReport> r = AdoptReferenceCache(ref_, store_, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsIOError()) << r.status().ToString();
+  Result<Store> store = Store::Open(store_);
+  ASSERT_OK(store.status());
+  Result<VersionInfo> info = store->CurrentInfo();
+  ASSERT_OK(info.status());
+  EXPECT_EQ(info->number, 1u);
+  EXPECT_TRUE(info->service.has_value());
   EXPECT_EQ(StoredTracks().size(), 3u);
 }
 
