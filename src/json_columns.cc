@@ -8,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "json_columns.h"
 #include "json_input.h"
 #include "json_records.h"
 #include "snapshot_format.h"

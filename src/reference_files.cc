@@ -18,11 +18,11 @@
 #include <unordered_map>
 #include <utility>
 
-#include "json_columns.h"
 #include "json_input.h"
 #include "json_records.h"
 #include "json_text.h"
 #include "reference_format.h"
+#include "store/store_access.h"
 #include "trackstore/env.h"
 #include "trackstore/snapshot_service.h"
 
