@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.." || exit 1
 iterations=${1:-20000}
 shift || true
 [ "$iterations" = 0 ] && iterations=-1  # libFuzzer's "no limit"
-targets=(${FUZZ_TARGETS:-snapshot_fuzzer json_import_fuzzer metadata_fuzzer shm_header_fuzzer manifest_fuzzer})
+targets=(${FUZZ_TARGETS:-snapshot_fuzzer json_import_fuzzer metadata_fuzzer shm_header_fuzzer manifest_fuzzer reference_files_fuzzer})
 dir=build-fuzz
 werror=${WERROR:-$([ "${CI:-}" = true ] && echo true || echo false)}
 results=$dir/fuzz-results.txt

@@ -322,7 +322,14 @@ Result<WriteResult> ImportJsonToSnapshot(const std::string& json_path,
 
 Result<CommitStats> ImportJsonToStore(Store& store, const std::string& json_path,
                                       const JsonImportOptions& import_options,
-                                      const CommitOptions& commit_options) try {
+                                      const CommitOptions& commit_options) {
+  return internal::ImportJsonToStore(store, json_path, import_options, commit_options, {});
+}
+
+Result<CommitStats> internal::ImportJsonToStore(Store& store, const std::string& json_path,
+                                                const JsonImportOptions& import_options,
+                                                const CommitOptions& commit_options,
+                                                const StoreImportHooks& hooks) try {
   Result<std::unique_ptr<internal::JsonInput>> input =
       internal::JsonInput::Open(json_path, import_options);
   if (!input.ok()) return input.status();
@@ -334,6 +341,9 @@ Result<CommitStats> ImportJsonToStore(Store& store, const std::string& json_path
   // The parse runs inside the store's commit, under its writer lock: each
   // fragment goes to the store as soon as its columns are full.
   auto produce = [&](const internal::AddFragmentFn& add) -> Status {
+    if (hooks.under_lock) {
+      if (Status s = hooks.under_lock(); !s.ok()) return s;
+    }
     uint64_t dropped_so_far = 0;
     auto flush = [&]() -> Status {
       EncodedView image;
@@ -352,7 +362,8 @@ Result<CommitStats> ImportJsonToStore(Store& store, const std::string& json_path
     if (sink.columns.size() > 0 || sink.tracks_before == 0) return flush();
     return Status::OK();
   };
-  return internal::StoreAccess::ReplaceStreaming(store, produce, commit_options);
+  return internal::StoreAccess::ReplaceStreaming(store, produce, commit_options,
+                                                 hooks.inherit_state);
 } catch (const std::bad_alloc&) {
   return Status::ResourceExhausted(json_path, "out of memory");
 }

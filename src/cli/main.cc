@@ -27,6 +27,7 @@
 #include "cli_common.h"
 #include "library.h"
 #include "merge_commands.h"
+#include "reference_commands.h"
 #include "service_commands.h"
 #include "shm_commands.h"
 #include "store_commands.h"
@@ -535,13 +536,14 @@ int Main(int argc, char** argv) {
       {AddGet(app, a.get), [&] { return RunGet(a.get); }},
       {AddLookup(app, a.lookup), [&] { return RunLookup(a.lookup); }},
   };
-  // merge, diff, status, update, the store commands and shm run from CLI11's callback during
-  // parse() and leave their exit code here.
+  // merge, diff, status, update, the store commands, shm, adopt and export-reference run from
+  // CLI11's callback during parse() and leave their exit code here.
   int callback_exit = kExitOk;
   AddMergeCommands(app, &callback_exit);
   AddServiceCommands(app, &callback_exit);
   AddStoreCommands(app, &callback_exit);
   AddShmCommands(app, &callback_exit);
+  AddReferenceCommands(app, &callback_exit);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

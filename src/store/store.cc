@@ -144,10 +144,13 @@ struct TRACKSTORE_HIDDEN Store::Rep {
   // A new base as one version: `write` writes its fragments. Reads only the
   // parent's manifest, so that a replacement also repairs a version whose
   // files are lost or damaged.
+  // With `inherit_state` false, metadata and delta state come from
+  // `options` only (unset ones are absent), not from the parent.
   Result<CommitStats> CommitBase(
       const CommitOptions& options,
       const std::function<Status(std::vector<std::shared_ptr<const Snapshot>>*,
-                                 std::vector<FragmentInfo>*, CommitStats*)>& write);
+                                 std::vector<FragmentInfo>*, CommitStats*)>& write,
+      bool inherit_state = true);
   Result<Version> CompactLocked(const Version& v, uint64_t highest, uint64_t* bytes_written);
   // Folds the delta fragments of `v` into one: per slot they touch, only
   // its newest row. Costs the deltas' rows, not the library.
@@ -897,7 +900,8 @@ Status Store::Rep::WriteBaseImages(const internal::FragmentImageFn& next_image,
 Result<CommitStats> Store::Rep::CommitBase(
     const CommitOptions& options,
     const std::function<Status(std::vector<std::shared_ptr<const Snapshot>>*,
-                               std::vector<FragmentInfo>*, CommitStats*)>& write) try {
+                               std::vector<FragmentInfo>*, CommitStats*)>& write,
+    bool inherit_state) try {
   std::unique_ptr<FileLock> lock;
   if (Status s = Lock(&lock); !s.ok()) return s;
   uint64_t highest = 0;
@@ -910,7 +914,10 @@ Result<CommitStats> Store::Rep::CommitBase(
   next.operation = "replace";
   Status s = write(&fragments, &next.fragments, &stats);
   bool wrote_state = false;
-  if (s.ok()) s = CarryState(*parent, options, &next, &stats.bytes_written, &wrote_state);
+  if (s.ok()) {
+    s = CarryState(inherit_state ? *parent : VersionInfo{}, options, &next, &stats.bytes_written,
+                   &wrote_state);
+  }
   if (s.ok()) s = SyncDirs(true, wrote_state);
   if (!s.ok()) return s;
   Result<Version> v = Publish(std::move(next), std::move(fragments), highest, &stats.bytes_written);
@@ -993,23 +1000,26 @@ Result<CommitStats> Store::Replace(const Snapshot& snapshot, const CommitOptions
 
 Result<CommitStats> internal::StoreAccess::ReplaceStreaming(
     Store& store, const std::function<Status(const AddFragmentFn&)>& produce,
-    const CommitOptions& options) {
+    const CommitOptions& options, bool inherit_state) {
   Store::Rep& r = *store.rep_;
-  return r.CommitBase(options, [&](auto* fragments, auto* infos, CommitStats* stats) {
-    const AddFragmentFn add = [&](const EncodedView& image, const WriteResult& result) {
-      bool given = false;
-      return r.WriteBaseImages(
-          [&](EncodedView* next, WriteResult* next_result) -> Result<bool> {
-            if (given) return false;
-            given = true;
-            *next = image;
-            *next_result = result;
-            return true;
-          },
-          fragments, infos, stats);
-    };
-    return produce(add);
-  });
+  return r.CommitBase(
+      options,
+      [&](auto* fragments, auto* infos, CommitStats* stats) {
+        const AddFragmentFn add = [&](const EncodedView& image, const WriteResult& result) {
+          bool given = false;
+          return r.WriteBaseImages(
+              [&](EncodedView* next, WriteResult* next_result) -> Result<bool> {
+                if (given) return false;
+                given = true;
+                *next = image;
+                *next_result = result;
+                return true;
+              },
+              fragments, infos, stats);
+        };
+        return produce(add);
+      },
+      inherit_state);
 }
 
 uint64_t internal::StoreAccess::MaxFragmentBytes(const Store& store) {

@@ -2,13 +2,15 @@
 //
 // What other parts of the library do to a Store that its users do not: a
 // full replacement from fragments already encoded (the streaming JSON
-// import fills snapshot columns itself).
+// import fills snapshot columns itself), and that import with hooks.
 #ifndef TRACKSTORE_SRC_STORE_STORE_ACCESS_H_
 #define TRACKSTORE_SRC_STORE_STORE_ACCESS_H_
 
 #include <cstdint>
 #include <functional>
+#include <string>
 
+#include "trackstore/json.h"
 #include "trackstore/result.h"
 #include "trackstore/snapshot_writer.h"
 #include "trackstore/store.h"
@@ -25,14 +27,34 @@ using FragmentImageFn = std::function<Result<bool>(EncodedView* image, WriteResu
 // returning (the image may then be reused).
 using AddFragmentFn = std::function<Status(const EncodedView& image, const WriteResult& result)>;
 
+// What adopting another application's files (src/reference_files.cc) needs
+// beyond ImportJsonToStore.
+struct StoreImportHooks {
+  // Runs under the store's writer lock before anything is written; an
+  // error stops the import with nothing written (a check that must not race
+  // another writer, such as "the store holds no version yet").
+  std::function<Status()> under_lock;
+  // As StoreAccess::ReplaceStreaming's inherit_state.
+  bool inherit_state = true;
+};
+
+// ImportJsonToStore (json.h) with `hooks`; defined in src/json_columns.cc.
+Result<CommitStats> ImportJsonToStore(Store& store, const std::string& json_path,
+                                      const JsonImportOptions& import_options,
+                                      const CommitOptions& commit_options,
+                                      const StoreImportHooks& hooks);
+
 struct StoreAccess {
   // Store::Replace with the fragments `produce` hands over, holding the
   // writer lock while it runs. Ids must be unique across fragments (checked,
   // as Replace does). `produce` must add at least one fragment (an empty
-  // library is one fragment of no tracks).
+  // library is one fragment of no tracks). With `inherit_state` false, the
+  // new version's metadata and delta state are those of `options` only
+  // (unset: none), not the parent's: a library adopted from elsewhere must
+  // not pair with the state of the one it replaces.
   static Result<CommitStats> ReplaceStreaming(
       Store& store, const std::function<Status(const AddFragmentFn&)>& produce,
-      const CommitOptions& options);
+      const CommitOptions& options, bool inherit_state = true);
   // StoreOptions::max_fragment_bytes after clamping.
   static uint64_t MaxFragmentBytes(const Store& store);
 };

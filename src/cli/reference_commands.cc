@@ -1,0 +1,184 @@
+// src/cli/reference_commands.cc: `trackstore adopt` and `trackstore
+// export-reference`.
+#include "reference_commands.h"
+
+#include <algorithm>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_common.h"
+#include "library.h"
+#include "trackstore/reference_files.h"
+
+namespace trackstore {
+namespace {
+
+using cli::kExitOk;
+using Json = nlohmann::ordered_json;
+
+// The --json envelope every command is moving to.
+Json Envelope(std::string_view command, bool ok) {
+  return Json{{"schema_version", 1}, {"command", command}, {"ok", ok}};
+}
+
+// The error on stderr (with a hint for store errors), and with --json the
+// failure envelope on stdout.
+int FailWith(std::string_view command, const Status& s, bool json, const std::string& store_dir) {
+  cli::Fail(s, false, cli::StoreHint(s, store_dir));
+  if (json) {
+    Json j = Envelope(command, false);
+    j["error"] = {{"code", Status::CodeName(s.code())}, {"message", s.message()}};
+    std::cout << cli::JsonText(j) << "\n";
+  }
+  return cli::kExitFailure;
+}
+
+Micros WaitMicros(double seconds) {
+  return static_cast<Micros>(std::max(0.0, seconds) * kMicrosPerSecond);
+}
+
+// --- adopt ---------------------------------------------------------------------
+
+struct AdoptArgs {
+  std::string reference_dir;
+  std::string store_dir;
+  bool overwrite = false;
+  bool json = false;
+  bool no_sync = false;
+  double wait = 30;
+};
+
+int RunAdopt(const AdoptArgs& a) {
+  cli::Stopwatch timer;
+  AdoptOptions options;
+  options.overwrite = a.overwrite;
+  options.store.sync = !a.no_sync;
+  options.store.lock_timeout = WaitMicros(a.wait);
+  Result<AdoptReport> r = AdoptReferenceCache(a.reference_dir, a.store_dir, options);
+  if (!r.ok()) return FailWith("adopt", r.status(), a.json, a.store_dir);
+  cli::ReportTime("adopt", r->tracks_carried, timer.Seconds());
+  if (a.json) {
+    Json j = Envelope("adopt", true);
+    j["reference_dir"] = a.reference_dir;
+    j["store_dir"] = a.store_dir;
+    j["snapshot_file"] = r->snapshot_file;
+    j["records_read"] = r->records_read;
+    j["tracks_carried"] = r->tracks_carried;
+    j["duplicates_dropped"] = r->duplicates_dropped;
+    j["empty_ids_dropped"] = r->empty_ids_dropped;
+    j["metadata_carried"] = r->metadata_carried;
+    j["delta_carried"] = r->delta_carried;
+    j["snapshot_hash_check"] = ReferenceHashCheckName(r->snapshot_hash_check);
+    j["computed_snapshot_hash"] = r->computed_snapshot_hash;
+    j["version"] = r->version;
+    j["content_hash"] = r->content_hash;
+    Json items = Json::array();
+    for (const NotCarried& n : r->not_carried) {
+      items.push_back({{"item", n.item}, {"reason", n.reason}});
+    }
+    j["not_carried"] = std::move(items);
+    std::cout << cli::JsonText(j) << "\n";
+    return kExitOk;
+  }
+  std::cout << "adopted " << r->snapshot_file << " into " << a.store_dir << " as version "
+            << r->version << ": " << cli::Tracks(r->tracks_carried) << " of " << r->records_read
+            << " records, hash " << r->content_hash << "\n";
+  std::cout << "metadata: " << (r->metadata_carried ? "carried" : "not carried") << "\n";
+  std::cout << "delta state: " << (r->delta_carried ? "carried" : "not carried") << "\n";
+  std::cout << "snapshot_hash: " << ReferenceHashCheckName(r->snapshot_hash_check) << "\n";
+  if (!r->not_carried.empty()) {
+    std::cout << "not carried:\n";
+    for (const NotCarried& n : r->not_carried) {
+      std::cout << "  " << n.item << ": " << n.reason << "\n";
+    }
+  }
+  return kExitOk;
+}
+
+// --- export-reference ------------------------------------------------------------
+
+struct ExportArgs {
+  std::string store_dir;
+  std::string reference_dir;
+  bool no_compress = false;
+  std::optional<uint64_t> version;
+  bool json = false;
+  bool no_sync = false;
+};
+
+int RunExportReference(const ExportArgs& a) {
+  cli::Stopwatch timer;
+  ExportReferenceOptions options;
+  options.compress = !a.no_compress;
+  options.version = a.version;
+  options.sync = !a.no_sync;
+  if (!cli::IsStoreDirectory(a.store_dir)) {
+    return FailWith(
+        "export-reference",
+        Status::NotFound(a.store_dir, "not a trackstore store (no manifests/ directory)"), a.json,
+        a.store_dir);
+  }
+  Result<ExportReferenceReport> r = ExportReferenceCache(a.store_dir, a.reference_dir, options);
+  if (!r.ok()) return FailWith("export-reference", r.status(), a.json, a.store_dir);
+  cli::ReportTime("export-reference", r->tracks, timer.Seconds());
+  if (a.json) {
+    Json j = Envelope("export-reference", true);
+    j["store_dir"] = a.store_dir;
+    j["reference_dir"] = a.reference_dir;
+    j["version"] = r->version;
+    j["tracks"] = r->tracks;
+    j["snapshot_file"] = r->snapshot_file;
+    j["metadata_file"] = r->metadata_file ? Json(*r->metadata_file) : Json(nullptr);
+    j["delta_file"] = r->delta_file ? Json(*r->delta_file) : Json(nullptr);
+    j["snapshot_hash"] = r->snapshot_hash;
+    j["notes"] = r->notes;
+    std::cout << cli::JsonText(j) << "\n";
+    return kExitOk;
+  }
+  std::cout << "wrote version " << r->version << " of " << a.store_dir << " ("
+            << cli::Tracks(r->tracks) << ") to " << r->snapshot_file << "\n";
+  std::cout << "metadata: " << r->metadata_file.value_or("not written") << "\n";
+  std::cout << "delta state: " << r->delta_file.value_or("not written") << "\n";
+  std::cout << "snapshot_hash: " << r->snapshot_hash << "\n";
+  for (const std::string& n : r->notes) std::cout << "note: " << n << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddReferenceCommands(CLI::App& app, int* exit_code) {
+  auto adopt = std::make_shared<AdoptArgs>();
+  CLI::App* c = app.add_subcommand(
+      "adopt", "Move the reference application's cache directory into a store (one version)");
+  c->add_option("REFERENCE_CACHE_DIR", adopt->reference_dir,
+                "The reference's cache directory (library_snapshot.json[.gz], "
+                "library_snapshot.meta.json, library_delta.json)")
+      ->required();
+  c->add_option("STORE_DIR", adopt->store_dir, "Store directory (created when missing)")
+      ->required();
+  c->add_flag("--overwrite", adopt->overwrite,
+              "Adopt into a store that already holds versions (as a new version)");
+  c->add_option("--wait", adopt->wait, "Seconds to wait for another writer")->capture_default_str();
+  c->add_flag("--no-sync", adopt->no_sync, "Skip fsync (a machine crash may lose the version)");
+  c->add_flag("--json", adopt->json, "Print JSON");
+  c->callback([adopt, exit_code] { *exit_code = RunAdopt(*adopt); });
+
+  auto ex = std::make_shared<ExportArgs>();
+  CLI::App* e = app.add_subcommand(
+      "export-reference", "Write a store version as the reference application's cache files");
+  e->add_option("STORE_DIR", ex->store_dir, "Store directory")->required();
+  e->add_option("DIR", ex->reference_dir, "The reference's cache directory (created when missing)")
+      ->required();
+  e->add_flag("--no-compress", ex->no_compress,
+              "Write library_snapshot.json instead of library_snapshot.json.gz");
+  e->add_option("--version", ex->version, "Store version to write (default: the current one)");
+  e->add_flag("--no-sync", ex->no_sync, "Skip fsync");
+  e->add_flag("--json", ex->json, "Print JSON");
+  e->callback([ex, exit_code] { *exit_code = RunExportReference(*ex); });
+}
+
+}  // namespace trackstore
