@@ -23,6 +23,7 @@
 #include "trackstore/diff.h"
 #include "trackstore/json.h"
 #include "trackstore/merge.h"
+#include "trackstore/reference_files.h"
 #include "trackstore/shm_cache.h"
 #include "trackstore/snapshot_service.h"
 #include "trackstore/snapshot_writer.h"
@@ -717,6 +718,71 @@ PYBIND11_MODULE(_core, m) {
         (void)Take(std::move(r));
       },
       py::arg("path"), "Checks that a JSON library imports (raises the import's error otherwise).");
+
+  m.def(
+      "adopt",
+      [](const std::string& reference_dir, const std::string& store_dir, bool overwrite) {
+        AdoptOptions o;
+        o.overwrite = overwrite;
+        Result<AdoptReport> r = Status::NotFound(reference_dir);
+        {
+          py::gil_scoped_release nogil;
+          r = AdoptReferenceCache(reference_dir, store_dir, o);
+        }
+        AdoptReport a = Take(std::move(r));
+        py::dict d;
+        d["snapshot_file"] = a.snapshot_file;
+        d["records_read"] = a.records_read;
+        d["tracks_carried"] = a.tracks_carried;
+        d["duplicates_dropped"] = a.duplicates_dropped;
+        d["empty_ids_dropped"] = a.empty_ids_dropped;
+        d["metadata_carried"] = a.metadata_carried;
+        d["delta_carried"] = a.delta_carried;
+        d["snapshot_hash_check"] = std::string(ReferenceHashCheckName(a.snapshot_hash_check));
+        d["computed_snapshot_hash"] = a.computed_snapshot_hash;
+        d["version"] = a.version;
+        d["content_hash"] = a.content_hash;
+        py::list not_carried;
+        for (const NotCarried& n : a.not_carried)
+          not_carried.append(py::make_tuple(n.item, n.reason));
+        d["not_carried"] = not_carried;
+        return d;
+      },
+      py::arg("reference_dir"), py::arg("store_dir"), py::kw_only(), py::arg("overwrite") = false,
+      "adopt(reference_dir, store_dir, *, overwrite=False) -> dict\n\n"
+      "Reads the reference application's cache directory (its snapshot .json or .json.gz, its\n"
+      "metadata and delta-state files) into one new version of the store; the report lists\n"
+      "what was carried and, in 'not_carried', each (item, reason) that was not.");
+
+  m.def(
+      "export_reference",
+      [](const std::string& store_dir, const std::string& reference_dir, bool compress,
+         std::optional<uint64_t> version) {
+        ExportReferenceOptions o;
+        o.compress = compress;
+        o.version = version;
+        Result<ExportReferenceReport> r = Status::NotFound(store_dir);
+        {
+          py::gil_scoped_release nogil;
+          r = ExportReferenceCache(store_dir, reference_dir, o);
+        }
+        ExportReferenceReport e = Take(std::move(r));
+        py::dict d;
+        d["version"] = e.version;
+        d["tracks"] = e.tracks;
+        d["snapshot_file"] = e.snapshot_file;
+        d["metadata_file"] =
+            e.metadata_file ? py::object(py::str(*e.metadata_file)) : py::object(py::none());
+        d["delta_file"] =
+            e.delta_file ? py::object(py::str(*e.delta_file)) : py::object(py::none());
+        d["snapshot_hash"] = e.snapshot_hash;
+        d["notes"] = e.notes;
+        return d;
+      },
+      py::arg("store_dir"), py::arg("reference_dir"), py::kw_only(), py::arg("compress") = true,
+      py::arg("version") = py::none(),
+      "export_reference(store_dir, reference_dir, *, compress=True, version=None) -> dict\n\n"
+      "Writes a store version as the reference application's cache files, which it reads back.");
 
   m.def(
       "validate_tracks",
