@@ -189,7 +189,9 @@ Result<WriteResult> ImportJsonToSnapshot(const std::string& json_path,
       internal::JsonInput::Open(json_path, import_options);
   if (!input.ok()) return input.status();
   ColumnSink sink(json_path, kMaxSnapshotPayloadBytes, write_options.drop_empty_ids);
-  if (Status s = internal::ReadJsonRecords(input->get(), &sink); !s.ok()) return s;
+  internal::JsonWindows windows;
+  windows.progress = &import_options.progress;
+  if (Status s = internal::ReadJsonRecords(input->get(), &sink, windows); !s.ok()) return s;
   input->reset();  // its window is not needed while the payload is built
   if (Status s = sink.EmptyIdError(); !s.ok()) return s;
 
@@ -246,7 +248,9 @@ Result<CommitStats> ImportJsonToStore(Store& store, const std::string& json_path
       return add(image, result);
     };
     sink.flush = flush;
-    if (Status s = internal::ReadJsonRecords(input->get(), &sink); !s.ok()) return s;
+    internal::JsonWindows windows;
+    windows.progress = &import_options.progress;
+    if (Status s = internal::ReadJsonRecords(input->get(), &sink, windows); !s.ok()) return s;
     if (Status s = sink.EmptyIdError(); !s.ok()) return s;
     if (sink.columns.size() > 0 || sink.tracks_before == 0) return flush();
     return Status::OK();
