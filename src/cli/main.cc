@@ -15,9 +15,11 @@
 #include <cstring>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <new>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -600,6 +602,25 @@ std::string CommandFromArgv(const CLI::App& app, int argc, char** argv) {
   return name;
 }
 
+// --help-all, the text the man page is made from (help2man): each command
+// under a heading of its own ("trackstore shm publish:") with its usage,
+// arguments and options, shm's subcommands included.
+class HelpAllFormatter : public CLI::Formatter {
+ public:
+  std::string make_expanded(const CLI::App* sub) const override {
+    const std::string name = "trackstore " + cli::CommandName(sub);
+    std::string out = "\n" + name + ":\n  " + sub->get_description() + "\n\n";
+    std::istringstream body(make_usage(sub, name) + make_positionals(sub) +
+                            make_groups(sub, CLI::AppFormatMode::Sub));
+    for (std::string line; std::getline(body, line);) {
+      if (line.empty() || line == "Positionals:" || line == "Options:") continue;
+      out += line.starts_with("Usage:") ? "  " + line + "\n\n" : line + "\n";
+    }
+    for (const CLI::App* child : sub->get_subcommands({})) out += make_expanded(child);
+    return out;
+  }
+};
+
 bool JsonRequested(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--") == 0) return false;
@@ -611,6 +632,7 @@ bool JsonRequested(int argc, char** argv) {
 int Main(int argc, char** argv) {
   CLI::App app("trackstore: memory-mapped snapshots of a music library's tracks", "trackstore");
   app.require_subcommand(1);
+  app.formatter(std::make_shared<HelpAllFormatter>());  // before the subcommands inherit it
   app.set_version_flag("--version", cli::VersionText(),
                        "Print the version and the formats it reads");
   // `trackstore -q import ...` as well as `trackstore import ... -q`.
