@@ -83,8 +83,9 @@ Json TimeJson(std::optional<Micros> t) {
   return FormatUtc(*t);
 }
 
-Json ReportJson(const SnapshotService& service, const Report& r) {
-  Json j = {{"path", service.options().directory},
+// `dir` as given on the command line, as every command's "path".
+Json ReportJson(const std::string& dir, const Report& r) {
+  Json j = {{"path", dir},
             {"valid", r.validity.valid},
             {"failed_check", CheckName(r.validity.failed)},
             {"reason", r.validity.reason}};
@@ -175,7 +176,7 @@ int RunStatus(const StatusArgs& a) {
   // An invalid snapshot is an answer, not a failure: exit 3, ok true.
   const int code = report.validity.valid ? kExitOk : cli::kExitInvalid;
   if (Flags().json) {
-    cli::PrintJsonOk(ReportJson(service, report));
+    cli::PrintJsonOk(ReportJson(a.dir, report));
   } else {
     PrintReport(service, report);
   }
@@ -226,7 +227,7 @@ int RunUpdate(const UpdateArgs& a) {
   const double seconds = timer.Seconds();
   cli::ReportTime("update", meta->track_count, seconds);
   if (Flags().json) {
-    Json j = {{"path", service.directory()},
+    Json j = {{"path", a.dir},
               {"input", a.in},
               {"tracks", meta->track_count},
               {"content_hash", meta->snapshot_hash},
