@@ -149,6 +149,10 @@ int Fail(const Status& s, std::string_view hint = {}, int exit_code = kExitFailu
 // together): printed as CLI11 prints its own, returns kExitUsage.
 int UsageError(std::string_view message);
 
+// ImportJsonFile(path) with a progress line named `command` while it reads.
+Result<std::vector<TrackRecord>> ImportJsonWithProgress(std::string_view command,
+                                                        const std::string& path);
+
 // A line about work in progress on stderr, rewritten in place ("\r") at
 // most every 200 ms, only when stderr is a terminal and not --quiet; the
 // line is cleared when the object goes away.

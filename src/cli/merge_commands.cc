@@ -41,7 +41,7 @@ int RunMerge(const MergeArgs& a) {
   if (update_snap.ok()) {
     stats = merger.Merge(*base, *update_snap, a.out, options);
   } else if (update_snap.status().IsNotASnapshot()) {
-    Result<std::vector<TrackRecord>> records = ImportJsonFile(a.updates);
+    Result<std::vector<TrackRecord>> records = cli::ImportJsonWithProgress("merge", a.updates);
     if (!records.ok()) return Fail(records.status());
     stats = merger.Merge(*base, *records, a.out, options);
   } else {

@@ -200,16 +200,7 @@ int RunUpdate(const UpdateArgs& a) {
     if (!read.ok()) return Fail(read.status());
     ids = std::move(read).value();
   }
-  Result<std::vector<TrackRecord>> tracks = [&] {
-    cli::Progress progress("update");
-    JsonImportOptions import_options;
-    if (progress.enabled()) {
-      import_options.progress = [&](uint64_t records, uint64_t bytes) {
-        progress.Update(records, bytes);
-      };
-    }
-    return ImportJsonFile(a.in, import_options);
-  }();
+  Result<std::vector<TrackRecord>> tracks = cli::ImportJsonWithProgress("update", a.in);
   if (!tracks.ok()) return Fail(tracks.status());
   std::error_code ec;
   std::filesystem::create_directories(a.dir, ec);

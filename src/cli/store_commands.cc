@@ -134,7 +134,7 @@ int RunCommit(const CommitArgs& a) {
       }
       update_snap.emplace(std::move(snap).value());
     } else if (snap.status().IsNotASnapshot()) {
-      Result<std::vector<TrackRecord>> parsed = ImportJsonFile(a.updates);
+      Result<std::vector<TrackRecord>> parsed = cli::ImportJsonWithProgress("commit", a.updates);
       if (!parsed.ok()) return Fail(parsed.status());
       records = std::move(parsed).value();
     } else {
