@@ -292,16 +292,6 @@ Progress::~Progress() {
   if (shown_) std::cerr << "\r\033[K" << std::flush;
 }
 
-Result<std::vector<TrackRecord>> ImportJsonWithProgress(std::string_view command,
-                                                        const std::string& path) {
-  Progress progress(command);
-  JsonImportOptions options;
-  if (progress.enabled()) {
-    options.progress = [&](uint64_t records, uint64_t bytes) { progress.Update(records, bytes); };
-  }
-  return ImportJsonFile(path, options);
-}
-
 void Progress::Update(uint64_t tracks, uint64_t bytes) {
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
@@ -311,6 +301,16 @@ void Progress::Update(uint64_t tracks, uint64_t bytes) {
   if (bytes > 0) line += ", " + FormatBytes(bytes);
   std::cerr << "\r\033[K" << line << std::flush;
   shown_ = true;
+}
+
+Result<std::vector<TrackRecord>> ImportJsonWithProgress(std::string_view command,
+                                                        const std::string& path) {
+  Progress progress(command);
+  JsonImportOptions options;
+  if (progress.enabled()) {
+    options.progress = [&](uint64_t records, uint64_t bytes) { progress.Update(records, bytes); };
+  }
+  return ImportJsonFile(path, options);
 }
 
 void PrintTrack(const TrackView& t) {

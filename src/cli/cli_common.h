@@ -146,7 +146,8 @@ std::string VersionText();
 int Fail(const Status& s, std::string_view hint = {}, int exit_code = kExitFailure);
 
 // A usage error found by a command itself (two flags that cannot go
-// together): printed as CLI11 prints its own, returns kExitUsage.
+// together): "trackstore: <message>" on stderr, the envelope with code
+// "Usage" with --json; returns kExitUsage.
 int UsageError(std::string_view message);
 
 // ImportJsonFile(path) with a progress line named `command` while it reads.
