@@ -674,12 +674,11 @@ int Main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // Help and --version exit 0; every other parse error is a usage error.
-    const bool help = dynamic_cast<const CLI::Success*>(&e) != nullptr ||
-                      dynamic_cast<const CLI::CallForHelp*>(&e) != nullptr ||
-                      dynamic_cast<const CLI::CallForAllHelp*>(&e) != nullptr ||
-                      dynamic_cast<const CLI::CallForVersion*>(&e) != nullptr;
-    if (help || !JsonRequested(argc, argv)) return app.exit(e) == 0 ? kExitOk : kExitUsage;
+    // Help and --version (exit code 0) print text; every other parse error
+    // is a usage error.
+    if (e.get_exit_code() == 0 || !JsonRequested(argc, argv)) {
+      return app.exit(e) == 0 ? kExitOk : kExitUsage;
+    }
     // CLI11's text still goes to stderr, for a person reading along.
     app.exit(e, std::cerr, std::cerr);
     Flags().command = CommandFromArgv(app, argc, argv);
