@@ -156,6 +156,11 @@ struct TRACKSTORE_EXPORT JsonExportOptions {
   // fdatasync the output file and fsync its directory (see
   // AtomicOutputFile). Default: true.
   bool sync = true;
+  // Called after each piece is written out (about every buffer_bytes of
+  // text, and once at the end) with the tracks and the bytes of JSON text
+  // written so far (before gzip): for a progress display. It must not
+  // throw. Unset (the default), it costs nothing.
+  std::function<void(uint64_t tracks, uint64_t bytes)> progress = nullptr;
 };
 
 // Writes tracks as a JSON array, one object per line ("[\n{...},\n{...}\n]\n",
