@@ -400,7 +400,8 @@ TEST_F(CliContractTest, ProgressOnATerminalOnly) {
         std::vector<std::string>{"import", F("lib.json"), F("pstore") + "/"},
         std::vector<std::string>{"generate", "70000", F("p.json")},
         std::vector<std::string>{"generate", "70000", F("g.snap")},
-        std::vector<std::string>{"merge", F("lib.snap"), F("changes.json"), F("m.snap")}}) {
+        std::vector<std::string>{"merge", F("lib.snap"), F("changes.json"), F("m.snap")},
+        std::vector<std::string>{"export", F("lib.snap"), F("e.json.gz")}}) {
     const std::string command = args[0] + ": ";
     PtyRun tty = RunOnPty(dir_, args, /*stderr_pipe=*/false);
     EXPECT_EQ(tty.exit_code, 0) << tty.tty;

@@ -313,6 +313,16 @@ Result<std::vector<TrackRecord>> ImportJsonWithProgress(std::string_view command
   return ImportJsonFile(path, options);
 }
 
+Status WithExportProgress(std::string_view command,
+                          const std::function<Status(const JsonExportOptions&)>& export_json) {
+  Progress progress(command);
+  JsonExportOptions options;
+  if (progress.enabled()) {
+    options.progress = [&](uint64_t tracks, uint64_t bytes) { progress.Update(tracks, bytes); };
+  }
+  return export_json(options);
+}
+
 void PrintTrack(const TrackView& t) {
   for (int f = 0; f < kStringFieldCount; ++f) {
     std::optional<std::string_view> value = t.string_field(f);

@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "trackstore/clock.h"
+#include "trackstore/json.h"
 #include "trackstore/result.h"
 #include "trackstore/status.h"
 #include "trackstore/track.h"
@@ -153,6 +154,10 @@ int UsageError(std::string_view message);
 // ImportJsonFile(path) with a progress line named `command` while it reads.
 Result<std::vector<TrackRecord>> ImportJsonWithProgress(std::string_view command,
                                                         const std::string& path);
+
+// export_json(options), options.progress showing a line named `command`.
+Status WithExportProgress(std::string_view command,
+                          const std::function<Status(const JsonExportOptions&)>& export_json);
 
 // A line about work in progress on stderr, rewritten in place ("\r") at
 // most every 200 ms, only when stderr is a terminal and not --quiet; the

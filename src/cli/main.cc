@@ -180,7 +180,12 @@ int RunGenerate(const GenerateArgs& a) {
   Stopwatch timer;
   Result<std::vector<TrackRecord>> tracks = Generate(a.count, options);
   if (!tracks.ok()) return Fail(tracks.status());
-  if (Status s = WriteJsonFile(*tracks, a.out); !s.ok()) return Fail(s);
+  if (Status s = cli::WithExportProgress(
+          "generate (writing)",
+          [&](const JsonExportOptions& o) { return WriteJsonFile(*tracks, a.out, o); });
+      !s.ok()) {
+    return Fail(s);
+  }
   const double seconds = timer.Seconds();
   ReportTime("generate", tracks->size(), seconds);
   if (Flags().json) {
@@ -293,7 +298,9 @@ int RunExport(const ExportArgs& a) {
   std::string hint;
   Result<Library> lib = Library::Open(a.snap, a.version, &hint);
   if (!lib.ok()) return Fail(lib.status(), hint);
-  Status s = lib->Visit([&](const auto& tracks) { return ExportJsonFile(tracks, a.out); });
+  Status s = cli::WithExportProgress("export", [&](const JsonExportOptions& o) {
+    return lib->Visit([&](const auto& tracks) { return ExportJsonFile(tracks, a.out, o); });
+  });
   if (!s.ok()) return Fail(s);
   const double seconds = timer.Seconds();
   ReportTime("export", lib->size(), seconds);
