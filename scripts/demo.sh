@@ -60,8 +60,11 @@ step "the snapshot service: update a directory, then ask whether its snapshot is
 $ts update "$OUT/state" "$OUT/library.json" --library "$OUT/library.json"
 $ts status "$OUT/state" --library "$OUT/library.json"
 touch "$OUT/library.json"  # the library changed since the snapshot
-$ts status "$OUT/state" --library "$OUT/library.json" --max-age-hours 0.000001 > "$OUT/status.txt"
+# Not valid any more: status says why and exits 3.
+rc=0
+$ts status "$OUT/state" --library "$OUT/library.json" --max-age-hours 0.000001 > "$OUT/status.txt" || rc=$?
 head -n 8 "$OUT/status.txt"
+[ "$rc" -eq 3 ] || { echo "demo: status exited $rc, expected 3 (not valid)"; exit 1; }
 
 step "shared memory: publish the snapshot, read it from 4 processes at once"
 shm=trackstore-demo-$$

@@ -4,7 +4,9 @@
 set -euo pipefail
 
 packages=(
-  build-essential pkg-config meson ninja-build clang-format
+  build-essential pkg-config meson ninja-build
+  clang-format clang-tidy                   # CI: formatting and lint (scripts/lint.sh)
+  help2man                                  # the man page, from trackstore --help-all
   cmake                                     # tests: a consumer through find_package(trackstore)
   libflatbuffers-dev flatbuffers-compiler   # schema compiler + runtime (2.0.8)
   libxxhash-dev                             # XXH3 content hashes

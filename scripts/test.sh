@@ -2,9 +2,12 @@
 # README command 2: installs what is missing, builds the normal build (build/)
 # and an ASan+UBSan build (build-asan/) and runs every test in both, then
 # runs the threaded shared-memory test under TSan (build-tsan/), then each
-# libFuzzer target for a short fixed run (build-fuzz/, scripts/fuzz.sh).
+# libFuzzer target for a short fixed run (build-fuzz/, scripts/fuzz.sh),
+# then clang-format and clang-tidy over the sources (build-lint/,
+# scripts/lint.sh, with build/'s compilation database).
 # Ends with the line "N passed, N failed" summed over all runs (GoogleTest
-# cases, plus one per other test); exits non-zero if anything failed.
+# cases, plus one per other test, fuzz target and lint check); exits
+# non-zero if anything failed.
 #
 # Warnings are errors when CI=true (.ci/run sets it); WERROR=true|false
 # overrides.
@@ -67,6 +70,10 @@ fi
 echo "=== build-fuzz: fuzz"
 bash scripts/fuzz.sh "${FUZZ_ITERATIONS:-20000}" "-seed=${FUZZ_SEED:-1}" || status=1
 
+# Formatting (every C++ file) and clang-tidy (src/), one result each.
+rm -f build-lint/lint-results.txt
+bash scripts/lint.sh build build-lint || status=1
+
 echo "=== summary"
-python3 scripts/test_summary.py build build-asan build-tsan build-fuzz || status=1
+python3 scripts/test_summary.py build build-asan build-tsan build-fuzz build-lint || status=1
 exit "$status"

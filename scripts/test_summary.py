@@ -9,7 +9,9 @@ wrote during this run; any other test counts as one. A test binary that
 failed without a fresh report (a crash, a sanitizer abort, a timeout) counts
 as one failure. A build directory without a testlog counts as one failure.
 A build directory with a fuzz-results.txt (scripts/fuzz.sh: one
-"<target> passed|failed" line per fuzz target) counts those lines instead.
+"<target> passed|failed" line per fuzz target) or a lint-results.txt
+(scripts/lint.sh: one line per check, clang-format and clang-tidy) counts
+those lines instead.
 Prints one line per build directory, then the plain line "N passed, N failed".
 """
 import json
@@ -57,8 +59,12 @@ def read_report(path, starttime):
     return passed, failed, skipped
 
 
-def count_fuzz(build_dir, path):
-    """(passed, failed, skipped) from scripts/fuzz.sh's results file."""
+# Results files of runs that are not meson tests: file name -> what a line is.
+RESULTS_FILES = {"fuzz-results.txt": "fuzz targets", "lint-results.txt": "lint checks"}
+
+
+def count_results(build_dir, path, what):
+    """(passed, failed, skipped) from a results file of "<name> passed|failed" lines."""
     passed = failed = 0
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -66,15 +72,16 @@ def count_fuzz(build_dir, path):
                 passed += 1
             elif line.strip():
                 failed += 1
-    print(f"{build_dir}: {passed} passed, {failed} failed, 0 skipped (fuzz targets)")
+    print(f"{build_dir}: {passed} passed, {failed} failed, 0 skipped ({what})")
     return passed, failed, 0
 
 
 def count(build_dir):
     """(passed, failed, skipped) for one build directory."""
-    fuzz_results = os.path.join(build_dir, "fuzz-results.txt")
-    if os.path.exists(fuzz_results):
-        return count_fuzz(build_dir, fuzz_results)
+    for name, what in RESULTS_FILES.items():
+        results = os.path.join(build_dir, name)
+        if os.path.exists(results):
+            return count_results(build_dir, results, what)
     log = os.path.join(build_dir, "meson-logs", "testlog.json")
     if not os.path.exists(log):
         print(f"{build_dir}: no test log (did the build fail?)")

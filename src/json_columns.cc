@@ -264,7 +264,7 @@ std::optional<Split> FindSplit(const std::string& path, uint64_t size) {
 // the result and the error it always gives. So a split that was not a
 // record boundary costs time, never a different outcome.
 bool ParseInHalves(const std::string& path, uint64_t size, const Split& split, bool drop_empty_ids,
-                   ColumnSink* sink) {
+                   const internal::JsonWindows& windows, ColumnSink* sink) {
   Result<std::unique_ptr<internal::JsonInput>> first =
       internal::JsonInput::OpenRange(path, 0, split.first_end, "", "]");
   Result<std::unique_ptr<internal::JsonInput>> second =
@@ -274,7 +274,8 @@ bool ParseInHalves(const std::string& path, uint64_t size, const Split& split, b
   Status second_status;
   std::thread second_parser(
       [&] { second_status = internal::ReadJsonRecords(second->get(), &second_sink); });
-  const Status first_status = internal::ReadJsonRecords(first->get(), sink);
+  // Progress is reported by the first half only (on the caller's thread).
+  const Status first_status = internal::ReadJsonRecords(first->get(), sink, windows);
   second_parser.join();
   if (!first_status.ok() || !second_status.ok()) return false;
   if (sink->saw_empty_ids() || second_sink.saw_empty_ids()) return false;
@@ -300,11 +301,14 @@ Result<WriteResult> ImportJsonToSnapshot(const std::string& json_path,
   // A large plain file is parsed on both cores; anything out of the
   // ordinary goes through the one-pass parse below instead.
   const uint64_t size = (*input)->size_hint();
+  internal::JsonWindows windows;
+  windows.progress = &import_options.progress;
   bool parsed = false;
   if (size >= kHalvesFromBytes && size <= import_options.max_input_bytes &&
       std::thread::hardware_concurrency() > 1) {
     if (std::optional<Split> split = FindSplit(json_path, size)) {
-      parsed = ParseInHalves(json_path, size, *split, write_options.drop_empty_ids, sink.get());
+      parsed =
+          ParseInHalves(json_path, size, *split, write_options.drop_empty_ids, windows, sink.get());
       if (!parsed) {
         sink = std::make_unique<ColumnSink>(json_path, kMaxSnapshotPayloadBytes,
                                             write_options.drop_empty_ids);
@@ -312,7 +316,7 @@ Result<WriteResult> ImportJsonToSnapshot(const std::string& json_path,
     }
   }
   if (!parsed) {
-    if (Status s = internal::ReadJsonRecords(input->get(), sink.get()); !s.ok()) return s;
+    if (Status s = internal::ReadJsonRecords(input->get(), sink.get(), windows); !s.ok()) return s;
   }
   input->reset();  // its window is not needed while the payload is built
   return WriteSinkToFile(sink.get(), json_path, snapshot_path, write_options);
@@ -357,7 +361,9 @@ Result<CommitStats> internal::ImportJsonToStore(Store& store, const std::string&
       return add(image, result);
     };
     sink.flush = flush;
-    if (Status s = internal::ReadJsonRecords(input->get(), &sink); !s.ok()) return s;
+    internal::JsonWindows windows;
+    windows.progress = &import_options.progress;
+    if (Status s = internal::ReadJsonRecords(input->get(), &sink, windows); !s.ok()) return s;
     if (Status s = sink.EmptyIdError(); !s.ok()) return s;
     if (sink.columns.size() > 0 || sink.tracks_before == 0) return flush();
     return Status::OK();

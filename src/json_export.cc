@@ -215,6 +215,7 @@ Status WriteTracks(uint64_t count, const Tracks& tracks, const std::string& path
   text.reserve(reserve + (reserve >> 2));
   text.append(count == 0 ? "[]\n" : "[\n");
   uint64_t i = 0;
+  uint64_t written = 0;  // bytes of text, for options.progress
   for (const auto& track : tracks) {
     const size_t start = text.size();
     AppendTrack(track, &text);
@@ -228,11 +229,15 @@ Status WriteTracks(uint64_t count, const Tracks& tracks, const std::string& path
     text.append(i < count ? ",\n" : "\n]\n");
     if (text.size() >= buffer_bytes) {
       if (Status s = sink.Write(text); !s.ok()) return s;
+      written += text.size();
       text.clear();
+      if (options.progress) options.progress(i, written);
     }
   }
   if (i != count) return Status::StructureInvalid(path, "track count differs from the tracks");
   if (Status s = sink.Write(text); !s.ok()) return s;
+  // (Unless the last piece was written in the loop, with these counts.)
+  if (options.progress && !text.empty()) options.progress(i, written + text.size());
   return sink.Finish();
 } catch (const std::bad_alloc&) {
   return Status::ResourceExhausted(path, "out of memory");

@@ -49,9 +49,11 @@ class RecordVectorSink : public internal::JsonRecordSink {
 };
 
 Result<std::vector<TrackRecord>> ReadRecords(internal::JsonInput* input,
-                                             uint64_t max_payload_bytes) {
-  RecordVectorSink sink(input->name(), max_payload_bytes);
-  if (Status s = internal::ReadJsonRecords(input, &sink); !s.ok()) return s;
+                                             const JsonImportOptions& options) {
+  RecordVectorSink sink(input->name(), options.max_payload_bytes);
+  internal::JsonWindows windows;
+  windows.progress = &options.progress;
+  if (Status s = internal::ReadJsonRecords(input, &sink, windows); !s.ok()) return s;
   return sink.Take();
 }
 
@@ -62,7 +64,7 @@ Result<std::vector<TrackRecord>> ReadRecords(internal::JsonInput* input,
 Result<std::vector<TrackRecord>> ParseTracksJson(std::string_view json,
                                                  std::string_view source) try {
   std::unique_ptr<internal::JsonInput> input = internal::JsonInput::FromMemory(json, source);
-  return ReadRecords(input.get(), 0);
+  return ReadRecords(input.get(), JsonImportOptions());
 } catch (const std::bad_alloc&) {
   return Status::ResourceExhausted(source, "out of memory");
 }
@@ -71,7 +73,7 @@ Result<std::vector<TrackRecord>> ImportJsonFile(const std::string& path,
                                                 const JsonImportOptions& options) try {
   Result<std::unique_ptr<internal::JsonInput>> input = internal::JsonInput::Open(path, options);
   if (!input.ok()) return input.status();
-  return ReadRecords(input->get(), options.max_payload_bytes);
+  return ReadRecords(input->get(), options);
 } catch (const std::bad_alloc&) {
   return Status::ResourceExhausted(path, "out of memory");
 }

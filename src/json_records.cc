@@ -466,6 +466,10 @@ Status ReadJsonRecords(JsonInput* input, JsonRecordSink* sink, const JsonWindows
       index += r.records;
       if (r.error.ok()) {
         parsed = true;
+        // The bytes before this window, the '[' it starts with, its text.
+        if (windows.progress != nullptr && *windows.progress) {
+          (*windows.progress)(index, w.offset() + cut);
+        }
         break;
       }
       if (r.code == simdjson::UTF8_ERROR) return Utf8Error(source, w, cut);

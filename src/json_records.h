@@ -23,6 +23,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,6 +64,9 @@ struct JsonWindows {
   // The longest record. The window grows to twice this, so that it holds a
   // whole record and the start of the next. Default: kMaxRecordBytes.
   size_t max_record_bytes = kMaxRecordBytes;
+  // JsonImportOptions::progress, called after each window; may be null or
+  // empty.
+  const std::function<void(uint64_t records, uint64_t bytes)>* progress = nullptr;
 };
 
 // Reads every record of `input` into `sink`, in order. Errors name the

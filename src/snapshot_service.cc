@@ -80,7 +80,7 @@ ServiceMetadata ServiceOf(const SnapshotMetadata& m) {
 // (step 5's reason names it).
 std::string MissingFragment(const std::string& dir, const VersionInfo& info) {
   for (const FragmentInfo& f : info.fragments) {
-    const std::string path = dir + "/fragments/" + f.name + ".snap";
+    std::string path = dir + "/fragments/" + f.name + ".snap";  // returned by move
     struct stat st;
     if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) return path;
   }

@@ -83,7 +83,7 @@ TEST_F(CliNonUtf8Test, GetWithNonUtf8PathAndId) {
   ExpectJson(RunCli(dir_, {"get", snap_, "1003", "--json"}), 0);
   CliRun r = RunCli(dir_, {"get", snap_, "10\xff", "--json"});
   ExpectJson(r, 1);
-  EXPECT_THAT(r.out, HasSubstr("not_found"));
+  EXPECT_THAT(r.out, HasSubstr(R"("code":"NotFound")"));
 }
 
 TEST_F(CliNonUtf8Test, Lookup) {
@@ -96,11 +96,12 @@ TEST_F(CliNonUtf8Test, MergeAndDiff) {
   ExpectJson(RunCli(dir_, {"diff", snap_, dir_.file("none\xff.snap"), "--json"}), 1);
 }
 
+// An empty directory holds no valid snapshot: exit 3, still JSON.
 TEST_F(CliNonUtf8Test, Status) {
   std::filesystem::create_directory(dir_.file("svc\xff"));
   ExpectJson(
       RunCli(dir_, {"status", dir_.file("svc\xff"), "--library", dir_.file("lib\xfe"), "--json"}),
-      0);
+      3);
 }
 
 TEST_F(CliNonUtf8Test, ShmGet) {
@@ -186,7 +187,7 @@ TEST(CliCraftedSnapshotTest, NonUtf8ValueIsReplacedInGetAndShmGet) {
   CliRun r = RunCli(dir, {"get", snap, "zqid0003", "--json"});
   ExpectJson(r, 0);
   if (r.exit_code == 0) {
-    EXPECT_EQ(nlohmann::json::parse(r.out)["name"], kReplacedName);
+    EXPECT_EQ(nlohmann::json::parse(r.out)["track"]["name"], kReplacedName);
   }
 
   const std::string name = "ts-cli-test-" + std::to_string(::getpid());
@@ -195,7 +196,7 @@ TEST(CliCraftedSnapshotTest, NonUtf8ValueIsReplacedInGetAndShmGet) {
   r = RunCli(dir, {"shm", "get", name, "tracks_all", "zqid0003", "--json"});
   ExpectJson(r, 0);
   if (r.exit_code == 0) {
-    EXPECT_EQ(nlohmann::json::parse(r.out)["name"], kReplacedName);
+    EXPECT_EQ(nlohmann::json::parse(r.out)["track"]["name"], kReplacedName);
   }
   ExpectNoCrashJson(RunCli(dir, {"shm", "get", name, "tracks_all", "zq\xff", "--json"}));
   ExpectNoCrashJson(RunCli(dir, {"shm", "stat", name + "\xff", "--json"}));
@@ -219,7 +220,7 @@ TEST(CliResourceTest, HugeLookupCountIsResourceExhausted) {
   const std::string snap = WriteSnap(dir, "lib.snap", MakeTracks(10));
   CliRun r = RunCli(dir, {"lookup", snap, "--count", "100000000000", "--json"});
   ExpectJson(r, 1);
-  EXPECT_THAT(r.out, HasSubstr("resource_exhausted")) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr(R"("code":"ResourceExhausted")")) << Describe(r);
 }
 
 // --- bounded input ------------------------------------------------------------
@@ -484,7 +485,7 @@ TEST(CliGenerateTest, StoreHoldsTheSameLibraryAsAnImport) {
   ExpectJson(b, 0);
   EXPECT_EQ(nlohmann::json::parse(a.out)["content_hash"],
             nlohmann::json::parse(b.out)["content_hash"]);
-  EXPECT_EQ(nlohmann::json::parse(b.out)["track_count"], 120000);
+  EXPECT_EQ(nlohmann::json::parse(b.out)["tracks"], 120000);
 
   // An existing store directory needs no '/': a second full replacement.
   gen = RunCli(dir, {"generate", "10", dir.file("generated")});

@@ -153,6 +153,24 @@ TEST(JsonExportStreamTest, TextDoesNotDependOnTheBufferSize) {
   }
 }
 
+// The progress callback sees the counts grow piece by piece, to every
+// track and every byte of the text.
+TEST(JsonExportStreamTest, ProgressReachesEveryTrackAndByte) {
+  TempDir dir;
+  const std::vector<TrackRecord> tracks = VariedTracks(2000);
+  std::vector<std::pair<uint64_t, uint64_t>> calls;
+  JsonExportOptions options = Options(JsonCompression::kGzip, 4096);
+  options.progress = [&](uint64_t n, uint64_t bytes) { calls.emplace_back(n, bytes); };
+  ASSERT_OK(WriteJsonFile(tracks, dir.file("t.json.gz"), options));
+  ASSERT_GT(calls.size(), 10u);
+  for (size_t i = 1; i < calls.size(); ++i) {
+    EXPECT_GE(calls[i].first, calls[i - 1].first);
+    EXPECT_GT(calls[i].second, calls[i - 1].second);
+  }
+  EXPECT_EQ(calls.back().first, tracks.size());
+  EXPECT_EQ(calls.back().second, Gunzip(ReadFileBytes(dir.file("t.json.gz"))).size());
+}
+
 // A snapshot (read through its mapping) whose JSON is several default
 // buffers long.
 TEST(JsonExportStreamTest, LargeSnapshotRoundTripsPlainAndGzip) {

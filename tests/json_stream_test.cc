@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <filesystem>
@@ -220,6 +221,39 @@ TEST(JsonColumnsTest, SnapshotEqualsTheWritersOutput) {
   Result<Snapshot> snap = Snapshot::Open(dir.file("a.snap"));
   ASSERT_OK(snap.status());
   EXPECT_EQ(snap->size(), tracks.size());
+}
+
+// The progress callback sees the counts grow, window by window, to the
+// whole input, for a snapshot, a store and records alike.
+TEST(JsonColumnsTest, ProgressReachesTheWholeInput) {
+  TempDir dir;
+  const std::vector<TrackRecord> tracks = TrickyTracks(30000);
+  ASSERT_OK(WriteJsonFile(tracks, dir.file("t.json")));
+  const uint64_t size = std::filesystem::file_size(dir.file("t.json"));
+  ASSERT_GT(size, uint64_t{2} << 20);  // several windows of about 1 MiB
+  std::vector<std::pair<uint64_t, uint64_t>> calls;
+  JsonImportOptions options;
+  options.progress = [&](uint64_t records, uint64_t bytes) { calls.emplace_back(records, bytes); };
+  auto check = [&](const char* what) {
+    SCOPED_TRACE(what);
+    ASSERT_GT(calls.size(), 2u);
+    for (size_t i = 1; i < calls.size(); ++i) {
+      EXPECT_GT(calls[i].first, calls[i - 1].first);
+      EXPECT_GT(calls[i].second, calls[i - 1].second);
+    }
+    EXPECT_EQ(calls.back().first, tracks.size());
+    EXPECT_LE(calls.back().second, size);
+    EXPECT_GT(calls.back().second, size - 16);  // all but the closing bracket and blanks
+    calls.clear();
+  };
+  ASSERT_OK(ImportJsonToSnapshot(dir.file("t.json"), dir.file("a.snap"), options).status());
+  check("snapshot");
+  Result<Store> store = Store::Open(dir.file("store"));
+  ASSERT_OK(store.status());
+  ASSERT_OK(ImportJsonToStore(*store, dir.file("t.json"), options).status());
+  check("store");
+  ASSERT_OK(ImportJsonFile(dir.file("t.json"), options).status());
+  check("records");
 }
 
 TEST(JsonColumnsTest, EmptyLibrary) {

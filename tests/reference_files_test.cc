@@ -669,7 +669,8 @@ TEST_F(ReferenceFilesTest, CliAdoptAndExportReference) {
   EXPECT_EQ(j["schema_version"], 1);
   EXPECT_EQ(j["command"], "adopt");
   EXPECT_EQ(j["ok"], true);
-  EXPECT_EQ(j["tracks_carried"], 3);
+  EXPECT_EQ(j["tracks"], 3);
+  EXPECT_EQ(j["kind"], "store");
   EXPECT_EQ(j["metadata_carried"], true);
   EXPECT_EQ(j["delta_carried"], true);
   EXPECT_EQ(j["snapshot_hash_check"], "matched");
@@ -681,7 +682,7 @@ TEST_F(ReferenceFilesTest, CliAdoptAndExportReference) {
   nlohmann::json e = nlohmann::json::parse(again.out);
   EXPECT_EQ(e["ok"], false);
   EXPECT_EQ(e["command"], "adopt");
-  EXPECT_EQ(e["error"]["code"], "invalid_argument");
+  EXPECT_EQ(e["error"]["code"], "InvalidArgument");
   EXPECT_THAT(e["error"]["message"].get<std::string>(), HasSubstr("already holds version 1"));
   EXPECT_THAT(again.err, HasSubstr("trackstore: Invalid argument"));
 
@@ -714,7 +715,7 @@ TEST_F(ReferenceFilesTest, CliAdoptAndExportReference) {
   testing::CliRun missing =
       testing::RunCli(dir_, {"export-reference", dir_.file("nowhere"), out, "--json"});
   EXPECT_EQ(missing.exit_code, 1);
-  EXPECT_EQ(nlohmann::json::parse(missing.out)["error"]["code"], "not_found");
+  EXPECT_EQ(nlohmann::json::parse(missing.out)["error"]["code"], "NotFound");
   EXPECT_EQ(testing::RunCli(dir_, {"adopt", ref_}).exit_code, 2);
   EXPECT_EQ(testing::RunCli(dir_, {"export-reference", store_, out, "--bogus"}).exit_code, 2);
 }

@@ -155,7 +155,7 @@ def check(tool, tmp, compress, compact):
 
     adopted = run([tool, "adopt", ref, store, "--json", "--no-sync"])
     assert adopted["ok"] is True, adopted
-    assert adopted["tracks_carried"] == len(payload), adopted
+    assert adopted["tracks"] == len(payload), adopted
     assert adopted["metadata_carried"] and adopted["delta_carried"], adopted
     assert adopted["snapshot_hash_check"] == "matched", adopted
     assert adopted["computed_snapshot_hash"] == meta["snapshot_hash"], adopted

@@ -111,7 +111,7 @@ TEST_F(StoreCliTest, ImportIntoAStoreThenReadItLikeASnapshot) {
   EXPECT_THAT(info.out, HasSubstr("tracks:          300\n"));
   Json j = RunJson({"info", store_, "--json"});
   EXPECT_EQ(j["version"], 1);
-  EXPECT_EQ(j["track_count"], 300);
+  EXPECT_EQ(j["tracks"], 300);
   EXPECT_EQ(j["delta_fragments"], 0);
 
   CliRun verify = Run({"verify", store_});
@@ -154,7 +154,7 @@ TEST_F(StoreCliTest, CommitWithRemovalsIsReadLayeredAsWrittenFromScratch) {
 
   Json info = RunJson({"info", store_, "--json"});
   EXPECT_EQ(info["version"], 2);
-  EXPECT_EQ(info["track_count"], 302);
+  EXPECT_EQ(info["tracks"], 302);
   EXPECT_EQ(info["delta_fragments"], 1);
   EXPECT_EQ(Run({"verify", store_}).exit_code, 0);
   EXPECT_EQ(Run({"get", store_, library_[2].id}).exit_code, 1);  // removed
@@ -178,7 +178,7 @@ TEST_F(StoreCliTest, CommitWithRemovalsIsReadLayeredAsWrittenFromScratch) {
   Json c = Json::parse(rm.out);
   EXPECT_EQ(c["version"], 3);
   EXPECT_EQ(c["removed"], 2);
-  EXPECT_EQ(c["track_count"], 300);
+  EXPECT_EQ(c["tracks"], 300);
 }
 
 TEST_F(StoreCliTest, LogCheckoutCompactAndGc) {
@@ -190,8 +190,8 @@ TEST_F(StoreCliTest, LogCheckoutCompactAndGc) {
   const Json& newest = log["versions"][0];
   EXPECT_EQ(newest["version"], 2);
   EXPECT_EQ(newest["operation"], "commit");
-  EXPECT_EQ(newest["track_count"], 302);
-  EXPECT_EQ(newest["fragment_count"], 2);
+  EXPECT_EQ(newest["tracks"], 302);
+  EXPECT_EQ(newest["fragments"].size(), 2u);
   EXPECT_EQ(newest["delta_fragments"], 1);
   EXPECT_EQ(newest["content_hash"].get<std::string>().size(), 32u);
   EXPECT_TRUE(IsIsoUtc(newest["time"].get<std::string>())) << newest["time"];
@@ -236,7 +236,7 @@ TEST_F(StoreCliTest, LogCheckoutCompactAndGc) {
   EXPECT_THAT(gone.err, HasSubstr("version 1 was garbage-collected; `trackstore log " + store_ +
                                   "` lists the kept ones"));
   Json gone_json = Json::parse(Run({"get", store_, "x", "--version", "2", "--json"}).out);
-  EXPECT_EQ(gone_json["error"], "not_found");
+  EXPECT_EQ(gone_json["error"]["code"], "NotFound");
   EXPECT_EQ(RunJson({"log", store_, "--json"})["versions"].size(), 1u);
   EXPECT_EQ(Run({"verify", store_}).exit_code, 0);
 }
@@ -260,7 +260,7 @@ TEST_F(StoreCliTest, LockedStoreNamesTheHolder) {
   }
   CliRun json = Run({"checkout", store_, "1", "--wait", "0", "--json"});
   EXPECT_EQ(json.exit_code, 1);
-  EXPECT_EQ(Json::parse(json.out)["error"], "busy");
+  EXPECT_EQ(Json::parse(json.out)["error"]["code"], "Busy");
   // Readers take no lock.
   EXPECT_EQ(Run({"info", store_}).exit_code, 0);
   lock.reset();
@@ -288,7 +288,7 @@ TEST_F(StoreCliTest, UsageMissingAndDamagedStores) {
   bytes[bytes.size() - 100] ^= 0x01;
   WriteFileBytes(fragment, bytes);
   CliRun bad = Run({"verify", store_});
-  EXPECT_EQ(bad.exit_code, 1) << Describe(bad);
+  EXPECT_EQ(bad.exit_code, 3) << Describe(bad);  // checked, and corrupt
   EXPECT_THAT(bad.err, HasSubstr("hint: the store is damaged; `trackstore log " + store_));
 }
 

@@ -36,6 +36,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -68,6 +69,12 @@ struct TRACKSTORE_EXPORT JsonImportOptions {
   // before every record has been turned into a TrackRecord. 0: no limit.
   // Default: 0.
   uint64_t max_payload_bytes = 0;
+  // Called as the import goes, after each window of the input is read
+  // (about every MiB of text, and once at its end), with the records read
+  // and the bytes of text consumed so far (after gzip inflation): for a
+  // progress display. It must not throw. Unset (the default), it costs
+  // nothing.
+  std::function<void(uint64_t records, uint64_t bytes)> progress = nullptr;
 };
 
 // Parses a JSON array of track objects. `source` names the input in errors.
@@ -149,6 +156,11 @@ struct TRACKSTORE_EXPORT JsonExportOptions {
   // fdatasync the output file and fsync its directory (see
   // AtomicOutputFile). Default: true.
   bool sync = true;
+  // Called after each piece is written out (about every buffer_bytes of
+  // text, and once at the end) with the tracks and the bytes of JSON text
+  // written so far (before gzip): for a progress display. It must not
+  // throw. Unset (the default), it costs nothing.
+  std::function<void(uint64_t tracks, uint64_t bytes)> progress = nullptr;
 };
 
 // Writes tracks as a JSON array, one object per line ("[\n{...},\n{...}\n]\n",

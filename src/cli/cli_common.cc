@@ -7,14 +7,132 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <optional>
+#include <streambuf>
 
 #include <nlohmann/json.hpp>
 
 namespace trackstore::cli {
+
+GlobalFlags& Flags() {
+  static GlobalFlags flags;
+  return flags;
+}
+
+void AddCommand(CommandTable* table, CLI::App* app, std::function<int()> run) {
+  app->add_flag("--json", Flags().json, "Print one line of JSON on stdout (doc/cli.md)");
+  app->add_flag("-q,--quiet", Flags().quiet, "No timings, notes or progress on stderr");
+  table->push_back({app, std::move(run)});
+}
+
+std::string CommandName(const CLI::App* app) {
+  std::string name = app->get_name();
+  for (const CLI::App* p = app->get_parent(); p != nullptr && p->get_parent() != nullptr;
+       p = p->get_parent()) {
+    name = p->get_name() + " " + name;
+  }
+  return name;
+}
+
+std::string_view ErrorCode(const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kOk:
+      return "Ok";
+    case Status::Code::kNotFound:
+      return "NotFound";
+    case Status::Code::kNotASnapshot:
+      return "NotASnapshot";
+    case Status::Code::kVersionUnsupported:
+      return "VersionUnsupported";
+    case Status::Code::kTruncated:
+      return "Truncated";
+    case Status::Code::kHashMismatch:
+      return "HashMismatch";
+    case Status::Code::kStructureInvalid:
+      return "StructureInvalid";
+    case Status::Code::kInvalidArgument:
+      return "InvalidArgument";
+    case Status::Code::kIOError:
+      return "IOError";
+    case Status::Code::kResourceExhausted:
+      return "ResourceExhausted";
+    case Status::Code::kNotSupported:
+      return "NotSupported";
+    case Status::Code::kBusy:
+      return "Busy";
+  }
+  return "Unknown";
+}
+
+namespace {
+
+Json Envelope(bool ok) {
+  return Json{{"schema_version", kJsonSchemaVersion}, {"command", Flags().command}, {"ok", ok}};
+}
+
+// Discards what is written: std::cerr's stand-in under --quiet.
+class NullBuffer : public std::streambuf {
+ protected:
+  int overflow(int c) override { return traits_type::not_eof(c); }
+};
+
+}  // namespace
+
+int PrintJsonOk(const Json& fields, std::string_view raw_key, std::string_view raw_json) {
+  Json j = Envelope(true);
+  for (const auto& [key, value] : fields.items()) j[key] = value;
+  std::string text = JsonText(j);
+  if (!raw_key.empty()) {
+    text.pop_back();  // the closing '}'
+    text += "," + JsonText(Json(raw_key)) + ":" + std::string(raw_json) + "}";
+  }
+  std::cout << text << "\n" << std::flush;
+  return kExitOk;
+}
+
+void PrintJsonError(std::string_view code, std::string_view message, std::string_view hint) {
+  Json error = {{"code", code}, {"message", message}};
+  if (!hint.empty()) error["hint"] = hint;
+  Json j = Envelope(false);
+  j["error"] = std::move(error);
+  std::cout << JsonText(j) << "\n" << std::flush;
+}
+
+int VerifyExitCode(const Status& s) {
+  return s.IsCorruption() || s.IsNotASnapshot() || s.IsVersionUnsupported() ? kExitInvalid
+                                                                            : kExitFailure;
+}
+
+std::string CompletionWords(const CLI::App& app, const std::vector<std::string>& words) {
+  const CLI::App* at = &app;
+  for (const std::string& word : words) {
+    const CLI::App* next = nullptr;
+    for (const CLI::App* sub : at->get_subcommands({})) {
+      if (sub->get_name() == word) next = sub;
+    }
+    if (next != nullptr) at = next;
+  }
+  std::string out;
+  for (const CLI::App* sub : at->get_subcommands({})) {
+    if (!sub->get_group().empty()) out += sub->get_name() + "\n";
+  }
+  for (const CLI::Option* o : at->get_options()) {
+    if (!o->nonpositional()) continue;
+    for (const std::string& n : o->get_lnames()) out += "--" + n + "\n";
+    for (const std::string& n : o->get_snames()) out += "-" + n + "\n";
+  }
+  return out;
+}
+
+std::ostream& Info() {
+  static NullBuffer null_buffer;
+  static std::ostream null_stream(&null_buffer);
+  return Flags().quiet ? null_stream : std::cerr;
+}
 
 std::string VersionText() {
   const LibraryVersionInfo& v = LibraryVersion();
@@ -101,7 +219,7 @@ Result<std::vector<std::string>> ReadIdList(const std::string& path) {
 }
 
 void ReportTime(std::string_view command, uint64_t tracks, double seconds) {
-  std::cerr << command << ": " << Tracks(tracks) << " in " << FormatSeconds(seconds) << "\n";
+  Info() << command << ": " << Tracks(tracks) << " in " << FormatSeconds(seconds) << "\n";
 }
 
 std::string JsonText(const nlohmann::ordered_json& j, int indent) {
@@ -123,14 +241,86 @@ Status CheckFitsInMemory(std::string_view what, uint64_t count, uint64_t bytes_e
                 " bytes of memory; this machine has " + std::to_string(memory));
 }
 
-int Fail(const Status& s, bool json, std::string_view hint) {
+int Fail(const Status& s, std::string_view hint, int exit_code) {
   std::cerr << "trackstore: " << s.ToString() << "\n";
   if (!hint.empty()) std::cerr << "hint: " << hint << "\n";
-  if (json) {
-    nlohmann::ordered_json j = {{"error", Status::CodeName(s.code())}, {"message", s.message()}};
-    std::cout << JsonText(j) << "\n";
+  if (Flags().json) PrintJsonError(ErrorCode(s), s.message(), hint);
+  return exit_code;
+}
+
+int UsageError(std::string_view message) {
+  std::cerr << "trackstore: " << message << "\n";
+  if (Flags().json) PrintJsonError("Usage", message);
+  return kExitUsage;
+}
+
+namespace {
+
+// How often the progress line is rewritten; TRACKSTORE_PROGRESS_MS changes
+// it (0: at every update, which tests use to see a line however fast).
+std::chrono::milliseconds ProgressInterval() {
+  const char* env = std::getenv("TRACKSTORE_PROGRESS_MS");
+  if (env != nullptr && *env != '\0') {
+    char* end = nullptr;
+    const long ms = std::strtol(env, &end, 10);
+    if (*end == '\0' && ms >= 0) return std::chrono::milliseconds(ms);
   }
-  return kExitFailure;
+  return std::chrono::milliseconds(200);
+}
+
+// "412,000"
+std::string Grouped(uint64_t n) {
+  std::string digits = std::to_string(n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+Progress::Progress(std::string_view command)
+    : command_(command),
+      enabled_(!Flags().quiet && ::isatty(STDERR_FILENO) == 1),
+      interval_(enabled_ ? ProgressInterval() : std::chrono::milliseconds(0)),
+      last_(std::chrono::steady_clock::now()) {}
+
+Progress::~Progress() {
+  // The line is cleared, so that the summary that follows starts clean.
+  if (shown_) std::cerr << "\r\033[K" << std::flush;
+}
+
+void Progress::Update(uint64_t tracks, uint64_t bytes) {
+  if (!enabled_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_ < interval_) return;
+  last_ = now;
+  std::string line = command_ + ": " + Grouped(tracks) + (tracks == 1 ? " track" : " tracks");
+  if (bytes > 0) line += ", " + FormatBytes(bytes);
+  std::cerr << "\r\033[K" << line << std::flush;
+  shown_ = true;
+}
+
+Result<std::vector<TrackRecord>> ImportJsonWithProgress(std::string_view command,
+                                                        const std::string& path) {
+  Progress progress(command);
+  JsonImportOptions options;
+  if (progress.enabled()) {
+    options.progress = [&](uint64_t records, uint64_t bytes) { progress.Update(records, bytes); };
+  }
+  return ImportJsonFile(path, options);
+}
+
+Status WithExportProgress(std::string_view command,
+                          const std::function<Status(const JsonExportOptions&)>& export_json) {
+  Progress progress(command);
+  JsonExportOptions options;
+  if (progress.enabled()) {
+    options.progress = [&](uint64_t tracks, uint64_t bytes) { progress.Update(tracks, bytes); };
+  }
+  return export_json(options);
 }
 
 void PrintTrack(const TrackView& t) {

@@ -51,7 +51,7 @@ Result<Store> OpenExistingStore(const std::string& dir, double lock_wait_seconds
 
 Status MissingVersion(const Store& store, uint64_t number, const Status& why) {
   Result<std::vector<VersionInfo>> log = store.Log();
-  const std::string dir = store.directory();
+  const std::string& dir = store.directory();
   const std::string n = std::to_string(number);
   if (!log.ok()) return why;
   if (log->empty() || number > log->front().number) {

@@ -18,12 +18,12 @@ namespace trackstore {
 namespace {
 
 using cli::Fail;
-using Json = nlohmann::ordered_json;
+using cli::Flags;
+using cli::Json;
 
 struct MergeArgs {
   std::string base, updates, out;
   bool no_sync = false;
-  bool json = false;
 };
 
 // The base is fully verified first: a corrupt base is an error and no
@@ -32,7 +32,7 @@ struct MergeArgs {
 int RunMerge(const MergeArgs& a) {
   cli::Stopwatch timer;
   Result<Snapshot> base = Snapshot::Open(a.base);
-  if (!base.ok()) return Fail(base.status(), a.json);
+  if (!base.ok()) return Fail(base.status());
   WriteOptions options;
   options.sync = !a.no_sync;
   Merger merger;
@@ -41,23 +41,28 @@ int RunMerge(const MergeArgs& a) {
   if (update_snap.ok()) {
     stats = merger.Merge(*base, *update_snap, a.out, options);
   } else if (update_snap.status().IsNotASnapshot()) {
-    Result<std::vector<TrackRecord>> records = ImportJsonFile(a.updates);
-    if (!records.ok()) return Fail(records.status(), a.json);
+    Result<std::vector<TrackRecord>> records = cli::ImportJsonWithProgress("merge", a.updates);
+    if (!records.ok()) return Fail(records.status());
     stats = merger.Merge(*base, *records, a.out, options);
   } else {
-    return Fail(update_snap.status(), a.json);
+    return Fail(update_snap.status());
   }
-  if (!stats.ok()) return Fail(stats.status(), a.json);
-  cli::ReportTime("merge", stats->written.track_count, timer.Seconds());
-  if (a.json) {
-    Json j = {{"path", a.out},
-              {"track_count", stats->written.track_count},
-              {"content_hash", stats->written.content_hash},
-              {"carried", stats->carried},
-              {"replaced", stats->replaced},
-              {"appended", stats->appended},
-              {"superseded", stats->superseded}};
-    std::cout << cli::JsonText(j, 2) << "\n";
+  if (!stats.ok()) return Fail(stats.status());
+  const double seconds = timer.Seconds();
+  cli::ReportTime("merge", stats->written.track_count, seconds);
+  if (Flags().json) {
+    return cli::PrintJsonOk({{"path", a.out},
+                             {"kind", "snapshot"},
+                             {"base", a.base},
+                             {"updates", a.updates},
+                             {"tracks", stats->written.track_count},
+                             {"bytes", stats->written.file_size},
+                             {"content_hash", stats->written.content_hash},
+                             {"carried", stats->carried},
+                             {"replaced", stats->replaced},
+                             {"appended", stats->appended},
+                             {"superseded", stats->superseded},
+                             {"seconds", seconds}});
   } else {
     std::cout << a.out << ": " << cli::Tracks(stats->written.track_count) << " (" << stats->carried
               << " carried, " << stats->replaced << " replaced, " << stats->appended
@@ -70,7 +75,6 @@ struct DiffArgs {
   std::string a, b;
   std::optional<uint64_t> version_a, version_b;
   bool reference_rule = false;
-  bool json = false;
 };
 
 Json FieldList(const std::vector<Field>& fields) {
@@ -96,18 +100,19 @@ void PrintDiff(const SnapshotDiff& d) {
 int RunDiff(const DiffArgs& a) {
   std::string hint;
   Result<cli::Library> before = cli::Library::Open(a.a, a.version_a, &hint);
-  if (!before.ok()) return Fail(before.status(), a.json, hint);
+  if (!before.ok()) return Fail(before.status(), hint);
   Result<cli::Library> after = cli::Library::Open(a.b, a.version_b, &hint);
-  if (!after.ok()) return Fail(after.status(), a.json, hint);
+  if (!after.ok()) return Fail(after.status(), hint);
   cli::Stopwatch timer;
   DiffOptions options;
   options.rule = a.reference_rule ? ChangeRule::kReference : ChangeRule::kAllFields;
   const SnapshotDiff d = before->Visit([&](const auto& x) {
     return after->Visit([&](const auto& y) { return Diff(x, y, options); });
   });
-  std::cerr << "diff: " << cli::Tracks(before->size()) << " against " << cli::Tracks(after->size())
-            << " in " << cli::FormatSeconds(timer.Seconds()) << "\n";
-  if (!a.json) {
+  const double seconds = timer.Seconds();
+  cli::Info() << "diff: " << cli::Tracks(before->size()) << " against "
+              << cli::Tracks(after->size()) << " in " << cli::FormatSeconds(seconds) << "\n";
+  if (!Flags().json) {
     PrintDiff(d);
     return cli::kExitOk;
   }
@@ -115,14 +120,25 @@ int RunDiff(const DiffArgs& a) {
   for (const UpdatedTrack& u : d.updated) {
     updated.push_back({{"id", u.id}, {"changed", FieldList(u.changed)}});
   }
-  Json j = {{"new", d.added}, {"updated", updated}, {"removed", d.removed}};
-  std::cout << cli::JsonText(j, 2) << "\n";
-  return cli::kExitOk;
+  // Each side: its path, and its version when it is a store.
+  auto side = [](const cli::Library& lib) {
+    Json j = {{"path", lib.path()}};
+    if (lib.version() != nullptr) j["version"] = lib.version()->number();
+    j["tracks"] = lib.size();
+    j["content_hash"] = lib.content_hash();
+    return j;
+  };
+  return cli::PrintJsonOk({{"a", side(*before)},
+                           {"b", side(*after)},
+                           {"new", d.added},
+                           {"updated", updated},
+                           {"removed", d.removed},
+                           {"seconds", seconds}});
 }
 
 }  // namespace
 
-void AddMergeCommands(CLI::App& app, int* exit_code) {
+void AddMergeCommands(CLI::App& app, cli::CommandTable* commands) {
   auto merge = std::make_shared<MergeArgs>();
   CLI::App* m = app.add_subcommand("merge", "Merge new and changed tracks into a snapshot");
   m->add_option("BASE.snap", merge->base, "Existing snapshot (fully verified)")->required();
@@ -131,8 +147,7 @@ void AddMergeCommands(CLI::App& app, int* exit_code) {
   m->add_option("OUT.snap", merge->out, "Output snapshot (may be BASE; replaced atomically)")
       ->required();
   m->add_flag("--no-sync", merge->no_sync, "Skip fsync (a machine crash may lose the file)");
-  m->add_flag("--json", merge->json, "Print JSON");
-  m->callback([merge, exit_code] { *exit_code = RunMerge(*merge); });
+  cli::AddCommand(commands, m, [merge] { return RunMerge(*merge); });
 
   auto diff = std::make_shared<DiffArgs>();
   CLI::App* d = app.add_subcommand("diff", "List new, updated and removed tracks from A to B");
@@ -142,8 +157,7 @@ void AddMergeCommands(CLI::App& app, int* exit_code) {
   d->add_option("--version-b", diff->version_b, "Store B: version N instead of the current one");
   d->add_flag("--reference-rule", diff->reference_rule,
               "Count only genre, year and track_status changes, as the reference application");
-  d->add_flag("--json", diff->json, "Print JSON");
-  d->callback([diff, exit_code] { *exit_code = RunDiff(*diff); });
+  cli::AddCommand(commands, d, [diff] { return RunDiff(*diff); });
 }
 
 }  // namespace trackstore

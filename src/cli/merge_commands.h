@@ -4,15 +4,16 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli_common.h"
+
 namespace trackstore {
 
 // Registers
-//   trackstore merge BASE.snap UPDATES.(json|json.gz|snap) OUT.snap [--no-sync] [--json]
-//   trackstore diff A B [--version-a N] [--version-b N] [--reference-rule] [--json]
+//   trackstore merge BASE.snap UPDATES.(json|json.gz|snap) OUT.snap [--no-sync]
+//   trackstore diff A B [--version-a N] [--version-b N] [--reference-rule]
 //     (A and B: snapshot files or store directories)
-// on `app`. The chosen command runs from CLI11's callback during
-// app.parse() and stores its exit code in *exit_code.
-void AddMergeCommands(CLI::App& app, int* exit_code);
+// on `app`, in `commands`.
+void AddMergeCommands(CLI::App& app, cli::CommandTable* commands);
 
 }  // namespace trackstore
 

@@ -8,8 +8,6 @@
 #include <optional>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "cli_common.h"
 #include "library.h"
 #include "trackstore/reference_files.h"
@@ -17,24 +15,11 @@
 namespace trackstore {
 namespace {
 
+using cli::Json;
 using cli::kExitOk;
-using Json = nlohmann::ordered_json;
 
-// The --json envelope every command is moving to.
-Json Envelope(std::string_view command, bool ok) {
-  return Json{{"schema_version", 1}, {"command", command}, {"ok", ok}};
-}
-
-// The error on stderr (with a hint for store errors), and with --json the
-// failure envelope on stdout.
-int FailWith(std::string_view command, const Status& s, bool json, const std::string& store_dir) {
-  cli::Fail(s, false, cli::StoreHint(s, store_dir));
-  if (json) {
-    Json j = Envelope(command, false);
-    j["error"] = {{"code", Status::CodeName(s.code())}, {"message", s.message()}};
-    std::cout << cli::JsonText(j) << "\n";
-  }
-  return cli::kExitFailure;
+int FailWith(const Status& s, const std::string& store_dir) {
+  return cli::Fail(s, cli::StoreHint(s, store_dir));
 }
 
 Micros WaitMicros(double seconds) {
@@ -47,7 +32,6 @@ struct AdoptArgs {
   std::string reference_dir;
   std::string store_dir;
   bool overwrite = false;
-  bool json = false;
   bool no_sync = false;
   double wait = 30;
 };
@@ -59,15 +43,16 @@ int RunAdopt(const AdoptArgs& a) {
   options.store.sync = !a.no_sync;
   options.store.lock_timeout = WaitMicros(a.wait);
   Result<AdoptReport> r = AdoptReferenceCache(a.reference_dir, a.store_dir, options);
-  if (!r.ok()) return FailWith("adopt", r.status(), a.json, a.store_dir);
+  if (!r.ok()) return FailWith(r.status(), a.store_dir);
   cli::ReportTime("adopt", r->tracks_carried, timer.Seconds());
-  if (a.json) {
-    Json j = Envelope("adopt", true);
-    j["reference_dir"] = a.reference_dir;
-    j["store_dir"] = a.store_dir;
+  if (cli::Flags().json) {
+    Json j;
+    j["path"] = a.store_dir;
+    j["kind"] = "store";
+    j["input"] = a.reference_dir;
     j["snapshot_file"] = r->snapshot_file;
     j["records_read"] = r->records_read;
-    j["tracks_carried"] = r->tracks_carried;
+    j["tracks"] = r->tracks_carried;
     j["duplicates_dropped"] = r->duplicates_dropped;
     j["empty_ids_dropped"] = r->empty_ids_dropped;
     j["metadata_carried"] = r->metadata_carried;
@@ -81,8 +66,8 @@ int RunAdopt(const AdoptArgs& a) {
       items.push_back({{"item", n.item}, {"reason", n.reason}});
     }
     j["not_carried"] = std::move(items);
-    std::cout << cli::JsonText(j) << "\n";
-    return kExitOk;
+    j["seconds"] = timer.Seconds();
+    return cli::PrintJsonOk(j);
   }
   std::cout << "adopted " << r->snapshot_file << " into " << a.store_dir << " as version "
             << r->version << ": " << cli::Tracks(r->tracks_carried) << " of " << r->records_read
@@ -106,7 +91,6 @@ struct ExportArgs {
   std::string reference_dir;
   bool no_compress = false;
   std::optional<uint64_t> version;
-  bool json = false;
   bool no_sync = false;
 };
 
@@ -118,17 +102,17 @@ int RunExportReference(const ExportArgs& a) {
   options.sync = !a.no_sync;
   if (!cli::IsStoreDirectory(a.store_dir)) {
     return FailWith(
-        "export-reference",
-        Status::NotFound(a.store_dir, "not a trackstore store (no manifests/ directory)"), a.json,
+        Status::NotFound(a.store_dir, "not a trackstore store (no manifests/ directory)"),
         a.store_dir);
   }
   Result<ExportReferenceReport> r = ExportReferenceCache(a.store_dir, a.reference_dir, options);
-  if (!r.ok()) return FailWith("export-reference", r.status(), a.json, a.store_dir);
+  if (!r.ok()) return FailWith(r.status(), a.store_dir);
   cli::ReportTime("export-reference", r->tracks, timer.Seconds());
-  if (a.json) {
-    Json j = Envelope("export-reference", true);
-    j["store_dir"] = a.store_dir;
-    j["reference_dir"] = a.reference_dir;
+  if (cli::Flags().json) {
+    Json j;
+    j["path"] = a.reference_dir;
+    j["kind"] = "json";
+    j["input"] = a.store_dir;
     j["version"] = r->version;
     j["tracks"] = r->tracks;
     j["snapshot_file"] = r->snapshot_file;
@@ -136,8 +120,8 @@ int RunExportReference(const ExportArgs& a) {
     j["delta_file"] = r->delta_file ? Json(*r->delta_file) : Json(nullptr);
     j["snapshot_hash"] = r->snapshot_hash;
     j["notes"] = r->notes;
-    std::cout << cli::JsonText(j) << "\n";
-    return kExitOk;
+    j["seconds"] = timer.Seconds();
+    return cli::PrintJsonOk(j);
   }
   std::cout << "wrote version " << r->version << " of " << a.store_dir << " ("
             << cli::Tracks(r->tracks) << ") to " << r->snapshot_file << "\n";
@@ -150,7 +134,7 @@ int RunExportReference(const ExportArgs& a) {
 
 }  // namespace
 
-void AddReferenceCommands(CLI::App& app, int* exit_code) {
+void AddReferenceCommands(CLI::App& app, cli::CommandTable* commands) {
   auto adopt = std::make_shared<AdoptArgs>();
   CLI::App* c = app.add_subcommand(
       "adopt", "Move the reference application's cache directory into a store (one version)");
@@ -164,8 +148,7 @@ void AddReferenceCommands(CLI::App& app, int* exit_code) {
               "Adopt into a store that already holds versions (as a new version)");
   c->add_option("--wait", adopt->wait, "Seconds to wait for another writer")->capture_default_str();
   c->add_flag("--no-sync", adopt->no_sync, "Skip fsync (a machine crash may lose the version)");
-  c->add_flag("--json", adopt->json, "Print JSON");
-  c->callback([adopt, exit_code] { *exit_code = RunAdopt(*adopt); });
+  cli::AddCommand(commands, c, [adopt] { return RunAdopt(*adopt); });
 
   auto ex = std::make_shared<ExportArgs>();
   CLI::App* e = app.add_subcommand(
@@ -177,8 +160,7 @@ void AddReferenceCommands(CLI::App& app, int* exit_code) {
               "Write library_snapshot.json instead of library_snapshot.json.gz");
   e->add_option("--version", ex->version, "Store version to write (default: the current one)");
   e->add_flag("--no-sync", ex->no_sync, "Skip fsync");
-  e->add_flag("--json", ex->json, "Print JSON");
-  e->callback([ex, exit_code] { *exit_code = RunExportReference(*ex); });
+  cli::AddCommand(commands, e, [ex] { return RunExportReference(*ex); });
 }
 
 }  // namespace trackstore

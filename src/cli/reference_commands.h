@@ -5,16 +5,15 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli_common.h"
+
 namespace trackstore {
 
 // Registers
-//   trackstore adopt REFERENCE_CACHE_DIR STORE_DIR [--overwrite] [--json]
-//   trackstore export-reference STORE_DIR DIR [--no-compress] [--version N] [--json]
-// on `app`. The chosen command runs from CLI11's callback during
-// app.parse() and stores its exit code in *exit_code. With --json, one
-// compact line: {"schema_version":1,"command":...,"ok":true,...report} or
-// {"schema_version":1,"command":...,"ok":false,"error":{"code":...,"message":...}}.
-void AddReferenceCommands(CLI::App& app, int* exit_code);
+//   trackstore adopt REFERENCE_CACHE_DIR STORE_DIR [--overwrite]
+//   trackstore export-reference STORE_DIR DIR [--no-compress] [--version N]
+// on `app`, in `commands` (doc/cli.md gives their JSON).
+void AddReferenceCommands(CLI::App& app, cli::CommandTable* commands);
 
 }  // namespace trackstore
 

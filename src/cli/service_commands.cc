@@ -1,8 +1,9 @@
 // src/cli/service_commands.cc: `trackstore status` and `trackstore update`.
 //
 // status reports what a SnapshotService directory holds and whether the
-// snapshot would be used, with the reason; update runs the cache manager's
-// update snapshot from a JSON library file.
+// snapshot would be used, with the reason, and says so in its exit code (0
+// valid, 3 invalid); update runs the cache manager's update snapshot from a
+// JSON library file.
 #include "service_commands.h"
 
 #include <cmath>
@@ -24,9 +25,10 @@ namespace trackstore {
 namespace {
 
 using cli::Fail;
-using cli::kExitOk;
-using Json = nlohmann::ordered_json;
+using cli::Flags;
 using cli::FormatUtc;
+using cli::Json;
+using cli::kExitOk;
 
 const char* CheckName(Validity::Check check) {
   switch (check) {
@@ -54,7 +56,6 @@ struct StatusArgs {
   std::string dir;
   std::string library;
   double max_age_hours = static_cast<double>(kDefaultMaxAge) / (3600.0 * kMicrosPerSecond);
-  bool json = false;
 };
 
 // Everything status reports, gathered once for both output forms.
@@ -76,28 +77,30 @@ Report Gather(const SnapshotService& service) {
   return r;
 }
 
+// ISO-8601 UTC, or null.
 Json TimeJson(std::optional<Micros> t) {
   if (!t) return nullptr;
-  return Json{{"micros", *t}, {"utc", FormatUtc(*t)}};
+  return FormatUtc(*t);
 }
 
-Json ReportJson(const SnapshotService& service, const Report& r) {
-  Json j = {{"directory", service.options().directory}};
+// `dir` as given on the command line, as every command's "path".
+Json ReportJson(const std::string& dir, const Report& r) {
+  Json j = {{"path", dir},
+            {"valid", r.validity.valid},
+            {"failed_check", CheckName(r.validity.failed)},
+            {"reason", r.validity.reason}};
   if (r.metadata.ok()) {
     const SnapshotMetadata& m = *r.metadata;
     j["metadata"] = {{"format_version", m.format_version},
                      {"last_full_scan", TimeJson(m.last_full_scan)},
                      {"library_mtime", TimeJson(m.library_mtime)},
-                     {"track_count", m.track_count},
-                     {"snapshot_hash", m.snapshot_hash},
+                     {"tracks", m.track_count},
+                     {"content_hash", m.snapshot_hash},
                      {"last_force_scan", TimeJson(m.last_force_scan)}};
   } else {
     j["metadata"] = nullptr;
     j["metadata_error"] = r.metadata.status().message();
   }
-  j["valid"] = r.validity.valid;
-  j["failed_check"] = CheckName(r.validity.failed);
-  j["reason"] = r.validity.reason;
   if (r.delta.ok()) {
     j["delta_state"] = {{"last_run", TimeJson(r.delta->last_run)},
                         {"tracked_since", TimeJson(r.delta->tracked_since)},
@@ -155,18 +158,29 @@ void PrintReport(const SnapshotService& service, const Report& r) {
 }
 
 int RunStatus(const StatusArgs& a) {
+  // A directory that is not there is an error, not an invalid snapshot: a
+  // typo must not read as "needs a full scan".
+  std::error_code ec;
+  if (!std::filesystem::is_directory(a.dir, ec)) {
+    return Fail(std::filesystem::exists(a.dir, ec)
+                    ? Status::InvalidArgument(a.dir, "not a directory")
+                    : Status::NotFound(a.dir, "no such directory"),
+                "`trackstore update " + a.dir + " LIBRARY.json --library FILE` creates it");
+  }
   ServiceOptions options;
   options.directory = a.dir;
   options.library_path = a.library;
   options.max_age = std::llround(a.max_age_hours * 3600.0 * kMicrosPerSecond);
   SnapshotService service(options);
   const Report report = Gather(service);
-  if (a.json) {
-    std::cout << cli::JsonText(ReportJson(service, report), 2) << "\n";
+  // An invalid snapshot is an answer, not a failure: exit 3, ok true.
+  const int code = report.validity.valid ? kExitOk : cli::kExitInvalid;
+  if (Flags().json) {
+    cli::PrintJsonOk(ReportJson(a.dir, report));
   } else {
     PrintReport(service, report);
   }
-  return kExitOk;  // an invalid snapshot is an answer, not a failure
+  return code;
 }
 
 // --- update -----------------------------------------------------------------
@@ -179,13 +193,14 @@ struct UpdateArgs {
 };
 
 int RunUpdate(const UpdateArgs& a) {
+  cli::Stopwatch timer;
   std::vector<std::string> ids;
   if (!a.processed_ids.empty()) {
     Result<std::vector<std::string>> read = cli::ReadIdList(a.processed_ids);
     if (!read.ok()) return Fail(read.status());
     ids = std::move(read).value();
   }
-  Result<std::vector<TrackRecord>> tracks = ImportJsonFile(a.in);
+  Result<std::vector<TrackRecord>> tracks = cli::ImportJsonWithProgress("update", a.in);
   if (!tracks.ok()) return Fail(tracks.status());
   std::error_code ec;
   std::filesystem::create_directories(a.dir, ec);
@@ -200,6 +215,20 @@ int RunUpdate(const UpdateArgs& a) {
 
   Result<SnapshotMetadata> meta = service.ReadMetadata();
   if (!meta.ok()) return Fail(meta.status());
+  const double seconds = timer.Seconds();
+  cli::ReportTime("update", meta->track_count, seconds);
+  if (Flags().json) {
+    Json j = {{"path", a.dir},
+              {"input", a.in},
+              {"tracks", meta->track_count},
+              {"content_hash", meta->snapshot_hash},
+              {"library_mtime", FormatUtc(meta->library_mtime)}};
+    if (Result<DeltaState> delta = service.ReadDeltaState(); delta.ok()) {
+      j["processed_ids"] = delta->processed_ids.size();
+    }
+    j["seconds"] = seconds;
+    return cli::PrintJsonOk(j);
+  }
   std::cout << service.directory() << ": " << meta->track_count << " tracks, hash "
             << meta->snapshot_hash << ", library mtime " << FormatUtc(meta->library_mtime);
   if (Result<DeltaState> delta = service.ReadDeltaState(); delta.ok()) {
@@ -211,20 +240,21 @@ int RunUpdate(const UpdateArgs& a) {
 
 // --- registration -----------------------------------------------------------
 
-void AddStatus(CLI::App& app, int* exit_code) {
+void AddStatus(CLI::App& app, cli::CommandTable* commands) {
   auto a = std::make_shared<StatusArgs>();
   CLI::App* c = app.add_subcommand(
-      "status", "Show a service directory's metadata, validity (with the reason) and delta state");
+      "status",
+      "Show a service directory's metadata, validity (with the reason) and delta state; exit 3 "
+      "when the snapshot is not valid");
   c->add_option("DIR", a->dir, "Service directory")->required();
   c->add_option("--library", a->library, "Music library file whose mtime is checked");
   c->add_option("--max-age-hours", a->max_age_hours, "Maximum snapshot age; 0 = no limit")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  c->add_flag("--json", a->json, "Print JSON");
-  c->callback([a, exit_code] { *exit_code = RunStatus(*a); });
+  cli::AddCommand(commands, c, [a] { return RunStatus(*a); });
 }
 
-void AddUpdate(CLI::App& app, int* exit_code) {
+void AddUpdate(CLI::App& app, cli::CommandTable* commands) {
   auto a = std::make_shared<UpdateArgs>();
   CLI::App* c = app.add_subcommand(
       "update", "Publish a JSON library as the directory's snapshot, metadata and delta state");
@@ -233,14 +263,14 @@ void AddUpdate(CLI::App& app, int* exit_code) {
   c->add_option("--library", a->library, "Music library file whose mtime is recorded")->required();
   c->add_option("--processed-ids", a->processed_ids,
                 "Track ids this run processed (delta state): a JSON array, or one per line");
-  c->callback([a, exit_code] { *exit_code = RunUpdate(*a); });
+  cli::AddCommand(commands, c, [a] { return RunUpdate(*a); });
 }
 
 }  // namespace
 
-void AddServiceCommands(CLI::App& app, int* exit_code) {
-  AddStatus(app, exit_code);
-  AddUpdate(app, exit_code);
+void AddServiceCommands(CLI::App& app, cli::CommandTable* commands) {
+  AddStatus(app, commands);
+  AddUpdate(app, commands);
 }
 
 }  // namespace trackstore

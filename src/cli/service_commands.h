@@ -5,16 +5,16 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli_common.h"
+
 namespace trackstore {
 
 // Registers
-//   trackstore status DIR [--library FILE] [--max-age-hours H] [--json]
+//   trackstore status DIR [--library FILE] [--max-age-hours H]
 //   trackstore update DIR IN.json --library FILE [--processed-ids IDS.json]
-// on `app`. The chosen command runs from CLI11's callback during
-// app.parse() and stores its exit code (0 success, 1 failure) in
-// *exit_code, which must outlive the parse. Usage errors are CLI11's
-// (ParseError), as for every other subcommand.
-void AddServiceCommands(CLI::App& app, int* exit_code);
+// on `app`, in `commands`. status exits 0 when the snapshot is valid, 3
+// when it is not (the reason printed), 1 when DIR cannot be read.
+void AddServiceCommands(CLI::App& app, cli::CommandTable* commands);
 
 }  // namespace trackstore
 

@@ -3,7 +3,8 @@
 // Each command opens the named segment, does one thing and prints what a
 // person needs next: a missing segment says how to create it, a full one
 // how big it is and what holds it, a dead writer's leftovers what the next
-// publish will do about them. Timings go to stderr; --json output to stdout.
+// publish will do about them. Timings and notes go to stderr (not with
+// --quiet; warnings always); --json output to stdout.
 #include "shm_commands.h"
 
 #include <time.h>
@@ -30,10 +31,11 @@
 namespace trackstore {
 namespace {
 
-using Json = nlohmann::ordered_json;
-
 using cli::Fail;
+using cli::Flags;
+using cli::Json;
 using cli::kExitOk;
+using cli::PrintJsonOk;
 using cli::PrintTrack;
 
 struct ShmArgs {
@@ -47,18 +49,9 @@ struct ShmArgs {
   uint64_t capacity_mb = 64;
   uint64_t max_entries = ShmOptions{}.max_entries;
   std::string shm_dir = ShmOptions{}.shm_dir;
-  bool json = false;
   bool share_with_group = false;
   CLI::Option* capacity_option = nullptr;
 };
-
-std::string Iso8601(Micros t) {
-  const time_t secs = static_cast<time_t>(t / kMicrosPerSecond);
-  struct tm tm;
-  char buf[32] = "?";
-  if (gmtime_r(&secs, &tm) != nullptr) std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::string MiB(uint64_t bytes) {
   char buf[32];
@@ -91,8 +84,8 @@ void ReportLeftovers(const ShmStats& s, const std::string& name) {
               << "entries (readers keep what they hold)\n";
   }
   if (s.dead_reader_slots != 0) {
-    std::cerr << "note: " << s.dead_reader_slots << " reader slot(s) of " << name
-              << " belong to processes that died; the next publish frees them\n";
+    cli::Info() << "note: " << s.dead_reader_slots << " reader slot(s) of " << name
+                << " belong to processes that died; the next publish frees them\n";
   }
 }
 
@@ -105,7 +98,7 @@ int RunPublish(const ShmArgs& a) {
   }
   Result<ShmCache> cache = ShmCache::Open(OptionsFor(a, /*create=*/true));
   if (!cache.ok()) {
-    return Fail(cache.status(), false,
+    return Fail(cache.status(),
                 cache.status().IsResourceExhausted()
                     ? "pass a smaller --capacity (MiB), or free space in " + a.shm_dir
                     : "");
@@ -113,8 +106,8 @@ int RunPublish(const ShmArgs& a) {
   const ShmStats before = cache->Stats();
   if (a.capacity_option != nullptr && a.capacity_option->count() > 0 &&
       before.capacity > (a.capacity_mb << 20)) {
-    std::cerr << "note: " << a.name << " already exists with " << MiB(before.capacity)
-              << "; --capacity applies only when a segment is created\n";
+    cli::Info() << "note: " << a.name << " already exists with " << MiB(before.capacity)
+                << "; --capacity applies only when a segment is created\n";
   }
   const auto start = std::chrono::steady_clock::now();
   Result<uint64_t> version = cache->PutFile(a.key, a.file, a.ttl);
@@ -126,19 +119,32 @@ int RunPublish(const ShmArgs& a) {
              "` and publish again with a larger --capacity, or let readers that hold "
              "old versions finish";
     }
-    return Fail(version.status(), false, hint);
+    return Fail(version.status(), hint);
   }
   const double seconds = Seconds(start);
   const ShmStats after = cache->Stats();
   if (after.rebuilds > before.rebuilds || before.dead_writer_pid != 0) {
-    std::cerr << "note: rebuilt " << a.name << " first: a previous writer had died mid-write "
-              << "or the segment was damaged; its other entries were dropped\n";
+    cli::Info() << "note: rebuilt " << a.name << " first: a previous writer had died mid-write "
+                << "or the segment was damaged; its other entries were dropped\n";
   }
   char took[32];
   std::snprintf(took, sizeof(took), "%.1f ms", seconds * 1e3);
-  std::cerr << "publish: " << a.file << " in " << took << "\n";
+  cli::Info() << "publish: " << a.file << " in " << took << "\n";
   Result<ShmEntry> e = cache->Get(a.key);
   const uint64_t tracks = e.ok() ? e->snapshot().size() : 0;
+  if (Flags().json) {
+    return PrintJsonOk({{"segment", a.name},
+                        {"key", a.key},
+                        {"path", a.file},
+                        {"version", *version},
+                        {"tracks", tracks},
+                        {"bytes", e.ok() ? e->image_size() : 0},
+                        {"ttl_seconds", a.ttl},
+                        {"entries", after.entries},
+                        {"bytes_used", after.bytes_used},
+                        {"capacity", after.capacity},
+                        {"seconds", seconds}});
+  }
   std::cout << "published " << a.key << " to " << a.name << ": " << tracks << " tracks, "
             << (e.ok() ? e->image_size() : 0) << " bytes, version " << *version << ", ttl " << a.ttl
             << " s\n"
@@ -149,38 +155,37 @@ int RunPublish(const ShmArgs& a) {
 
 int RunGet(const ShmArgs& a) {
   Result<ShmCache> cache = ShmCache::Open(OptionsFor(a, /*create=*/false));
-  if (!cache.ok()) return Fail(cache.status(), a.json);
+  if (!cache.ok()) return Fail(cache.status());
   Result<ShmEntry> e = cache->Get(a.key);
-  if (!e.ok()) return Fail(e.status(), a.json);
+  if (!e.ok()) return Fail(e.status());
   if (!a.id.empty()) {
     std::optional<TrackView> t = e->snapshot().Find(a.id);
-    if (!t)
-      return Fail(Status::NotFound("track " + a.id, "not in " + a.name + "/" + a.key), a.json);
-    if (a.json) {
+    if (!t) return Fail(Status::NotFound("track " + a.id, "not in " + a.name + "/" + a.key));
+    if (Flags().json) {
       std::string out;
       AppendTrackJson(*t, &out);
-      std::cout << cli::ValidUtf8(out) << "\n";
-    } else {
-      PrintTrack(*t);
+      return PrintJsonOk(
+          {{"segment", a.name}, {"key", std::string(e->key())}, {"version", e->version()}}, "track",
+          cli::ValidUtf8(out));
     }
+    PrintTrack(*t);
     return kExitOk;
   }
-  if (a.json) {
-    Json j = {{"segment", a.name},
-              {"key", std::string(e->key())},
-              {"version", e->version()},
-              {"track_count", e->snapshot().size()},
-              {"bytes", e->image_size()},
-              {"content_hash", e->snapshot().content_hash()},
-              {"expires_at", Iso8601(e->expires_at())}};
-    std::cout << cli::JsonText(j) << "\n";
+  if (Flags().json) {
+    return PrintJsonOk({{"segment", a.name},
+                        {"key", std::string(e->key())},
+                        {"version", e->version()},
+                        {"tracks", e->snapshot().size()},
+                        {"bytes", e->image_size()},
+                        {"content_hash", e->snapshot().content_hash()},
+                        {"expires_at", cli::FormatUtc(e->expires_at())}});
   } else {
     std::cout << "key:          " << e->key() << "\n"
               << "version:      " << e->version() << "\n"
               << "tracks:       " << e->snapshot().size() << "\n"
               << "bytes:        " << e->image_size() << "\n"
               << "content hash: " << e->snapshot().content_hash() << "\n"
-              << "expires at:   " << Iso8601(e->expires_at()) << "\n";
+              << "expires at:   " << cli::FormatUtc(e->expires_at()) << "\n";
   }
   return kExitOk;
 }
@@ -211,9 +216,20 @@ int RunLookup(const ShmArgs& a) {
     return Fail(Status::StructureInvalid(
         a.name + "/" + a.key, std::to_string(misses) + " ids present in the entry were not found"));
   }
+  const double per_second = seconds > 0 ? a.count / seconds : 0;
+  if (Flags().json) {
+    return PrintJsonOk({{"segment", a.name},
+                        {"key", std::string(e->key())},
+                        {"version", e->version()},
+                        {"tracks", snap.size()},
+                        {"lookups", a.count},
+                        {"seconds", seconds},
+                        {"lookups_per_second", per_second},
+                        {"ns_per_lookup", a.count > 0 ? seconds * 1e9 / a.count : 0},
+                        {"pid", ::getpid()}});
+  }
   char rate[64];
-  std::snprintf(rate, sizeof(rate), "in %.2f s (%.2f M lookups/s)", seconds,
-                seconds > 0 ? a.count / seconds / 1e6 : 0.0);
+  std::snprintf(rate, sizeof(rate), "in %.2f s (%.2f M lookups/s)", seconds, per_second / 1e6);
   std::cout << "shm lookup: " << a.count << " lookups " << rate << ", entry " << e->key()
             << " version " << e->version() << ", " << snap.size() << " tracks, pid " << ::getpid()
             << "\n";
@@ -222,39 +238,37 @@ int RunLookup(const ShmArgs& a) {
 
 int RunStat(const ShmArgs& a) {
   Result<ShmCache> cache = ShmCache::Open(OptionsFor(a, /*create=*/false));
-  if (!cache.ok()) return Fail(cache.status(), a.json);
+  if (!cache.ok()) return Fail(cache.status());
   const ShmStats s = cache->Stats();
-  if (a.json) {
-    Json j = {{"segment", a.name},
-              {"entries", s.entries},
-              {"max_entries", s.max_entries},
-              {"bytes_used", s.bytes_used},
-              {"capacity", s.capacity},
-              {"entry_bytes", s.entry_bytes},
-              {"retired_bytes", s.retired_bytes},
-              {"live_readers", s.live_readers},
-              {"dead_reader_slots", s.dead_reader_slots},
-              {"reader_slots", s.reader_slots},
-              {"hits", s.hits},
-              {"misses", s.misses},
-              {"evictions", s.evictions},
-              {"rebuilds", s.rebuilds},
-              {"generation", s.generation},
-              {"dead_writer_pid", s.dead_writer_pid}};
-    std::cout << cli::JsonText(j, 2) << "\n";
-  } else {
-    std::cout << "segment:       " << a.name << " (" << a.shm_dir << "/" << a.name << ")\n"
-              << "entries:       " << s.entries << " of at most " << s.max_entries << "\n"
-              << "bytes used:    " << s.bytes_used << " of " << s.capacity << " ("
-              << MiB(s.bytes_used) << " of " << MiB(s.capacity) << ")\n"
-              << "held by readers of replaced versions: " << s.retired_bytes << " bytes\n"
-              << "live readers:  " << s.live_readers << " of " << s.reader_slots << " slots\n"
-              << "hits / misses: " << s.hits << " / " << s.misses << "\n"
-              << "evictions:     " << s.evictions << "\n"
-              << "rebuilds:      " << s.rebuilds << "\n"
-              << "generation:    " << s.generation << "\n";
-  }
   ReportLeftovers(s, a.name);
+  if (Flags().json) {
+    return PrintJsonOk({{"segment", a.name},
+                        {"entries", s.entries},
+                        {"max_entries", s.max_entries},
+                        {"bytes_used", s.bytes_used},
+                        {"capacity", s.capacity},
+                        {"entry_bytes", s.entry_bytes},
+                        {"retired_bytes", s.retired_bytes},
+                        {"live_readers", s.live_readers},
+                        {"dead_reader_slots", s.dead_reader_slots},
+                        {"reader_slots", s.reader_slots},
+                        {"hits", s.hits},
+                        {"misses", s.misses},
+                        {"evictions", s.evictions},
+                        {"rebuilds", s.rebuilds},
+                        {"generation", s.generation},
+                        {"dead_writer_pid", s.dead_writer_pid}});
+  }
+  std::cout << "segment:       " << a.name << " (" << a.shm_dir << "/" << a.name << ")\n"
+            << "entries:       " << s.entries << " of at most " << s.max_entries << "\n"
+            << "bytes used:    " << s.bytes_used << " of " << s.capacity << " ("
+            << MiB(s.bytes_used) << " of " << MiB(s.capacity) << ")\n"
+            << "held by readers of replaced versions: " << s.retired_bytes << " bytes\n"
+            << "live readers:  " << s.live_readers << " of " << s.reader_slots << " slots\n"
+            << "hits / misses: " << s.hits << " / " << s.misses << "\n"
+            << "evictions:     " << s.evictions << "\n"
+            << "rebuilds:      " << s.rebuilds << "\n"
+            << "generation:    " << s.generation << "\n";
   return kExitOk;
 }
 
@@ -263,12 +277,14 @@ int RunClear(const ShmArgs& a) {
   if (!cache.ok()) return Fail(cache.status());
   const uint64_t entries = cache->Stats().entries;
   if (Status s = cache->Clear(); !s.ok()) return Fail(s);
+  if (Flags().json) return PrintJsonOk({{"segment", a.name}, {"entries_removed", entries}});
   std::cout << "cleared " << a.name << ": " << entries << " entries removed\n";
   return kExitOk;
 }
 
 int RunRemove(const ShmArgs& a) {
   if (Status s = ShmCache::Remove(OptionsFor(a, false)); !s.ok()) return Fail(s);
+  if (Flags().json) return PrintJsonOk({{"segment", a.name}});
   std::cout << "removed " << a.name << " (processes that have it open keep their copy until "
             << "they let go)\n";
   return kExitOk;
@@ -276,10 +292,13 @@ int RunRemove(const ShmArgs& a) {
 
 }  // namespace
 
-void AddShmCommands(CLI::App& app, int* exit_code) {
+void AddShmCommands(CLI::App& app, cli::CommandTable* commands) {
   CLI::App* shm = app.add_subcommand(
       "shm", "Shared-memory cache: publish snapshots that many processes read at once");
   shm->require_subcommand(1);
+  // `trackstore shm --json stat NAME` as well.
+  shm->add_flag("--json", Flags().json, "Print one line of JSON on stdout (doc/cli.md)");
+  shm->add_flag("-q,--quiet", Flags().quiet, "No timings, notes or progress on stderr");
   auto a = std::make_shared<ShmArgs>();  // kept alive by the callbacks below
   auto add = [&](const char* name, const char* about, int (*run)(const ShmArgs&)) {
     CLI::App* c = shm->add_subcommand(name, about);
@@ -288,7 +307,7 @@ void AddShmCommands(CLI::App& app, int* exit_code) {
     c->add_flag("--share-with-group", a->share_with_group,
                 "Create the segment with mode 0660 instead of 0600, and accept one that "
                 "another user of a group of ours created so");
-    c->callback([a, run, exit_code] { *exit_code = run(*a); });
+    cli::AddCommand(commands, c, [a, run] { return run(*a); });
     return c;
   };
   CLI::App* publish = add("publish", "Copy a snapshot file into the segment under KEY", RunPublish);
@@ -305,7 +324,6 @@ void AddShmCommands(CLI::App& app, int* exit_code) {
   CLI::App* get = add("get", "Show an entry, or one track of it by id", RunGet);
   get->add_option("KEY", a->key, "Entry key")->required();
   get->add_option("ID", a->id, "Track id (exact bytes)");
-  get->add_flag("--json", a->json, "Print JSON");
 
   CLI::App* lookup =
       add("lookup", "Time random lookups by id in an entry (ids that are present)", RunLookup);
@@ -315,8 +333,7 @@ void AddShmCommands(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   lookup->add_option("--seed", a->seed, "Seed of the random ids")->capture_default_str();
 
-  CLI::App* stat = add("stat", "Show entries, memory, readers and counters", RunStat);
-  stat->add_flag("--json", a->json, "Print JSON");
+  add("stat", "Show entries, memory, readers and counters", RunStat);
 
   add("clear", "Remove every entry", RunClear);
   add("remove", "Remove the segment (and its lock file when unused)", RunRemove);

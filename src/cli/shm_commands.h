@@ -1,24 +1,24 @@
 // src/cli/shm_commands.h: the `trackstore shm ...` commands.
 //
 //   trackstore shm publish NAME KEY FILE.snap [--ttl S] [--capacity MB]
-//   trackstore shm get NAME KEY [ID] [--json]
+//   trackstore shm get NAME KEY [ID]
 //   trackstore shm lookup NAME KEY [--count N] [--seed S]
-//   trackstore shm stat NAME [--json]
+//   trackstore shm stat NAME
 //   trackstore shm clear NAME
 //   trackstore shm remove NAME
 //
-// Wiring into main(): call AddShmCommands(app, &shm_exit) before
-// app.parse(); the chosen command runs from CLI11's callback during parse
-// and stores its exit code (0 success, 1 failure) in *exit_code. After
-// parse returns, `if (app.got_subcommand("shm")) return shm_exit;`.
+// AddShmCommands registers them in `commands` (each with --json and
+// --quiet, as every command), named "shm publish" and so on.
 #ifndef TRACKSTORE_SRC_CLI_SHM_COMMANDS_H_
 #define TRACKSTORE_SRC_CLI_SHM_COMMANDS_H_
 
 #include <CLI/CLI.hpp>
 
+#include "cli_common.h"
+
 namespace trackstore {
 
-void AddShmCommands(CLI::App& app, int* exit_code);
+void AddShmCommands(CLI::App& app, cli::CommandTable* commands);
 
 }  // namespace trackstore
 

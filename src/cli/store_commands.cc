@@ -19,18 +19,18 @@ namespace trackstore {
 namespace {
 
 using cli::Fail;
+using cli::Flags;
 using cli::FormatBytes;
 using cli::FormatSeconds;
+using cli::Json;
 using cli::kExitOk;
 using cli::Library;
 using cli::Stopwatch;
 using cli::Tracks;
-using Json = nlohmann::ordered_json;
 
 // What every writing command shares.
 struct WriteArgs {
   std::string dir;
-  bool json = false;
   bool no_sync = false;
   double wait = 30;
 };
@@ -39,13 +39,10 @@ void AddWriteOptions(CLI::App* c, WriteArgs& a) {
   c->add_option("DIR", a.dir, "Store directory")->required();
   c->add_option("--wait", a.wait, "Seconds to wait for another writer")->capture_default_str();
   c->add_flag("--no-sync", a.no_sync, "Skip fsync (a machine crash may lose recent versions)");
-  c->add_flag("--json", a.json, "Print JSON");
 }
 
 // The store's error, with what a person can do about it.
-int StoreFail(const Status& s, const std::string& dir, bool json) {
-  return Fail(s, json, cli::StoreHint(s, dir));
-}
+int StoreFail(const Status& s, const std::string& dir) { return Fail(s, cli::StoreHint(s, dir)); }
 
 struct FragmentCounts {
   uint64_t base = 0, delta = 0, bytes = 0;
@@ -82,10 +79,10 @@ std::string ShortUtc(Micros t) {
 
 Json StatsJson(const std::string& dir, std::string_view operation, const CommitStats& s,
                double seconds) {
-  return Json{{"directory", dir},
+  return Json{{"path", dir},
               {"operation", operation},
               {"version", s.version},
-              {"track_count", s.track_count},
+              {"tracks", s.track_count},
               {"content_hash", s.content_hash},
               {"replaced", s.replaced},
               {"appended", s.appended},
@@ -116,15 +113,13 @@ struct CommitArgs : WriteArgs {
 
 int RunCommit(const CommitArgs& a) {
   if (a.updates.empty() && a.remove.empty()) {
-    Fail(Status::InvalidArgument("commit", "nothing to commit: give UPDATES, --remove or both"),
-         a.json);
-    return cli::kExitUsage;
+    return cli::UsageError("commit: nothing to commit: give UPDATES, --remove or both");
   }
   Stopwatch timer;
   std::vector<std::string> removed;
   if (!a.remove.empty()) {
     Result<std::vector<std::string>> ids = cli::ReadIdList(a.remove);
-    if (!ids.ok()) return Fail(ids.status(), a.json);
+    if (!ids.ok()) return Fail(ids.status());
     removed = std::move(ids).value();
   }
   // Updates are a snapshot when the file says so (magic), else JSON.
@@ -135,33 +130,29 @@ int RunCommit(const CommitArgs& a) {
     if (snap.ok()) {
       if (snap->is_delta()) {
         return Fail(
-            Status::InvalidArgument(a.updates, "a delta fragment, not a snapshot of tracks"),
-            a.json);
+            Status::InvalidArgument(a.updates, "a delta fragment, not a snapshot of tracks"));
       }
       update_snap.emplace(std::move(snap).value());
     } else if (snap.status().IsNotASnapshot()) {
-      Result<std::vector<TrackRecord>> parsed = ImportJsonFile(a.updates);
-      if (!parsed.ok()) return Fail(parsed.status(), a.json);
+      Result<std::vector<TrackRecord>> parsed = cli::ImportJsonWithProgress("commit", a.updates);
+      if (!parsed.ok()) return Fail(parsed.status());
       records = std::move(parsed).value();
     } else {
-      return Fail(snap.status(), a.json);
+      return Fail(snap.status());
     }
   }
   std::string hint;
   Result<Store> store = cli::OpenExistingStore(a.dir, a.wait, !a.no_sync, &hint);
-  if (!store.ok()) return Fail(store.status(), a.json, hint);
+  if (!store.ok()) return Fail(store.status(), hint);
   CommitOptions options;
   options.allow_compaction = !a.no_compact;
   Result<CommitStats> stats = update_snap ? store->Commit(*update_snap, removed, options)
                                           : store->Commit(records, removed, options);
-  if (!stats.ok()) return StoreFail(stats.status(), a.dir, a.json);
+  if (!stats.ok()) return StoreFail(stats.status(), a.dir);
   const double seconds = timer.Seconds();
   const CommitStats& s = *stats;
   cli::ReportTime("commit", s.track_count, seconds);
-  if (a.json) {
-    std::cout << cli::JsonText(StatsJson(a.dir, "commit", s, seconds), 2) << "\n";
-    return kExitOk;
-  }
+  if (Flags().json) return cli::PrintJsonOk(StatsJson(a.dir, "commit", s, seconds));
   std::string line = "version " + std::to_string(s.version) + ": " + std::to_string(s.replaced) +
                      " replaced, " + std::to_string(s.appended) + " appended, " +
                      std::to_string(s.removed) + " removed, " + std::to_string(s.not_found) +
@@ -176,15 +167,14 @@ int RunCommit(const CommitArgs& a) {
 
 struct LogArgs {
   std::string dir;
-  bool json = false;
 };
 
 int RunLog(const LogArgs& a) {
   std::string hint;
   Result<Store> store = cli::OpenExistingStore(a.dir, 0, true, &hint);
-  if (!store.ok()) return Fail(store.status(), a.json, hint);
+  if (!store.ok()) return Fail(store.status(), hint);
   Result<std::vector<VersionInfo>> log = store->Log();
-  if (!log.ok()) return StoreFail(log.status(), a.dir, a.json);
+  if (!log.ok()) return StoreFail(log.status(), a.dir);
   // The current version is the newest whose files all open; a damaged
   // newer manifest is listed by Log() only if it decodes.
   Result<Version> current = store->Current();
@@ -192,7 +182,7 @@ int RunLog(const LogArgs& a) {
   if (!current.ok() && !current.status().IsNotFound()) {
     std::cerr << "trackstore: " << current.status().ToString() << "\n";
   }
-  if (a.json) {
+  if (Flags().json) {
     Json versions = Json::array();
     for (const VersionInfo& v : *log) {
       const FragmentCounts c = CountFragments(v);
@@ -208,19 +198,17 @@ int RunLog(const LogArgs& a) {
                           {"current", v.number == current_number},
                           {"time", cli::FormatUtc(v.created)},
                           {"operation", v.operation},
-                          {"track_count", v.track_count},
+                          {"tracks", v.track_count},
                           {"content_hash", v.content_hash},
-                          {"fragment_count", v.fragments.size()},
                           {"base_fragments", c.base},
                           {"delta_fragments", c.delta},
                           {"bytes", c.bytes},
                           {"fragments", std::move(fragments)}});
     }
-    Json j = {{"directory", a.dir},
-              {"current", current_number == 0 ? Json(nullptr) : Json(current_number)},
-              {"versions", std::move(versions)}};
-    std::cout << cli::JsonText(j, 2) << "\n";
-    return kExitOk;
+    return cli::PrintJsonOk(
+        {{"path", a.dir},
+         {"current", current_number == 0 ? Json(nullptr) : Json(current_number)},
+         {"versions", std::move(versions)}});
   }
   if (log->empty()) {
     std::cout << a.dir << ": no versions yet\n";
@@ -250,21 +238,20 @@ int RunCheckout(const CheckoutArgs& a) {
   Stopwatch timer;
   std::string hint;
   Result<Store> store = cli::OpenExistingStore(a.dir, a.wait, !a.no_sync, &hint);
-  if (!store.ok()) return Fail(store.status(), a.json, hint);
+  if (!store.ok()) return Fail(store.status(), hint);
   Result<CommitStats> stats = store->Checkout(a.version);
   if (!stats.ok()) {
     if (stats.status().IsNotFound()) {
-      return Fail(cli::MissingVersion(*store, a.version, stats.status()), a.json);
+      return Fail(cli::MissingVersion(*store, a.version, stats.status()));
     }
-    return StoreFail(stats.status(), a.dir, a.json);
+    return StoreFail(stats.status(), a.dir);
   }
   const double seconds = timer.Seconds();
   cli::ReportTime("checkout", stats->track_count, seconds);
-  if (a.json) {
+  if (Flags().json) {
     Json j = StatsJson(a.dir, "checkout", *stats, seconds);
     j["checked_out"] = a.version;
-    std::cout << cli::JsonText(j, 2) << "\n";
-    return kExitOk;
+    return cli::PrintJsonOk(j);
   }
   std::cout << "version " << stats->version << ": checkout of version " << a.version << ", "
             << Tracks(stats->track_count) << ", hash " << stats->content_hash
@@ -278,11 +265,11 @@ int RunCompact(const WriteArgs& a) {
   Stopwatch timer;
   std::string hint;
   Result<Store> store = cli::OpenExistingStore(a.dir, a.wait, !a.no_sync, &hint);
-  if (!store.ok()) return Fail(store.status(), a.json, hint);
+  if (!store.ok()) return Fail(store.status(), hint);
   Result<Version> before = store->Current();
-  if (!before.ok()) return StoreFail(before.status(), a.dir, a.json);
+  if (!before.ok()) return StoreFail(before.status(), a.dir);
   Result<CommitStats> stats = store->Compact();
-  if (!stats.ok()) return StoreFail(stats.status(), a.dir, a.json);
+  if (!stats.ok()) return StoreFail(stats.status(), a.dir);
   const double seconds = timer.Seconds();
   // Another writer may commit in between; this says what this run saw.
   const std::string from = FragmentKinds(CountFragments(before->info()));
@@ -292,12 +279,11 @@ int RunCompact(const WriteArgs& a) {
     to = after.ok() ? FragmentKinds(CountFragments(after->info())) : "?";
   }
   cli::ReportTime("compact", stats->track_count, seconds);
-  if (a.json) {
+  if (Flags().json) {
     Json j = StatsJson(a.dir, "compact", *stats, seconds);
     j["fragments_before"] = from;
     j["fragments_after"] = to;
-    std::cout << cli::JsonText(j, 2) << "\n";
-    return kExitOk;
+    return cli::PrintJsonOk(j);
   }
   if (!stats->compacted) {
     std::cout << "version " << stats->version << ": nothing to compact (" << from << " fragment), "
@@ -321,26 +307,24 @@ int RunGc(const GcArgs& a) {
   Stopwatch timer;
   std::string hint;
   Result<Store> store = cli::OpenExistingStore(a.dir, a.wait, !a.no_sync, &hint);
-  if (!store.ok()) return Fail(store.status(), a.json, hint);
+  if (!store.ok()) return Fail(store.status(), hint);
   Result<GcStats> gc = store->CollectGarbage(a.keep);
-  if (!gc.ok()) return StoreFail(gc.status(), a.dir, a.json);
+  if (!gc.ok()) return StoreFail(gc.status(), a.dir);
   const double seconds = timer.Seconds();
   std::vector<uint64_t> kept;
   if (Result<std::vector<VersionInfo>> log = store->Log(); log.ok()) {
     for (const VersionInfo& v : *log) kept.push_back(v.number);
   }
-  std::cerr << "gc: " << FormatSeconds(seconds) << "\n";
-  if (a.json) {
-    Json j = {{"directory", a.dir},
-              {"manifests_removed", gc->manifests_removed},
-              {"fragments_removed", gc->fragments_removed},
-              {"states_removed", gc->states_removed},
-              {"temporary_removed", gc->temporary_removed},
-              {"bytes_freed", gc->bytes_freed},
-              {"kept_versions", kept},
-              {"seconds", seconds}};
-    std::cout << cli::JsonText(j, 2) << "\n";
-    return kExitOk;
+  cli::Info() << "gc: " << FormatSeconds(seconds) << "\n";
+  if (Flags().json) {
+    return cli::PrintJsonOk({{"path", a.dir},
+                             {"manifests_removed", gc->manifests_removed},
+                             {"fragments_removed", gc->fragments_removed},
+                             {"states_removed", gc->states_removed},
+                             {"temporary_removed", gc->temporary_removed},
+                             {"bytes_freed", gc->bytes_freed},
+                             {"kept_versions", kept},
+                             {"seconds", seconds}});
   }
   std::string kept_text = "none";
   if (!kept.empty()) {
@@ -362,32 +346,40 @@ int RunGc(const GcArgs& a) {
 
 int RunImportToStore(const StoreImportArgs& a) {
   Stopwatch timer;
+  std::optional<cli::Progress> progress(std::in_place, "import");
   StoreOptions options;
   options.sync = a.sync;
   options.lock_timeout = static_cast<Micros>(std::max(0.0, a.wait) * kMicrosPerSecond);
   Result<Store> store = Store::Open(a.dir, options);  // created when missing
-  if (!store.ok()) return StoreFail(store.status(), a.dir, a.json);
+  if (!store.ok()) return StoreFail(store.status(), a.dir);
   JsonImportOptions import_options;
   import_options.max_input_bytes = a.max_input_bytes;
   import_options.max_decompressed_bytes = a.max_input_bytes;
+  if (progress->enabled()) {
+    import_options.progress = [&](uint64_t records, uint64_t bytes) {
+      progress->Update(records, bytes);
+    };
+  }
   CommitOptions commit;
   commit.duplicates = a.duplicates;
   commit.drop_empty_ids = a.drop_empty_ids;
   // Records go straight into fragment columns, a fragment written as each
   // fills, under the store's writer lock.
   Result<CommitStats> stats = ImportJsonToStore(*store, a.in, import_options, commit);
+  progress.reset();
   if (!stats.ok()) {
     if (stats.status().IsResourceExhausted()) {
-      return Fail(stats.status(), a.json, "--max-input-bytes raises the limit");
+      return Fail(stats.status(), "--max-input-bytes raises the limit");
     }
-    return StoreFail(stats.status(), a.dir, a.json);
+    return StoreFail(stats.status(), a.dir);
   }
   const double seconds = timer.Seconds();
   cli::ReportTime("import", stats->track_count, seconds);
-  if (a.json) {
-    std::cout << cli::JsonText(StatsJson(store->directory(), "replace", *stats, seconds), 2)
-              << "\n";
-    return kExitOk;
+  if (Flags().json) {
+    Json j = StatsJson(store->directory(), "replace", *stats, seconds);
+    j["kind"] = "store";
+    j["input"] = a.in;
+    return cli::PrintJsonOk(j);
   }
   std::cout << "version " << stats->version << ": full replacement, " << Tracks(stats->track_count)
             << ", hash " << stats->content_hash;
@@ -404,19 +396,28 @@ int RunImportToStore(const StoreImportArgs& a) {
 int RunGenerateToStore(const StoreGenerateArgs& a) {
   Stopwatch timer;
   Result<Store> store = Store::Open(a.dir);  // created when missing
-  if (!store.ok()) return StoreFail(store.status(), a.dir, false);
+  if (!store.ok()) return StoreFail(store.status(), a.dir);
   // A batch is small beside a fragment: the store cuts fragments by bytes.
   constexpr uint64_t kBatch = 100'000;
   LibraryGenerator generator(a.options);
+  std::optional<cli::Progress> progress(std::in_place, "generate");
   const TrackSource source = [&](std::vector<TrackRecord>* batch) -> Result<bool> {
     if (generator.generated() == a.count) return false;
     generator.Next(std::min(kBatch, a.count - generator.generated()), batch);
+    progress->Update(generator.generated());
     return true;
   };
   Result<CommitStats> stats = store->Replace(source);
-  if (!stats.ok()) return StoreFail(stats.status(), a.dir, false);
+  progress.reset();
+  if (!stats.ok()) return StoreFail(stats.status(), a.dir);
   const double seconds = timer.Seconds();
   cli::ReportTime("generate", stats->track_count, seconds);
+  if (Flags().json) {
+    Json j = StatsJson(store->directory(), "replace", *stats, seconds);
+    j["kind"] = "store";
+    j["seed"] = a.options.seed;
+    return cli::PrintJsonOk(j);
+  }
   std::cout << "version " << stats->version << ": full replacement, " << Tracks(stats->track_count)
             << " (seed " << a.options.seed << "), hash " << stats->content_hash
             << Written(*stats, seconds) << "\n";
@@ -425,28 +426,27 @@ int RunGenerateToStore(const StoreGenerateArgs& a) {
 
 // --- info / verify of a store -------------------------------------------------
 
-int PrintStoreInfo(const Library& lib, bool json, const Stopwatch& timer) {
+int PrintStoreInfo(const Library& lib, const Stopwatch& timer) {
   const Version& v = *lib.version();
   // As for a snapshot file, info is fully verified.
-  if (Status s = v.Verify(); !s.ok()) return Fail(s, json, cli::StoreHint(s, lib.path()));
-  cli::ReportTime("info (open + verify)", v.size(), timer.Seconds());
+  if (Status s = v.Verify(); !s.ok()) return Fail(s, cli::StoreHint(s, lib.path()));
+  const double seconds = timer.Seconds();
+  cli::ReportTime("info (open + verify)", v.size(), seconds);
   const FragmentCounts c = CountFragments(v.info());
   const double per_track = v.empty() ? 0.0 : static_cast<double>(c.bytes) / v.size();
-  if (json) {
-    Json j = {{"path", lib.path()},
-              {"store", true},
-              {"version", v.number()},
-              {"time", cli::FormatUtc(v.info().created)},
-              {"operation", v.info().operation},
-              {"track_count", v.size()},
-              {"fragment_count", v.info().fragments.size()},
-              {"base_fragments", c.base},
-              {"delta_fragments", c.delta},
-              {"file_bytes", c.bytes},
-              {"bytes_per_track", per_track},
-              {"content_hash", v.content_hash()}};
-    std::cout << cli::JsonText(j, 2) << "\n";
-    return kExitOk;
+  if (Flags().json) {
+    return cli::PrintJsonOk({{"path", lib.path()},
+                             {"kind", "store"},
+                             {"version", v.number()},
+                             {"time", cli::FormatUtc(v.info().created)},
+                             {"operation", v.info().operation},
+                             {"tracks", v.size()},
+                             {"base_fragments", c.base},
+                             {"delta_fragments", c.delta},
+                             {"bytes", c.bytes},
+                             {"bytes_per_track", per_track},
+                             {"content_hash", v.content_hash()},
+                             {"seconds", seconds}});
   }
   char per_track_text[32];
   std::snprintf(per_track_text, sizeof(per_track_text), "%.1f", per_track);
@@ -461,17 +461,20 @@ int PrintStoreInfo(const Library& lib, bool json, const Stopwatch& timer) {
   return kExitOk;
 }
 
-int VerifyStore(const Library& lib, bool json, const Stopwatch& timer) {
+int VerifyStore(const Library& lib, const Stopwatch& timer) {
   const Version& v = *lib.version();
-  if (Status s = v.Verify(); !s.ok()) return Fail(s, json, cli::StoreHint(s, lib.path()));
-  cli::ReportTime("verify", v.size(), timer.Seconds());
-  if (json) {
-    Json j = {{"ok", true},
-              {"path", lib.path()},
-              {"version", v.number()},
-              {"track_count", v.size()},
-              {"content_hash", v.content_hash()}};
-    std::cout << cli::JsonText(j) << "\n";
+  if (Status s = v.Verify(); !s.ok()) {
+    return Fail(s, cli::StoreHint(s, lib.path()), cli::VerifyExitCode(s));
+  }
+  const double seconds = timer.Seconds();
+  cli::ReportTime("verify", v.size(), seconds);
+  if (Flags().json) {
+    return cli::PrintJsonOk({{"path", lib.path()},
+                             {"kind", "store"},
+                             {"version", v.number()},
+                             {"tracks", v.size()},
+                             {"content_hash", v.content_hash()},
+                             {"seconds", seconds}});
   } else {
     const size_t n = v.info().fragments.size();
     std::cout << "OK: " << lib.Describe() << ": " << Tracks(v.size()) << " in " << n
@@ -482,7 +485,7 @@ int VerifyStore(const Library& lib, bool json, const Stopwatch& timer) {
 
 // --- registration -----------------------------------------------------------
 
-void AddStoreCommands(CLI::App& app, int* exit_code) {
+void AddStoreCommands(CLI::App& app, cli::CommandTable* commands) {
   auto commit = std::make_shared<CommitArgs>();
   CLI::App* c = app.add_subcommand(
       "commit", "Commit new, changed and removed tracks to a store (writes only the delta)");
@@ -492,13 +495,12 @@ void AddStoreCommands(CLI::App& app, int* exit_code) {
   c->add_option("--remove", commit->remove,
                 "Ids to remove: one per line, or a JSON array; - for stdin");
   c->add_flag("--no-compact", commit->no_compact, "Skip the automatic compaction");
-  c->callback([commit, exit_code] { *exit_code = RunCommit(*commit); });
+  cli::AddCommand(commands, c, [commit] { return RunCommit(*commit); });
 
   auto log = std::make_shared<LogArgs>();
   CLI::App* l = app.add_subcommand("log", "List a store's versions, newest first");
   l->add_option("DIR", log->dir, "Store directory")->required();
-  l->add_flag("--json", log->json, "Print JSON");
-  l->callback([log, exit_code] { *exit_code = RunLog(*log); });
+  cli::AddCommand(commands, l, [log] { return RunLog(*log); });
 
   auto checkout = std::make_shared<CheckoutArgs>();
   CLI::App* k =
@@ -506,13 +508,13 @@ void AddStoreCommands(CLI::App& app, int* exit_code) {
   AddWriteOptions(k, *checkout);
   k->add_option("VERSION", checkout->version, "Version number (trackstore log lists them)")
       ->required();
-  k->callback([checkout, exit_code] { *exit_code = RunCheckout(*checkout); });
+  cli::AddCommand(commands, k, [checkout] { return RunCheckout(*checkout); });
 
   auto compact = std::make_shared<WriteArgs>();
   CLI::App* p = app.add_subcommand(
       "compact", "Fold the current version's delta fragments into new base fragments");
   AddWriteOptions(p, *compact);
-  p->callback([compact, exit_code] { *exit_code = RunCompact(*compact); });
+  cli::AddCommand(commands, p, [compact] { return RunCompact(*compact); });
 
   auto gc = std::make_shared<GcArgs>();
   CLI::App* g = app.add_subcommand(
@@ -520,7 +522,7 @@ void AddStoreCommands(CLI::App& app, int* exit_code) {
   AddWriteOptions(g, *gc);
   g->add_option("--keep", gc->keep, "Versions to keep, the current one included (default 8)")
       ->check(CLI::Range(1u, 1000000u));
-  g->callback([gc, exit_code] { *exit_code = RunGc(*gc); });
+  cli::AddCommand(commands, g, [gc] { return RunGc(*gc); });
 }
 
 }  // namespace trackstore

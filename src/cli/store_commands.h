@@ -22,10 +22,8 @@ namespace trackstore {
 //   trackstore checkout DIR VERSION
 //   trackstore compact DIR
 //   trackstore gc DIR [--keep N]
-// each with --json, and the writers with --wait SECONDS and --no-sync, on
-// `app`. The chosen command runs from CLI11's callback during app.parse()
-// and stores its exit code in *exit_code.
-void AddStoreCommands(CLI::App& app, int* exit_code);
+// the writers with --wait SECONDS and --no-sync, on `app`, in `commands`.
+void AddStoreCommands(CLI::App& app, cli::CommandTable* commands);
 
 // `trackstore import IN.json DIR/`: the JSON library becomes the store's
 // next version (a full replacement). The store is created when missing.
@@ -35,7 +33,6 @@ struct StoreImportArgs {
   DuplicatePolicy duplicates = DuplicatePolicy::kReject;
   bool drop_empty_ids = false;
   bool sync = true;
-  bool json = false;
   double wait = 30;
   uint64_t max_input_bytes = JsonImportOptions{}.max_input_bytes;
 };
@@ -52,8 +49,8 @@ struct StoreGenerateArgs {
 int RunGenerateToStore(const StoreGenerateArgs& a);
 
 // info and verify of a store version (`timer` started before it was opened).
-int PrintStoreInfo(const cli::Library& lib, bool json, const cli::Stopwatch& timer);
-int VerifyStore(const cli::Library& lib, bool json, const cli::Stopwatch& timer);
+int PrintStoreInfo(const cli::Library& lib, const cli::Stopwatch& timer);
+int VerifyStore(const cli::Library& lib, const cli::Stopwatch& timer);
 
 }  // namespace trackstore
 

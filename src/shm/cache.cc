@@ -193,6 +193,7 @@ Result<uint64_t> ShmCache::Put(std::string_view key, std::span<const TrackRecord
   return rep_->Put(
       key, image.size(),
       [&](char* dst) {
+        // A snapshot image, not a C string. NOLINTNEXTLINE(bugprone-not-null-terminated-result)
         std::memcpy(dst, image.data(), image.size());
         return Snapshot::FromBuffer(dst, image.size(), rep_->What(), /*verify=*/false).status();
       },
@@ -254,6 +255,7 @@ Status ShmCache::Clear() try {
       ->Mutate([](Writer& w) -> uint64_t {
         const std::vector<int64_t> all = w.Positions(0, /*expired_only=*/false);
         std::vector<uint64_t> unlinked;
+        unlinked.reserve(all.size());
         for (int64_t pos : all) unlinked.push_back(w.Unlink(pos));
         const uint64_t r = w.BumpGeneration();
         for (uint64_t offset : unlinked) w.Retire(offset, r);
@@ -269,6 +271,7 @@ Result<uint64_t> ShmCache::RemoveExpired() try {
   return rep_->Mutate([&](Writer& w) -> uint64_t {
     const std::vector<int64_t> expired = w.Positions(now, /*expired_only=*/true);
     std::vector<uint64_t> unlinked;
+    unlinked.reserve(expired.size());
     for (int64_t pos : expired) unlinked.push_back(w.Unlink(pos));
     const uint64_t r = w.BumpGeneration();
     for (uint64_t offset : unlinked) w.Retire(offset, r);

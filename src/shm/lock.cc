@@ -164,7 +164,7 @@ int64_t SegmentFile::CurrentSize() const {
 
 Status SegmentFile::LockWriter(int64_t timeout_ms, std::atomic<int64_t>* wanted) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  const Status timeout =
+  Status timeout =  // not const: returned by move
       Status::IOError("shm segment " + name_,
                       "the writer lock was not free within " + std::to_string(timeout_ms) + " ms");
   // Polled rather than std::timed_mutex, whose clocklock ThreadSanitizer
