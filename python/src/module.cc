@@ -9,8 +9,12 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <condition_variable>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -245,27 +249,136 @@ Clock PythonClock(py::object fn) {
 
 // Every item of the iterable `tracks` into `writer`. False with a Python
 // error set (a conversion error, or the writer's Status raised).
-bool AddRecords(py::handle tracks, internal::ColumnSnapshotWriter* writer) {
-  PyObject* it = PyObject_GetIter(tracks.ptr());
-  if (it == nullptr) return false;
-  RecordView view;
-  uint64_t index = 0;
-  PyObject* item = nullptr;
-  while ((item = PyIter_Next(it)) != nullptr) {
-    const bool ok = ToRecordView(item, index++, &view);
-    Status s = ok ? writer->Add(view.record) : Status::OK();
-    Py_DECREF(item);
-    if (!ok) {
-      Py_DECREF(it);
-      return false;
+//
+// Two threads share the work: this one reads the items (Python objects, so
+// with the GIL) into batches of field views, while a second copies the
+// previous batch into the columns (no Python object is touched there). The
+// views point into str objects that the batch keeps referenced, and the GIL
+// is held until the last batch is copied, so nothing can change them.
+class BatchedRecords {
+ public:
+  explicit BatchedRecords(internal::ColumnSnapshotWriter* writer)
+      : writer_(writer), copier_([this] { CopyLoop(); }) {}
+
+  ~BatchedRecords() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      quit_ = true;
     }
-    if (!s.ok()) {
-      Py_DECREF(it);
-      Raise(s);
+    cv_.notify_all();
+    copier_.join();
+    for (Batch& b : batches_) b.Release();
+  }
+
+  bool Run(PyObject* tracks) {
+    PyObject* it = PyObject_GetIter(tracks);
+    if (it == nullptr) return false;
+    RecordView view;
+    uint64_t index = 0;
+    bool ok = true;
+    PyObject* item = nullptr;
+    while (ok && (item = PyIter_Next(it)) != nullptr) {
+      Batch& b = batches_[filling_];
+      b.keepalive.push_back(item);  // the batch's reference
+      ok = ToRecordView(item, index++, &view);
+      if (!ok) break;
+      b.records.push_back(view.record);
+      if (!view.extras.empty()) {  // canonical text made here: it moves with the batch
+        b.texts.push_back(std::make_unique<std::string>(std::move(view.extras)));
+        b.records.back().extras_json = *b.texts.back();
+      }
+      if (view.keepalive != nullptr) {
+        b.keepalive.push_back(view.keepalive);
+        view.keepalive = nullptr;
+      }
+      if (b.records.size() == kBatch) ok = HandOver();
+    }
+    Py_DECREF(it);
+    if (ok && PyErr_Occurred()) ok = false;
+    if (ok) ok = HandOver();
+    if (ok) ok = WaitIdle();  // the last batch copied
+    return ok;
+  }
+
+ private:
+  static constexpr size_t kBatch = 4096;
+
+  struct Batch {
+    std::vector<internal::JsonRecord> records;
+    std::vector<std::unique_ptr<std::string>> texts;
+    std::vector<PyObject*> keepalive;  // released with the GIL held
+    void Release() {
+      for (PyObject* o : keepalive) Py_DECREF(o);
+      keepalive.clear();
+      records.clear();
+      texts.clear();
+    }
+  };
+
+  // Waits for the copier to finish its batch; false with the writer's
+  // error raised if it failed.
+  bool WaitIdle() {
+    Status error;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [&] { return !busy_; });
+      error = error_;
+    }
+    batches_[1 - filling_].Release();
+    if (!error.ok()) Raise(error);
+    return true;
+  }
+
+  // Gives the batch being filled to the copier (after the previous one is
+  // done) and starts filling the other.
+  bool HandOver() {
+    if (!WaitIdle()) return false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      busy_ = true;
+      copying_ = filling_;
+    }
+    cv_.notify_all();
+    filling_ = 1 - filling_;
+    return true;
+  }
+
+  void CopyLoop() {
+    std::unique_lock<std::mutex> l(mu_);
+    for (;;) {
+      cv_.wait(l, [&] { return quit_ || busy_; });
+      if (quit_) return;
+      Batch& b = batches_[copying_];
+      const bool failed = !error_.ok();
+      l.unlock();
+      Status s;
+      if (!failed) {
+        for (const internal::JsonRecord& r : b.records) {
+          if (s = writer_->Add(r); !s.ok()) break;
+        }
+      }
+      l.lock();
+      if (!s.ok() && error_.ok()) error_ = s;
+      busy_ = false;
+      cv_.notify_all();
     }
   }
-  Py_DECREF(it);
-  return !PyErr_Occurred();
+
+  internal::ColumnSnapshotWriter* writer_;
+  Batch batches_[2];
+  int filling_ = 0;
+  int copying_ = 1;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool busy_ = false;   // guarded by mu_
+  bool quit_ = false;   // guarded by mu_
+  Status error_;        // guarded by mu_; read by the copier only between batches
+  std::thread copier_;  // last: starts once the rest is set
+};
+
+bool AddRecords(py::handle tracks, internal::ColumnSnapshotWriter* writer) {
+  BatchedRecords batched(writer);
+  return batched.Run(tracks.ptr());
 }
 
 // --- readers -------------------------------------------------------------
