@@ -131,3 +131,35 @@ def test_store_import_json(tmp_path, library):
     store = trackstore.Store(str(tmp_path / "s"))
     assert store.import_json(str(src))["track_count"] == 10
     assert store.current().to_dicts() == library
+
+
+def test_large_inputs_cross_batches_errors_and_generators(tmp_path):
+    # save_snapshot reads items in batches of a few thousand while another
+    # thread copies the previous batch: an error in a later batch still names
+    # its record and writes nothing, and items made on the fly (a generator,
+    # model_dump() dicts) stay alive until they are copied.
+    n = 20_000
+    tracks = [full(id=str(i), name=f"n{i}", genre="g" * (i % 7), extra={"k": i}) for i in range(n)]
+    bad = list(tracks)
+    bad[12_345] = full(id="x", name=None)
+    path = tmp_path / "big.snap"
+    with pytest.raises(TypeError) as e:
+        trackstore.save_snapshot(str(path), bad)
+    assert "record 12345: field 'name'" in str(e.value)
+    assert not path.exists()
+
+    class Model:
+        def __init__(self, d):
+            self.d = d
+
+        def model_dump(self):
+            # New str objects, owned by this dict alone.
+            return {k: (v if not isinstance(v, str) else (v + "\0")[:-1]) for k, v in self.d.items()}
+
+    trackstore.save_snapshot(str(path), (Model(t) for t in tracks))
+    snap = trackstore.Snapshot(str(path))
+    assert len(snap) == n and snap.to_dicts() == tracks
+    dup = tracks + [full(id="5", name="again")]
+    with pytest.raises(trackstore.InvalidArgumentError):
+        trackstore.save_snapshot(str(path), dup)
+    assert trackstore.Snapshot(str(path)).to_dicts() == tracks  # the last good file survives
