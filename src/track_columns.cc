@@ -40,13 +40,36 @@ void AppendBits(GrowBuffer* dst, uint64_t dst_count, const char* src, uint64_t c
 
 }  // namespace
 
+// ThreadSanitizer intercepts mmap and munmap but not mremap: memory that
+// mremap moves keeps the shadow state of whatever was mapped there before,
+// and two threads growing buffers (the two-halves import) then look like a
+// race on the same bytes. Under TSan a buffer grows by mmap, copy and
+// munmap instead, which TSan sees; elsewhere mremap moves the pages without
+// copying them.
+#if defined(__SANITIZE_THREAD__)
+#define TRACKSTORE_GROW_BY_COPY 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TRACKSTORE_GROW_BY_COPY 1
+#endif
+#endif
+
 void GrowBuffer::Grow(size_t need) {
   if (need < size_) throw std::bad_alloc();  // size_t overflow
   const size_t cap = RoundUpToPage(std::max({need, cap_ * 2, kMinMapping}));
+#ifdef TRACKSTORE_GROW_BY_COPY
+  void* p = ::mmap(nullptr, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  if (data_ != nullptr) {
+    std::memcpy(p, data_, size_);
+    ::munmap(data_, cap_);
+  }
+#else
   void* p = data_ == nullptr
                 ? ::mmap(nullptr, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
                 : ::mremap(data_, cap_, cap, MREMAP_MAYMOVE);
   if (p == MAP_FAILED) throw std::bad_alloc();
+#endif
   data_ = static_cast<char*>(p);
   cap_ = cap;
 }

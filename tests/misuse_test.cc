@@ -111,5 +111,18 @@ TEST_F(MovedFromDeathTest, NonStringFieldHasAnEmptyColumn) {
   EXPECT_EQ((*snap)[0].string_field(0), (*snap)[0].id());
 }
 
+// Documented preconditions are checked by assertions in builds without
+// NDEBUG (the sanitizer build in CI); a release build does not pay for them.
+#ifndef NDEBUG
+TEST_F(MovedFromDeathTest, IndexPastTheEndAssertsInDebugBuilds) {
+  Result<Snapshot> snap = Snapshot::Open(path_);
+  ASSERT_OK(snap.status());
+  EXPECT_DEATH((void)(*snap)[10], "Snapshot::operator\\[\\]: index out of range");
+  StringColumnView names = snap->column(Field::kName);
+  EXPECT_DEATH((void)names[10], "StringColumnView::operator\\[\\]: index out of range");
+  EXPECT_DEATH((void)names.is_null(10), "StringColumnView::is_null: index out of range");
+}
+#endif
+
 }  // namespace
 }  // namespace trackstore

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <iterator>
+#include <ranges>
 
 #include "test_util.h"
 #include "trackstore/snapshot_writer.h"
@@ -259,3 +261,29 @@ TEST_F(SnapshotTest, ViewsStayValidAfterMove) {
 
 }  // namespace
 }  // namespace trackstore
+
+// The iterator is random access: a std::random_access_iterator, so that
+// std::ranges algorithms (binary search over a sorted column, distance,
+// advance) are O(1) per step.
+static_assert(std::random_access_iterator<trackstore::Snapshot::Iterator>);
+static_assert(std::ranges::random_access_range<const trackstore::Snapshot&>);
+
+TEST(SnapshotIteratorTest, RandomAccessMatchesIndexing) {
+  trackstore::testing::TempDir dir;
+  const std::string path = dir.file("it.snap");
+  ASSERT_TRUE(trackstore::WriteSnapshot(path, trackstore::testing::MakeTracks(100)).ok());
+  trackstore::Result<trackstore::Snapshot> snap = trackstore::Snapshot::Open(path);
+  ASSERT_TRUE(snap.ok());
+  auto begin = snap->begin();
+  auto end = snap->end();
+  EXPECT_EQ(end - begin, 100);
+  EXPECT_EQ((*(begin + 37)).id(), (*snap)[37].id());
+  EXPECT_EQ(begin[99].id(), (*snap)[99].id());
+  EXPECT_EQ((*(end - 1)).id(), (*snap)[99].id());
+  auto it = end;
+  --it;
+  it -= 9;
+  EXPECT_EQ((*it).index(), 90u);
+  EXPECT_LT(begin, it);
+  EXPECT_EQ(std::ranges::distance(*snap), 100);
+}

@@ -16,6 +16,8 @@
 #ifndef TRACKSTORE_SNAPSHOT_H_
 #define TRACKSTORE_SNAPSHOT_H_
 
+#include <cassert>
+#include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -32,14 +34,19 @@
 namespace trackstore {
 
 // One string field of every track, for scans that read a single field.
-// REQUIRES for operator[] and is_null: i < size().
+// REQUIRES for operator[] and is_null: i < size() (an assertion without
+// NDEBUG).
 class TRACKSTORE_EXPORT StringColumnView {
  public:
   StringColumnView() = default;  // empty: size() == 0
   uint64_t size() const { return count_; }
   // The value of track i; "" for a null value (see is_null).
-  std::string_view operator[](uint64_t i) const { return internal::StringAt(*col_, i); }
+  std::string_view operator[](uint64_t i) const {
+    assert(i < count_ && "StringColumnView::operator[]: index out of range");
+    return internal::StringAt(*col_, i);
+  }
   bool is_null(uint64_t i) const {
+    assert(i < count_ && "StringColumnView::is_null: index out of range");
     return col_->present != nullptr && !internal::BitSet(col_->present, i);
   }
 
@@ -92,8 +99,13 @@ class TRACKSTORE_EXPORT Snapshot {
   uint64_t size() const;
   bool empty() const { return size() == 0; }
 
-  // Track `i` in library order. REQUIRES: i < size().
-  TrackView operator[](uint64_t i) const { return TrackView(columns(), i); }
+  // Track `i` in library order. REQUIRES: i < size() (checked by an
+  // assertion in builds without NDEBUG).
+  TrackView operator[](uint64_t i) const {
+    const internal::Columns* c = columns();  // aborts on a moved-from Snapshot
+    assert(i < c->count && "Snapshot::operator[]: index out of range");
+    return TrackView(c, i);
+  }
 
   // The track whose id equals `id` byte for byte, through the hash index
   // stored in the file (no index is built at open). O(1) expected.
@@ -113,15 +125,18 @@ class TRACKSTORE_EXPORT Snapshot {
   // or remove tracks of an earlier version instead of forming a library.
   bool is_delta() const;
 
+  // Random access: it + n, it[n] and it2 - it1 are O(1), as operator[].
   class Iterator {
    public:
-    using iterator_category = std::forward_iterator_tag;
+    using iterator_category = std::random_access_iterator_tag;
+    using iterator_concept = std::random_access_iterator_tag;
     using value_type = TrackView;
     using difference_type = std::ptrdiff_t;
     using pointer = void;
     using reference = TrackView;
     Iterator() = default;
     TrackView operator*() const { return TrackView(c_, i_); }
+    TrackView operator[](difference_type n) const { return TrackView(c_, i_ + n); }
     Iterator& operator++() {
       ++i_;
       return *this;
@@ -131,7 +146,31 @@ class TRACKSTORE_EXPORT Snapshot {
       ++i_;
       return t;
     }
+    Iterator& operator--() {
+      --i_;
+      return *this;
+    }
+    Iterator operator--(int) {
+      Iterator t = *this;
+      --i_;
+      return t;
+    }
+    Iterator& operator+=(difference_type n) {
+      i_ += n;
+      return *this;
+    }
+    Iterator& operator-=(difference_type n) {
+      i_ -= n;
+      return *this;
+    }
+    friend Iterator operator+(Iterator it, difference_type n) { return it += n; }
+    friend Iterator operator+(difference_type n, Iterator it) { return it += n; }
+    friend Iterator operator-(Iterator it, difference_type n) { return it -= n; }
+    friend difference_type operator-(const Iterator& a, const Iterator& b) {
+      return static_cast<difference_type>(a.i_ - b.i_);
+    }
     bool operator==(const Iterator& o) const { return i_ == o.i_; }
+    auto operator<=>(const Iterator& o) const { return i_ <=> o.i_; }
 
    private:
     friend class Snapshot;  // begin() and end()
