@@ -33,6 +33,17 @@ bool Utf8Of(PyObject* value, std::string_view* out) {
 }
 
 bool SetField(Field field, PyObject* value, uint64_t index, internal::JsonRecord* out) {
+  const int i = static_cast<int>(field);
+  if (i < kStringFieldCount && PyUnicode_Check(value)) {  // the common case first
+    std::string_view s;
+    if (Utf8Of(value, &s)) {
+      out->strings[i] = s;
+      return true;
+    }
+    // A lone surrogate cannot be UTF-8.
+    PyErr_Clear();
+    return Fail(PyExc_ValueError, index, FieldName(field), "not encodable as UTF-8");
+  }
   const std::string_view name = FieldName(field);
   if (field == Field::kOriginalPos) {
     if (value == Py_None) {
@@ -69,26 +80,15 @@ bool SetField(Field field, PyObject* value, uint64_t index, internal::JsonRecord
         PyExc_TypeError, index, name,
         std::string("expected int, a string of digits or None, got ") + Py_TYPE(value)->tp_name);
   }
-  const int i = static_cast<int>(field);
   if (value == Py_None) {
     if (i < kRequiredStringFieldCount)
       return Fail(PyExc_TypeError, index, name, "required, got None");
     out->strings[i].reset();
     return true;
   }
-  if (!PyUnicode_Check(value)) {
-    return Fail(PyExc_TypeError, index, name,
-                std::string("expected str") + (i < kRequiredStringFieldCount ? "" : " or None") +
-                    ", got " + Py_TYPE(value)->tp_name);
-  }
-  std::string_view s;
-  if (!Utf8Of(value, &s)) {
-    // A lone surrogate cannot be UTF-8.
-    PyErr_Clear();
-    return Fail(PyExc_ValueError, index, name, "not encodable as UTF-8");
-  }
-  out->strings[i] = s;
-  return true;
+  return Fail(PyExc_TypeError, index, name,
+              std::string("expected str") + (i < kRequiredStringFieldCount ? "" : " or None") +
+                  ", got " + Py_TYPE(value)->tp_name);
 }
 
 // The canonical JSON text of the dict `extras` into *text.
@@ -124,31 +124,28 @@ bool ExtrasText(PyObject* extras, uint64_t index, std::string* text) {
   return ok;
 }
 
-bool FromDict(PyObject* dict, uint64_t index, RecordView* out) {
+bool FromDict(PyObject* dict, uint64_t index, KeyCache* keys, RecordView* out) {
   internal::JsonRecord& r = out->record;
   bool seen[kFieldCount] = {};
   PyObject* extras = nullptr;  // dict of the unknown keys, made on the first one
   PyObject* key = nullptr;
   PyObject* value = nullptr;
   Py_ssize_t pos = 0;
+  Py_ssize_t nth = 0;  // the key's position: PyDict_Next's `pos` may skip deleted slots
   bool ok = true;
   while (ok && PyDict_Next(dict, &pos, &key, &value)) {
-    // The field's number through a dict lookup: the key's hash is cached,
-    // and a key that is the interned name matches by identity.
-    PyObject* number = PyDict_GetItemWithError(g_field_numbers, key);
-    if (number != nullptr) {
-      const auto f = static_cast<Field>(PyLong_AsLong(number));
-      seen[static_cast<int>(f)] = true;
-      ok = SetField(f, value, index, &r);
+    const int field = keys->FieldOf(key, nth++);
+    if (field >= 0) {
+      seen[field] = true;
+      ok = SetField(static_cast<Field>(field), value, index, &r);
       continue;
     }
-    if (PyErr_Occurred()) {
-      ok = false;
-      break;
-    }
-    if (!PyUnicode_Check(key)) {
+    if (field == KeyCache::kNotAString) {
       ok = Fail(PyExc_TypeError, index, "",
                 std::string("a key is not a str but ") + Py_TYPE(key)->tp_name);
+    }
+    if (field != KeyCache::kExtra) {
+      ok = false;
       break;
     }
     if (extras == nullptr && (extras = PyDict_New()) == nullptr) {
@@ -169,6 +166,30 @@ bool FromDict(PyObject* dict, uint64_t index, RecordView* out) {
 }
 
 }  // namespace
+
+KeyCache::~KeyCache() {
+  for (PyObject* k : keys_) Py_XDECREF(k);
+}
+
+int KeyCache::Learn(PyObject* key, Py_ssize_t pos) {
+  // The field's number through a dict lookup: the key's hash is cached,
+  // and a key that is the interned name matches by identity.
+  PyObject* number = PyDict_GetItemWithError(g_field_numbers, key);
+  int field = kExtra;
+  if (number != nullptr) {
+    field = static_cast<int>(PyLong_AsLong(number));
+  } else if (PyErr_Occurred()) {
+    return kError;
+  } else if (!PyUnicode_Check(key)) {
+    return kNotAString;
+  }
+  if (pos < kSlots) {
+    Py_INCREF(key);
+    Py_XSETREF(keys_[pos], key);
+    fields_[pos] = field;
+  }
+  return field;
+}
 
 bool InitConvert() {
   PyObject* json = PyImport_ImportModule("json");
@@ -193,7 +214,7 @@ bool InitConvert() {
   return g_dumps_kwargs != nullptr && g_model_dump != nullptr && g_keys != nullptr;
 }
 
-bool ToRecordView(PyObject* item, uint64_t index, RecordView* out) {
+bool ToRecordView(PyObject* item, uint64_t index, KeyCache* keys, RecordView* out) {
   out->record = internal::JsonRecord();
   out->record.index = index;
   out->extras.clear();
@@ -204,7 +225,7 @@ bool ToRecordView(PyObject* item, uint64_t index, RecordView* out) {
     out->record.extras_json = view->extras_json();
     return true;
   }
-  if (PyDict_Check(item)) return FromDict(item, index, out);
+  if (PyDict_Check(item)) return FromDict(item, index, keys, out);
   PyObject* dict = nullptr;
   if (PyObject_HasAttr(item, g_model_dump)) {
     dict = PyObject_CallMethodNoArgs(item, g_model_dump);
@@ -222,16 +243,16 @@ bool ToRecordView(PyObject* item, uint64_t index, RecordView* out) {
   }
   if (dict == nullptr) return false;
   out->keepalive = dict;  // the views point into its values
-  return FromDict(dict, index, out);
+  return FromDict(dict, index, keys, out);
 }
 
-bool ToRecord(PyObject* item, uint64_t index, TrackRecord* out) {
+bool ToRecord(PyObject* item, uint64_t index, KeyCache* keys, TrackRecord* out) {
   if (const TrackView* view = TrackViewOf(item)) {
     *out = view->ToRecord();
     return true;
   }
   RecordView v;
-  if (!ToRecordView(item, index, &v)) return false;
+  if (!ToRecordView(item, index, keys, &v)) return false;
   *out = TrackRecord();
   for (int i = 0; i < kStringFieldCount; ++i) {
     if (v.record.strings[i]) out->SetStringField(i, std::string(*v.record.strings[i]));
@@ -243,13 +264,14 @@ bool ToRecord(PyObject* item, uint64_t index, TrackRecord* out) {
 
 bool ToRecords(PyObject* tracks, std::vector<TrackRecord>* out) {
   out->clear();
+  KeyCache keys;
   if (PyList_Check(tracks) || PyTuple_Check(tracks)) {
     PyObject* seq = PySequence_Fast(tracks, "");
     const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     out->resize(static_cast<size_t>(n));
     PyObject** items = PySequence_Fast_ITEMS(seq);
     for (Py_ssize_t i = 0; i < n; ++i) {
-      if (!ToRecord(items[i], static_cast<uint64_t>(i), &(*out)[i])) {
+      if (!ToRecord(items[i], static_cast<uint64_t>(i), &keys, &(*out)[i])) {
         Py_DECREF(seq);
         return false;
       }
@@ -263,7 +285,7 @@ bool ToRecords(PyObject* tracks, std::vector<TrackRecord>* out) {
   uint64_t index = 0;
   while ((item = PyIter_Next(it)) != nullptr) {
     out->emplace_back();
-    const bool ok = ToRecord(item, index++, &out->back());
+    const bool ok = ToRecord(item, index++, &keys, &out->back());
     Py_DECREF(item);
     if (!ok) {
       Py_DECREF(it);

@@ -21,8 +21,41 @@ namespace trackstore::python {
 
 bool InitConvert();
 
+// Which field each key of a dict names, remembered by the key's position:
+// the dicts of one list nearly always hold the same key objects in the same
+// order (literal keys are interned, json.loads shares its keys), so a
+// pointer comparison stands in for a dict lookup. Holds references to the
+// keys it remembers; use and destroy it with the GIL held.
+class KeyCache {
+ public:
+  KeyCache() = default;
+  KeyCache(const KeyCache&) = delete;
+  KeyCache& operator=(const KeyCache&) = delete;
+  ~KeyCache();
+
+  // A str key that is not a field: it goes into the extras.
+  static constexpr int kExtra = -1;
+  // A key of another type (no Python error set).
+  static constexpr int kNotAString = -2;
+  // The lookup failed, with a Python error set.
+  static constexpr int kError = -3;
+  // The field number of `key`, the dict's `pos`-th key, or one of the
+  // negative values above.
+  int FieldOf(PyObject* key, Py_ssize_t pos) {
+    if (pos < kSlots && key == keys_[pos]) return fields_[pos];
+    return Learn(key, pos);
+  }
+
+ private:
+  static constexpr Py_ssize_t kSlots = 32;
+  int Learn(PyObject* key, Py_ssize_t pos);
+
+  PyObject* keys_[kSlots] = {};
+  int fields_[kSlots] = {};
+};
+
 // One track's values as views, valid while `keepalive` (when set) and the
-// item live: the record and the Python objects it reads from.
+// item live: the record and the Python objects it reads from. Reusable.
 struct RecordView {
   internal::JsonRecord record;
   std::string extras;             // the canonical extras text record.extras_json points to
@@ -34,13 +67,14 @@ struct RecordView {
 };
 
 // Reads `item`, record `index`, into *out without copying its strings.
-// False with a Python error set on failure. Resets *out first.
-bool ToRecordView(PyObject* item, uint64_t index, RecordView* out);
+// False with a Python error set on failure. Resets *out first. `keys` is
+// the cache of the items read before this one.
+bool ToRecordView(PyObject* item, uint64_t index, KeyCache* keys, RecordView* out);
 
 // Converts `item`, record `index` of the input (named in errors). False
 // with a Python error set (TypeError or ValueError naming the record and
 // field) on failure.
-bool ToRecord(PyObject* item, uint64_t index, TrackRecord* out);
+bool ToRecord(PyObject* item, uint64_t index, KeyCache* keys, TrackRecord* out);
 
 // Every item of the iterable `tracks`. False with a Python error set.
 bool ToRecords(PyObject* tracks, std::vector<TrackRecord>* out);

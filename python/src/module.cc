@@ -273,25 +273,15 @@ class BatchedRecords {
   bool Run(PyObject* tracks) {
     PyObject* it = PyObject_GetIter(tracks);
     if (it == nullptr) return false;
-    RecordView view;
+    KeyCache keys;
     uint64_t index = 0;
     bool ok = true;
     PyObject* item = nullptr;
     while (ok && (item = PyIter_Next(it)) != nullptr) {
       Batch& b = batches_[filling_];
-      b.keepalive.push_back(item);  // the batch's reference
-      ok = ToRecordView(item, index++, &view);
-      if (!ok) break;
-      b.records.push_back(view.record);
-      if (!view.extras.empty()) {  // canonical text made here: it moves with the batch
-        b.texts.push_back(std::make_unique<std::string>(std::move(view.extras)));
-        b.records.back().extras_json = *b.texts.back();
-      }
-      if (view.keepalive != nullptr) {
-        b.keepalive.push_back(view.keepalive);
-        view.keepalive = nullptr;
-      }
-      if (b.records.size() == kBatch) ok = HandOver();
+      b.items[b.size] = item;  // the batch's reference
+      ok = ToRecordView(item, index++, &keys, &b.views[b.size++]);
+      if (ok && b.size == kBatch) ok = HandOver();
     }
     Py_DECREF(it);
     if (ok && PyErr_Occurred()) ok = false;
@@ -301,17 +291,22 @@ class BatchedRecords {
   }
 
  private:
-  static constexpr size_t kBatch = 4096;
+  // Records read before the copier is handed them: small enough that the
+  // views are still in the cache when it copies them.
+  static constexpr size_t kBatch = 1024;
 
+  // Views reused from batch to batch (their extras text keeps its capacity).
   struct Batch {
-    std::vector<internal::JsonRecord> records;
-    std::vector<std::unique_ptr<std::string>> texts;
-    std::vector<PyObject*> keepalive;  // released with the GIL held
+    std::unique_ptr<RecordView[]> views = std::make_unique<RecordView[]>(kBatch);
+    std::unique_ptr<PyObject*[]> items = std::make_unique<PyObject*[]>(kBatch);
+    size_t size = 0;
+    // Drops the items and the dicts made for them (with the GIL held).
     void Release() {
-      for (PyObject* o : keepalive) Py_DECREF(o);
-      keepalive.clear();
-      records.clear();
-      texts.clear();
+      for (size_t i = 0; i < size; ++i) {
+        Py_DECREF(items[i]);
+        Py_CLEAR(views[i].keepalive);
+      }
+      size = 0;
     }
   };
 
@@ -353,8 +348,8 @@ class BatchedRecords {
       l.unlock();
       Status s;
       if (!failed) {
-        for (const internal::JsonRecord& r : b.records) {
-          if (s = writer_->Add(r); !s.ok()) break;
+        for (size_t i = 0; i < b.size; ++i) {
+          if (s = writer_->Add(b.views[i].record); !s.ok()) break;
         }
       }
       l.lock();
@@ -907,10 +902,11 @@ PYBIND11_MODULE(_core, m) {
         PyObject* item = nullptr;
         uint64_t i = 0;
         py::object result = py::none();
+        KeyCache keys;
         while ((item = PyIter_Next(it)) != nullptr) {
           TrackRecord record;
           std::string reason;
-          if (!ToRecord(item, i, &record)) {
+          if (!ToRecord(item, i, &keys, &record)) {
             PyObject *type, *value, *tb;
             PyErr_Fetch(&type, &value, &tb);
             py::object v = py::reinterpret_steal<py::object>(value);

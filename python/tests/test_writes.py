@@ -163,3 +163,29 @@ def test_large_inputs_cross_batches_errors_and_generators(tmp_path):
     with pytest.raises(trackstore.InvalidArgumentError):
         trackstore.save_snapshot(str(path), dup)
     assert trackstore.Snapshot(str(path)).to_dicts() == tracks  # the last good file survives
+
+
+def test_keys_in_any_order_and_of_any_origin(tmp_path):
+    # Each dict's keys are matched by their own value, whatever the key
+    # objects and their order: literal keys, keys that json.loads made,
+    # keys built at run time, extras where a field stood in the dict before.
+    base = [full(id=str(i), name=f"n{i}", genre="g") for i in range(6)]
+    reordered = [dict(reversed(list(base[1].items())))]
+    built = [{("".join(["i", "d"]) if k == "id" else k): v for k, v in base[2].items()}]
+    from_json = json.loads(json.dumps(base[3:5]))
+    swapped = dict(base[5])
+    del swapped["genre"]
+    swapped = {"genre_x": 1, **swapped, "genre": "h"}  # an extra at a field's position
+    tracks = [base[0]] + reordered + built + from_json + [swapped]
+    path = str(tmp_path / "keys.snap")
+    trackstore.save_snapshot(path, tracks)
+    got = trackstore.Snapshot(path).to_dicts()
+    assert got[:5] == [base[0], base[1], base[2], base[3], base[4]]
+    assert got[5]["genre"] == "h" and got[5]["genre_x"] == 1
+    assert trackstore.Snapshot(path).find("1").genre == "g"
+
+    bad = [base[0], {**base[1], 7: "seven"}]
+    with pytest.raises(TypeError) as e:
+        trackstore.save_snapshot(path, bad)
+    assert "record 1: a key is not a str but int" in str(e.value)
+    assert trackstore.Snapshot(path).to_dicts() == got  # the last good file survives
