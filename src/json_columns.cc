@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -17,6 +18,7 @@
 #include "column_writer.h"
 #include "json_input.h"
 #include "json_records.h"
+#include "run_pair.h"
 #include "snapshot_format.h"
 #include "store/store_access.h"
 #include "track_columns.h"
@@ -110,6 +112,9 @@ class ColumnSink : public internal::JsonRecordSink {
   std::vector<uint64_t> dropped_;    // records without a track, in order
 };
 
+// Below this many tracks a second thread costs more than it saves.
+constexpr uint64_t kMinTracksForTwoThreads = uint64_t{1} << 15;
+
 // Encodes the sink's columns as a payload in `builder`, which *out
 // describes. With `pieces`, only the ids are copied into the payload and
 // *pieces lists it with the other columns read where they are (see
@@ -127,21 +132,31 @@ Status EncodeColumns(ColumnSink* sink, DuplicatePolicy duplicates, const std::st
   internal::TrackColumns& columns = sink->columns;
   const uint64_t n = columns.size();
   if (Status s = builder->Start(columns.Shape(), &out); !s.ok()) return s;
+  columns.CopyIds(out);  // the index is built from the payload's ids
+  std::vector<format::DuplicateId> dups;
+  std::span<const uint8_t> payload;
+  std::optional<std::array<uint8_t, 16>> pieces_hash;
   if (pieces != nullptr) {
-    columns.CopyIds(out);
+    // Every byte before the index is final: it is hashed while the index
+    // is built.
+    pieces->clear();
+    columns.PayloadPieces(out, out.payload, pieces);
+    format::PiecesHasher hasher;
+    internal::RunPair(
+        n >= kMinTracksForTwoThreads && std::thread::hardware_concurrency() >= 2,
+        [&] { payload = builder->Finish(&dups, {}, columns.id_hashes()); },
+        [&] { hasher.UpdateBefore(*pieces, out.index); });
+    if (dups.empty()) {
+      hasher.UpdateFrom(*pieces, out.index);
+      pieces_hash = hasher.Finish();
+    }
   } else {
+    payload = builder->Finish(&dups, {}, columns.id_hashes());
     columns.FillPayload(out);
   }
-  std::vector<format::DuplicateId> dups;
-  const std::span<const uint8_t> payload = builder->Finish(&dups);
   if (dups.empty()) {
-    if (pieces != nullptr) {
-      pieces->clear();
-      columns.PayloadPieces(out, payload, pieces);
-      *sealed = format::Seal(payload, n, format::HashPieces(*pieces), result);
-    } else {
-      *sealed = format::Seal(payload, n, result);
-    }
+    *sealed = pieces_hash ? format::Seal(payload, n, *pieces_hash, result)
+                          : format::Seal(payload, n, result);
     *image = sealed->View();
     sink->tracks_before += n;
     return Status::OK();

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <utility>
 
 #include "flatbuffers/flatbuffers.h"
 #include "track_generated.h"
@@ -91,26 +92,58 @@ Status DecodeHeader(std::string_view name, std::span<const uint8_t> file, Header
   return Status::OK();
 }
 
-std::array<uint8_t, 16> HashPayload(std::span<const uint8_t> payload) {
+namespace {
+
+// A hash in canonical (big-endian) byte order.
+std::array<uint8_t, 16> Canonical(XXH128_hash_t hash) {
   XXH128_canonical_t canonical;
-  XXH128_canonicalFromHash(&canonical, XXH3_128bits(payload.data(), payload.size()));
+  XXH128_canonicalFromHash(&canonical, hash);
   std::array<uint8_t, 16> out;
   std::memcpy(out.data(), canonical.digest, out.size());
   return out;
 }
 
-std::array<uint8_t, 16> HashPieces(std::span<const ConstBytes> pieces) {
-  XXH3_state_t* state = XXH3_createState();
-  if (state == nullptr) throw std::bad_alloc();
-  XXH3_128bits_reset(state);
-  for (const ConstBytes& p : pieces) XXH3_128bits_update(state, p.data, p.size);
-  XXH128_canonical_t canonical;
-  XXH128_canonicalFromHash(&canonical, XXH3_128bits_digest(state));
-  XXH3_freeState(state);
-  std::array<uint8_t, 16> out;
-  std::memcpy(out.data(), canonical.digest, out.size());
-  return out;
+// Where `at` lies in `pieces`: the piece and the offset in it ({size, 0}
+// when in none).
+std::pair<size_t, size_t> Locate(std::span<const ConstBytes> pieces, const void* at) {
+  const auto a = reinterpret_cast<uintptr_t>(at);
+  for (size_t k = 0; k < pieces.size(); ++k) {
+    const auto begin = reinterpret_cast<uintptr_t>(pieces[k].data);
+    if (a >= begin && a - begin < pieces[k].size) return {k, a - begin};
+  }
+  return {pieces.size(), 0};
 }
+
+}  // namespace
+
+std::array<uint8_t, 16> HashPayload(std::span<const uint8_t> payload) {
+  return Canonical(XXH3_128bits(payload.data(), payload.size()));
+}
+
+PiecesHasher::PiecesHasher() : state_(XXH3_createState()) {
+  if (state_ == nullptr) throw std::bad_alloc();
+  XXH3_128bits_reset(state_);
+}
+
+PiecesHasher::~PiecesHasher() { XXH3_freeState(state_); }
+
+void PiecesHasher::UpdateBefore(std::span<const ConstBytes> pieces, const void* at) {
+  const auto [split, offset] = Locate(pieces, at);
+  for (size_t k = 0; k < split; ++k) XXH3_128bits_update(state_, pieces[k].data, pieces[k].size);
+  if (split < pieces.size()) XXH3_128bits_update(state_, pieces[split].data, offset);
+}
+
+void PiecesHasher::UpdateFrom(std::span<const ConstBytes> pieces, const void* at) {
+  const auto [split, offset] = Locate(pieces, at);
+  if (split == pieces.size()) return;
+  XXH3_128bits_update(state_, static_cast<const uint8_t*>(pieces[split].data) + offset,
+                      pieces[split].size - offset);
+  for (size_t k = split + 1; k < pieces.size(); ++k) {
+    XXH3_128bits_update(state_, pieces[k].data, pieces[k].size);
+  }
+}
+
+std::array<uint8_t, 16> PiecesHasher::Finish() { return Canonical(XXH3_128bits_digest(state_)); }
 
 std::string HashToHex(const std::array<uint8_t, 16>& hash) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -430,11 +463,7 @@ void PayloadHasher::HashTo(const void* end) {
 
 std::array<uint8_t, 16> PayloadHasher::Finish() {
   HashTo(end_);
-  XXH128_canonical_t canonical;
-  XXH128_canonicalFromHash(&canonical, XXH3_128bits_digest(state_));
-  std::array<uint8_t, 16> hash;
-  std::memcpy(hash.data(), canonical.digest, hash.size());
-  return hash;
+  return Canonical(XXH3_128bits_digest(state_));
 }
 
 SealedPayload Seal(std::span<const uint8_t> payload, uint64_t track_count, WriteResult* result) {

@@ -56,8 +56,6 @@ Status DecodeHeader(std::string_view name, std::span<const uint8_t> file, Header
 // XXH3-128 of the payload, canonical byte order.
 std::array<uint8_t, 16> HashPayload(std::span<const uint8_t> payload);
 std::string HashToHex(const std::array<uint8_t, 16>& hash);
-// The same over a payload given as pieces, in order.
-std::array<uint8_t, 16> HashPieces(std::span<const ConstBytes> pieces);
 
 // The hash index: open addressing, power-of-two size, at most half full.
 // A slot is 0 when empty, else (HashId(id) >> 32) << 32 | (track index + 1);
@@ -193,6 +191,28 @@ class PayloadHasher {
   XXH3_state_s* state_;  // xxhash's streaming state, kept out of this header
   const uint8_t* next_;
   const uint8_t* end_;
+};
+
+// HashPayload of a payload given as pieces, in order, in two steps split at
+// an address `at` inside one of the pieces: the bytes before it, then the
+// rest. The bytes before `at` can then be hashed while those after it are
+// still being written (the id index, which lies last).
+class PiecesHasher {
+ public:
+  PiecesHasher();
+  ~PiecesHasher();
+  PiecesHasher(const PiecesHasher&) = delete;
+  PiecesHasher& operator=(const PiecesHasher&) = delete;
+
+  // Hashes the pieces' bytes before `at` (all of them when no piece holds
+  // `at`).
+  void UpdateBefore(std::span<const ConstBytes> pieces, const void* at);
+  // Hashes the pieces' bytes from `at` to the end.
+  void UpdateFrom(std::span<const ConstBytes> pieces, const void* at);
+  std::array<uint8_t, 16> Finish();
+
+ private:
+  XXH3_state_s* state_;
 };
 
 // A finished payload and its header: what Seal produces and the output

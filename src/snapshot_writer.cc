@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
-#include <system_error>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "run_pair.h"
 #include "snapshot_access.h"
 #include "snapshot_format.h"
 #include "track_fields.h"
@@ -24,6 +24,7 @@ using format::PayloadOut;
 using format::PayloadShape;
 using internal::kOptionalMembers;
 using internal::kRequiredMembers;
+using internal::RunPair;
 
 constexpr size_t kMaxListedProblems = 10;
 
@@ -60,31 +61,6 @@ struct Part {
 
 // Below this many tracks a second thread costs more than it saves.
 constexpr uint64_t kMinTracksForTwoThreads = uint64_t{1} << 15;
-
-// Runs a() here and b() on a second thread (both here, in order, when
-// `two` is false or no thread can be started). b() must not throw.
-template <typename A, typename B>
-void RunPair(bool two, A a, B b) {
-  std::thread other;
-  if (two) {
-    try {
-      other = std::thread(b);
-    } catch (const std::system_error&) {
-      two = false;
-    }
-  }
-  try {
-    a();
-  } catch (...) {
-    if (two) other.join();
-    throw;
-  }
-  if (two) {
-    other.join();
-  } else {
-    b();
-  }
-}
 
 // Splits the input in one or two parts. The split falls on a multiple of
 // 512 tracks, so the parts share no bitmap byte and no cache line of one.

@@ -107,6 +107,8 @@ void TrackColumns::Append(const std::optional<std::string_view>* strings,
   pos_values_.Append(&pos, sizeof pos);
   const uint64_t hash = TrackHash(strings, original_pos, extras_json);
   hashes_.Append(&hash, sizeof hash);
+  const uint64_t id_hash = IdHash(strings[0].value_or(std::string_view()));
+  id_hashes_.Append(&id_hash, sizeof id_hash);
   payload_bytes_ += string_bytes + format::kPayloadBytesPerTrack;
   ++count_;
 }
@@ -205,6 +207,7 @@ void TrackColumns::Absorb(TrackColumns* other) {
   AppendBits(&pos_present_, n, other->pos_present_.data(), m);
   pos_values_.Append(other->pos_values_.data(), other->pos_values_.size());
   hashes_.Append(other->hashes_.data(), other->hashes_.size());
+  id_hashes_.Append(other->id_hashes_.data(), other->id_hashes_.size());
   count_ += m;
   payload_bytes_ += other->payload_bytes_;
   other->Clear();
@@ -219,6 +222,7 @@ void TrackColumns::Clear() {
   pos_present_.Release();
   pos_values_.Release();
   hashes_.Release();
+  id_hashes_.Release();
   count_ = 0;
   payload_bytes_ = 0;
 }

@@ -75,6 +75,11 @@ class TrackColumns {
   // The id of track i (valid until FillPayload).
   std::string_view id(uint64_t i) const;
 
+  // format::HashId of every track's id, in track order: the id index is
+  // built from them (PayloadBuilder::Finish), with no second pass over the
+  // ids.
+  const uint64_t* id_hashes() const { return reinterpret_cast<const uint64_t*>(id_hashes_.data()); }
+
   // What PayloadBuilder::Start needs.
   format::PayloadShape Shape() const;
   // Copies every column into `out` (from PayloadBuilder::Start(Shape())),
@@ -106,7 +111,8 @@ class TrackColumns {
   std::array<GrowBuffer, kColumns> present_;  // bitmaps of the optional columns
   GrowBuffer pos_values_;                     // int64 per track
   GrowBuffer pos_present_;
-  GrowBuffer hashes_;  // TrackHash per track
+  GrowBuffer hashes_;     // TrackHash per track
+  GrowBuffer id_hashes_;  // HashId per track
   uint64_t count_ = 0;
   uint64_t payload_bytes_ = 0;
 };
