@@ -134,7 +134,7 @@ def test_store_import_json(tmp_path, library):
 
 
 def test_large_inputs_cross_batches_errors_and_generators(tmp_path):
-    # save_snapshot reads items in batches of a few thousand while another
+    # save_snapshot reads items in batches of about a thousand while another
     # thread copies the previous batch: an error in a later batch still names
     # its record and writes nothing, and items made on the fly (a generator,
     # model_dump() dicts) stay alive until they are copied.
