@@ -25,6 +25,11 @@ bool Fail(PyObject* type, uint64_t index, std::string_view field, const std::str
 }
 
 bool Utf8Of(PyObject* value, std::string_view* out) {
+  if (PyUnicode_IS_COMPACT_ASCII(value)) {  // most strings: their bytes are the UTF-8
+    *out = std::string_view(static_cast<const char*>(PyUnicode_DATA(value)),
+                            static_cast<size_t>(PyUnicode_GET_LENGTH(value)));
+    return true;
+  }
   Py_ssize_t size = 0;
   const char* data = PyUnicode_AsUTF8AndSize(value, &size);  // cached by the str object
   if (data == nullptr) return false;
