@@ -536,30 +536,10 @@ class Service {
   CacheManager manager_;
 };
 
-const char* CheckName(Validity::Check c) {
-  switch (c) {
-    case Validity::Check::kNone:
-      return "none";
-    case Validity::Check::kMetadata:
-      return "metadata";
-    case Validity::Check::kFormatVersion:
-      return "format_version";
-    case Validity::Check::kLibrary:
-      return "library";
-    case Validity::Check::kMaxAge:
-      return "max_age";
-    case Validity::Check::kSnapshotMissing:
-      return "snapshot_missing";
-    case Validity::Check::kSnapshotContent:
-      return "snapshot_content";
-  }
-  return "unknown";
-}
-
 py::dict ValidityDict(const Validity& v) {
   py::dict d;
   d["valid"] = v.valid;
-  d["failed"] = CheckName(v.failed);
+  d["failed"] = std::string(ValidityCheckName(v.failed));
   d["reason"] = v.reason;
   return d;
 }
