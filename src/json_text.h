@@ -11,9 +11,18 @@
 
 namespace trackstore::json_text {
 
+// Which characters a JSON string escapes beyond '"', '\\' and the controls.
+enum class JsonEscape {
+  kUtf8,   // none: UTF-8 as it is (the export; json.dumps(ensure_ascii=False))
+  kAscii,  // U+007F and every non-ASCII character as \uXXXX, a surrogate pair
+           // above U+FFFF (json.dumps' default ensure_ascii=True)
+};
+
 // Writes `s` as a JSON string: '"' and '\\' escaped, control characters as
-// \b \f \n \r \t or \u00XX, every other byte (UTF-8 included) as it is.
-void AppendJsonString(std::string_view s, std::string* out);
+// \b \f \n \r \t or \u00XX, the rest as `mode` says. kAscii expects valid
+// UTF-8 (callers check) and writes \ufffd for a byte that does not start a
+// sequence.
+void AppendJsonString(std::string_view s, std::string* out, JsonEscape mode = JsonEscape::kUtf8);
 
 // Length of the well-formed UTF-8 sequence at s[i] (Unicode Table 3-7), or
 // 0 when the byte there does not start one.

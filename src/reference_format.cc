@@ -69,13 +69,6 @@ bool Digits(std::string_view text, size_t* pos, size_t n, unsigned* out) {
 
 // --- Python JSON -----------------------------------------------------------
 
-constexpr char kHex[] = "0123456789abcdef";
-
-void AppendU16Escape(uint32_t unit, std::string* out) {
-  out->append("\\u");
-  for (int shift = 12; shift >= 0; shift -= 4) out->push_back(kHex[(unit >> shift) & 15]);
-}
-
 // The reference's declared fields in its order, as (key, Field).
 struct DeclaredField {
   std::string_view key;
@@ -502,67 +495,8 @@ void AppendPythonFloat(double v, std::string* out) {
 }
 
 void AppendPythonString(std::string_view s, bool ascii, std::string* out) {
-  if (!ascii) {
-    // The escapes of json.dumps(ensure_ascii=False) are the export's own.
-    json_text::AppendJsonString(s, out);
-    return;
-  }
-  out->push_back('"');
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      switch (c) {
-        case '"':
-          out->append("\\\"");
-          break;
-        case '\\':
-          out->append("\\\\");
-          break;
-        case '\b':
-          out->append("\\b");
-          break;
-        case '\f':
-          out->append("\\f");
-          break;
-        case '\n':
-          out->append("\\n");
-          break;
-        case '\r':
-          out->append("\\r");
-          break;
-        case '\t':
-          out->append("\\t");
-          break;
-        default:
-          if (c < 0x20 || c == 0x7f) {  // ensure_ascii escapes all but ' ' to '~'
-            AppendU16Escape(c, out);
-          } else {
-            out->push_back(static_cast<char>(c));
-          }
-      }
-      ++i;
-      continue;
-    }
-    size_t len = json_text::Utf8SequenceLength(s, i);
-    uint32_t cp;
-    if (len == 0) {  // not UTF-8: callers check first; never a crash
-      cp = 0xFFFD;
-      len = 1;
-    } else {
-      cp = c & (0xFF >> (len + 1));
-      for (size_t k = 1; k < len; ++k)
-        cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-    }
-    if (cp >= 0x10000) {
-      cp -= 0x10000;
-      AppendU16Escape(0xD800 + (cp >> 10), out);
-      AppendU16Escape(0xDC00 + (cp & 0x3FF), out);
-    } else {
-      AppendU16Escape(cp, out);
-    }
-    i += len;
-  }
-  out->push_back('"');
+  json_text::AppendJsonString(s, out,
+                              ascii ? json_text::JsonEscape::kAscii : json_text::JsonEscape::kUtf8);
 }
 
 Status AppendReferenceTrack(const TrackView& t, PythonLayout layout, std::string* out) {

@@ -229,6 +229,13 @@ struct PayloadBuilder::Rep {
     uint8_t* unused;
     return fbb->CreateUninitializedVector(count, elem_size, &unused);
   }
+
+  // The steps of Start, in order, for `shape` (set first).
+  Status Reserve();
+  void CreateVectors();
+  void CreateTables();
+  void PointAtVectors();
+  void ListElements();
 };
 
 PayloadBuilder::PayloadBuilder() : rep_(std::make_unique<Rep>()) {}
@@ -236,118 +243,145 @@ PayloadBuilder::~PayloadBuilder() = default;
 
 Status PayloadBuilder::Start(const PayloadShape& shape, PayloadOut* out) {
   Rep& r = *rep_;
+  r.shape = shape;
+  r.index_size = IndexSizeFor(shape.track_count);
+  if (Status s = r.Reserve(); !s.ok()) return s;
+  r.CreateVectors();
+  r.CreateTables();
+  r.PointAtVectors();
+  r.ListElements();
+  *out = r.out;
+  return Status::OK();
+}
+
+// A builder with room for the whole payload, so that it never grows (and
+// moves the vectors) while they are filled.
+Status PayloadBuilder::Rep::Reserve() {
   const uint64_t n = shape.track_count;
   const uint64_t bitmap = BitmapBytes(n);
-  r.shape = shape;
-  r.index_size = IndexSizeFor(n);
-
   // Every vector costs at most its elements, a length prefix and 7 bytes of
   // alignment; tables and vtables fit in the fixed slack.
   uint64_t estimate = 4096 + 3 * 16 * kStringColumnCount;
   for (int c = 0; c < kStringColumnCount; ++c) {
     estimate += (n + 1) * 4 + shape.column_bytes[c] + (ColumnHasPresence(c) ? bitmap : 0);
   }
-  estimate += n * 8 + bitmap + r.index_size * 8 + n * 8;
+  estimate += n * 8 + bitmap + index_size * 8 + n * 8;
   if (shape.delta) estimate += n * 8 + bitmap + 64;
   if (n >= 0xffffffffULL || estimate >= FLATBUFFERS_MAX_BUFFER_SIZE) {
     return Status::NotSupported("snapshot", "payload of about " + std::to_string(estimate) +
                                                 " bytes exceeds the 2 GiB FlatBuffers limit");
   }
-  if (!r.fbb || r.capacity < estimate) {
-    r.fbb.reset();  // free the old buffer before taking a bigger one
-    r.capacity = estimate + estimate / 8;
-    r.fbb = std::make_unique<flatbuffers::FlatBufferBuilder>(r.capacity, &r.allocator, false);
+  if (!fbb || capacity < estimate) {
+    fbb.reset();  // free the old buffer before taking a bigger one
+    capacity = estimate + estimate / 8;
+    fbb = std::make_unique<flatbuffers::FlatBufferBuilder>(capacity, &allocator, false);
   } else {
-    r.fbb->Clear();
+    fbb->Clear();
   }
+  return Status::OK();
+}
 
-  // A fixed creation order keeps the bytes deterministic. The builder grows
-  // down, so the last vector created lies first: this order puts the string
-  // columns first in the payload, id column leading, and the hash index
-  // last, which is the order a merge fills them in (PayloadHasher). A delta
-  // fragment's rows come after the index.
+// A fixed creation order keeps the bytes deterministic. The builder grows
+// down, so the last vector created lies first: this order puts the string
+// columns first in the payload, id column leading, and the hash index
+// last, which is the order a merge fills them in (PayloadHasher). A delta
+// fragment's rows come after the index.
+void PayloadBuilder::Rep::CreateVectors() {
+  const uint64_t n = shape.track_count;
+  const uint64_t bitmap = BitmapBytes(n);
   if (shape.delta) {
-    r.delta_removed = r.Vector(bitmap, 1);
-    r.delta_targets = r.Vector(n, sizeof(uint64_t));
+    delta_removed = Vector(bitmap, 1);
+    delta_targets = Vector(n, sizeof(uint64_t));
   }
-  r.index = r.Vector(r.index_size, sizeof(uint64_t));
-  r.track_hashes = r.Vector(n, sizeof(uint64_t));
-  r.pos_values = r.Vector(n, sizeof(int64_t));
-  r.pos_present = r.Vector(bitmap, 1);
+  index = Vector(index_size, sizeof(uint64_t));
+  track_hashes = Vector(n, sizeof(uint64_t));
+  pos_values = Vector(n, sizeof(int64_t));
+  pos_present = Vector(bitmap, 1);
   for (int c = kStringColumnCount - 1; c >= 0; --c) {
-    r.columns[c].present = ColumnHasPresence(c) ? r.Vector(bitmap, 1) : 0;
+    columns[c].present = ColumnHasPresence(c) ? Vector(bitmap, 1) : 0;
   }
   for (int c = kStringColumnCount - 1; c >= 0; --c) {
-    r.columns[c].bytes = r.Vector(shape.column_bytes[c], 1);
-    r.columns[c].offsets = r.Vector(n + 1, sizeof(uint32_t));
+    columns[c].bytes = Vector(shape.column_bytes[c], 1);
+    columns[c].offsets = Vector(n + 1, sizeof(uint32_t));
   }
+}
 
-  // The tables only point at the vectors, so they are laid out now and the
-  // payload's every byte outside the vectors' elements is final from here.
+// The tables only point at the vectors, so they are laid out now and the
+// payload's every byte outside the vectors' elements is final from here.
+void PayloadBuilder::Rep::CreateTables() {
   namespace fb = trackstore::fb;
-  flatbuffers::FlatBufferBuilder& fbb = *r.fbb;
-  const auto directory = fbb.CreateVector(shape.column_bytes.data(), shape.column_bytes.size());
+  flatbuffers::FlatBufferBuilder& b = *fbb;
+  const auto directory = b.CreateVector(shape.column_bytes.data(), shape.column_bytes.size());
   std::array<flatbuffers::Offset<fb::StringColumn>, kStringColumnCount> tables;
   for (int c = 0; c < kStringColumnCount; ++c) {
-    const ColumnVectors& v = r.columns[c];
+    const ColumnVectors& v = columns[c];
     tables[c] =
-        fb::CreateStringColumn(fbb, flatbuffers::Offset<flatbuffers::Vector<uint32_t>>(v.offsets),
+        fb::CreateStringColumn(b, flatbuffers::Offset<flatbuffers::Vector<uint32_t>>(v.offsets),
                                flatbuffers::Offset<flatbuffers::Vector<uint8_t>>(v.bytes),
                                flatbuffers::Offset<flatbuffers::Vector<uint8_t>>(v.present));
   }
   const auto pos =
-      fb::CreateIntColumn(fbb, flatbuffers::Offset<flatbuffers::Vector<int64_t>>(r.pos_values),
-                          flatbuffers::Offset<flatbuffers::Vector<uint8_t>>(r.pos_present));
+      fb::CreateIntColumn(b, flatbuffers::Offset<flatbuffers::Vector<int64_t>>(pos_values),
+                          flatbuffers::Offset<flatbuffers::Vector<uint8_t>>(pos_present));
   flatbuffers::Offset<fb::DeltaRows> delta;
   if (shape.delta) {
-    delta = fb::CreateDeltaRows(fbb,
-                                flatbuffers::Offset<flatbuffers::Vector<uint64_t>>(r.delta_targets),
-                                flatbuffers::Offset<flatbuffers::Vector<uint8_t>>(r.delta_removed));
+    delta =
+        fb::CreateDeltaRows(b, flatbuffers::Offset<flatbuffers::Vector<uint64_t>>(delta_targets),
+                            flatbuffers::Offset<flatbuffers::Vector<uint8_t>>(delta_removed));
   }
   const auto root = fb::CreateSnapshot(
-      fbb, n, tables[0], tables[1], tables[2], tables[3], tables[4], tables[5], tables[6],
-      tables[7], tables[8], tables[9], tables[10], tables[11], tables[12], tables[13], tables[14],
-      pos, tables[kExtrasColumn], flatbuffers::Offset<flatbuffers::Vector<uint64_t>>(r.index),
-      flatbuffers::Offset<flatbuffers::Vector<uint64_t>>(r.track_hashes), directory, delta);
-  fbb.Finish(root, kFileIdentifier);
+      b, shape.track_count, tables[0], tables[1], tables[2], tables[3], tables[4], tables[5],
+      tables[6], tables[7], tables[8], tables[9], tables[10], tables[11], tables[12], tables[13],
+      tables[14], pos, tables[kExtrasColumn],
+      flatbuffers::Offset<flatbuffers::Vector<uint64_t>>(index),
+      flatbuffers::Offset<flatbuffers::Vector<uint64_t>>(track_hashes), directory, delta);
+  b.Finish(root, kFileIdentifier);
+}
 
+// `out` points at the vectors' elements, with the bitmaps cleared: every
+// track starts absent.
+void PayloadBuilder::Rep::PointAtVectors() {
+  const uint64_t bitmap = BitmapBytes(shape.track_count);
   for (int c = 0; c < kStringColumnCount; ++c) {
-    StringColumnOut& col = r.out.strings[c];
-    col.offsets = r.Data<uint32_t>(r.columns[c].offsets);
+    StringColumnOut& col = out.strings[c];
+    col.offsets = Data<uint32_t>(columns[c].offsets);
     col.offsets[0] = 0;
-    col.bytes = r.Data<char>(r.columns[c].bytes);
-    col.present = r.columns[c].present ? r.Data<uint8_t>(r.columns[c].present) : nullptr;
+    col.bytes = Data<char>(columns[c].bytes);
+    col.present = columns[c].present ? Data<uint8_t>(columns[c].present) : nullptr;
     if (col.present) std::memset(col.present, 0, bitmap);
   }
-  r.out.pos_values = r.Data<int64_t>(r.pos_values);
-  r.out.pos_present = r.Data<uint8_t>(r.pos_present);
-  std::memset(r.out.pos_present, 0, bitmap);
-  r.out.track_hashes = r.Data<uint64_t>(r.track_hashes);
-  r.out.delta_targets = shape.delta ? r.Data<uint64_t>(r.delta_targets) : nullptr;
-  r.out.delta_removed = shape.delta ? r.Data<uint8_t>(r.delta_removed) : nullptr;
-  if (shape.delta) std::memset(r.out.delta_removed, 0, bitmap);
-  r.out.payload = {fbb.GetBufferPointer(), fbb.GetSize()};
-  r.index_slots = r.Data<uint64_t>(r.index);
-  r.out.index = r.index_slots;
+  out.pos_values = Data<int64_t>(pos_values);
+  out.pos_present = Data<uint8_t>(pos_present);
+  std::memset(out.pos_present, 0, bitmap);
+  out.track_hashes = Data<uint64_t>(track_hashes);
+  out.delta_targets = shape.delta ? Data<uint64_t>(delta_targets) : nullptr;
+  out.delta_removed = shape.delta ? Data<uint8_t>(delta_removed) : nullptr;
+  if (shape.delta) std::memset(out.delta_removed, 0, bitmap);
+  out.payload = {fbb->GetBufferPointer(), fbb->GetSize()};
+  index_slots = Data<uint64_t>(index);
+  out.index = index_slots;
+}
 
-  r.elements.clear();
+// Every vector's elements in address order, for Relocate.
+void PayloadBuilder::Rep::ListElements() {
+  const uint64_t n = shape.track_count;
+  const uint64_t bitmap = BitmapBytes(n);
+  elements.clear();
   auto element = [&](const void* p, uint64_t bytes) {
-    if (p != nullptr) r.elements.emplace_back(static_cast<const uint8_t*>(p), bytes);
+    if (p != nullptr) elements.emplace_back(static_cast<const uint8_t*>(p), bytes);
   };
   for (int c = 0; c < kStringColumnCount; ++c) {
-    element(r.out.strings[c].offsets, (n + 1) * sizeof(uint32_t));
-    element(r.out.strings[c].bytes, shape.column_bytes[c]);
-    element(r.out.strings[c].present, bitmap);
+    element(out.strings[c].offsets, (n + 1) * sizeof(uint32_t));
+    element(out.strings[c].bytes, shape.column_bytes[c]);
+    element(out.strings[c].present, bitmap);
   }
-  element(r.out.pos_values, n * sizeof(int64_t));
-  element(r.out.pos_present, bitmap);
-  element(r.out.track_hashes, n * sizeof(uint64_t));
-  element(r.index_slots, r.index_size * sizeof(uint64_t));
-  element(r.out.delta_targets, n * sizeof(uint64_t));
-  element(r.out.delta_removed, bitmap);
-  std::sort(r.elements.begin(), r.elements.end());
-  *out = r.out;
-  return Status::OK();
+  element(out.pos_values, n * sizeof(int64_t));
+  element(out.pos_present, bitmap);
+  element(out.track_hashes, n * sizeof(uint64_t));
+  element(index_slots, index_size * sizeof(uint64_t));
+  element(out.delta_targets, n * sizeof(uint64_t));
+  element(out.delta_removed, bitmap);
+  std::sort(elements.begin(), elements.end());
 }
 
 void PayloadBuilder::Relocate(uint8_t* place, PayloadOut* out) {

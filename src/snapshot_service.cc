@@ -321,4 +321,26 @@ Status SnapshotService::RecordForceScan() {
   return WriteMetadata(*meta);
 }
 
+// --- names -----------------------------------------------------------------
+
+std::string_view ValidityCheckName(Validity::Check check) {
+  switch (check) {
+    case Validity::Check::kNone:
+      return "none";
+    case Validity::Check::kMetadata:
+      return "metadata";
+    case Validity::Check::kFormatVersion:
+      return "format_version";
+    case Validity::Check::kLibrary:
+      return "library";
+    case Validity::Check::kMaxAge:
+      return "max_age";
+    case Validity::Check::kSnapshotMissing:
+      return "snapshot_missing";
+    case Validity::Check::kSnapshotContent:
+      return "snapshot_content";
+  }
+  return "unknown";
+}
+
 }  // namespace trackstore

@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_test_util.h"
+#include "gzip_test_util.h"
 #include "snapshot_format.h"
 #include "test_util.h"
 #include "trackstore/json.h"
@@ -30,6 +30,8 @@ namespace {
 
 using testing::CliRun;
 using testing::Describe;
+using testing::Gunzip;
+using testing::Gzip;
 using ::testing::HasSubstr;
 using testing::MakeTracks;
 using ::testing::Not;
@@ -225,21 +227,6 @@ TEST(CliResourceTest, HugeLookupCountIsResourceExhausted) {
 
 // --- bounded input ------------------------------------------------------------
 
-// One gzip member of `text`.
-std::string Gzip(const std::string& text) {
-  z_stream zs{};
-  EXPECT_EQ(deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY), Z_OK);
-  std::string member(deflateBound(&zs, text.size()), '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
-  zs.avail_in = static_cast<uInt>(text.size());
-  zs.next_out = reinterpret_cast<Bytef*>(member.data());
-  zs.avail_out = static_cast<uInt>(member.size());
-  EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
-  member.resize(zs.total_out);
-  deflateEnd(&zs);
-  return member;
-}
-
 // "[" and then `members` gzip members of `member_bytes` blanks each: import
 // reads concatenated members as one stream, so this inflates to the start
 // of a JSON array that goes on for their product.
@@ -367,25 +354,6 @@ TEST(CliOutputTest, ExportFollowsASymlinkAndRefusesAFifo) {
 }
 
 // --- gzip export -----------------------------------------------------------------
-
-// The content of a gzip file, or "<bad gzip>".
-std::string Gunzip(const std::string& gz) {
-  z_stream z = {};
-  if (inflateInit2(&z, 15 + 16) != Z_OK) return "<bad gzip>";
-  std::string out;
-  char buf[1 << 16];
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
-  z.avail_in = static_cast<uInt>(gz.size());
-  int rc = Z_OK;
-  while (rc == Z_OK) {
-    z.next_out = reinterpret_cast<Bytef*>(buf);
-    z.avail_out = sizeof(buf);
-    rc = inflate(&z, Z_NO_FLUSH);
-    out.append(buf, sizeof(buf) - z.avail_out);
-  }
-  inflateEnd(&z);
-  return rc == Z_STREAM_END && z.avail_in == 0 ? out : "<bad gzip>";
-}
 
 TEST(CliGzipTest, ExportToJsonGzIsGzipAndImportsBack) {
   TempDir dir;

@@ -3,13 +3,13 @@
 // (strings and nested objects holding "},"), records longer than a window,
 // and errors deep inside, and check every record and every error offset.
 #include <unistd.h>
-#include <zlib.h>
 
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <filesystem>
+#include "gzip_test_util.h"
 #include "test_util.h"
 
 #include "trackstore/json.h"
@@ -20,6 +20,7 @@
 namespace trackstore {
 namespace {
 
+using testing::Gzip;
 using ::testing::HasSubstr;
 using testing::TempDir;
 using testing::WriteFileBytes;
@@ -41,21 +42,6 @@ std::vector<TrackRecord> TrickyTracks(size_t count) {
     }
   }
   return tracks;
-}
-
-// One gzip member of `text`.
-std::string Gzip(const std::string& text) {
-  z_stream zs{};
-  EXPECT_EQ(deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
-  std::string out(deflateBound(&zs, text.size()), '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
-  zs.avail_in = static_cast<uInt>(text.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
 }
 
 std::string ExportText(const std::vector<TrackRecord>& tracks) {

@@ -9,7 +9,6 @@
 
 #include <sys/stat.h>
 #include <sys/time.h>
-#include <zlib.h>
 
 #include <filesystem>
 #include <string>
@@ -18,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_test_util.h"
+#include "gzip_test_util.h"
 #include "reference_format.h"
 #include "test_util.h"
 #include "trackstore/env.h"
@@ -27,6 +27,8 @@
 namespace trackstore {
 namespace {
 
+using testing::Gunzip;
+using testing::Gzip;
 using ::testing::HasSubstr;
 using testing::ReadFileBytes;
 using testing::TempDir;
@@ -94,41 +96,6 @@ constexpr Micros kLibraryMtime = 1764432000000000;
 constexpr Micros kLastForceScan = 1763607845000006;
 constexpr Micros kLastRun = 1764434331000001;
 constexpr Micros kTrackedSince = 1764288000000000;
-
-// gzip level 6 with zlib, as Python's gzip module writes it (its header
-// differs only in the name and time it records).
-std::string Gzip(const std::string& text) {
-  z_stream z{};
-  EXPECT_EQ(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-  std::string out(deflateBound(&z, text.size()) + 64, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
-  z.avail_in = static_cast<uInt>(text.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
-
-std::string Gunzip(const std::string& data) {
-  z_stream z{};
-  EXPECT_EQ(inflateInit2(&z, 15 + 16), Z_OK);
-  std::string out;
-  char buf[1 << 16];
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  z.avail_in = static_cast<uInt>(data.size());
-  int rc = Z_OK;
-  while (rc == Z_OK) {
-    z.next_out = reinterpret_cast<Bytef*>(buf);
-    z.avail_out = sizeof(buf);
-    rc = inflate(&z, Z_NO_FLUSH);
-    out.append(buf, sizeof(buf) - z.avail_out);
-  }
-  EXPECT_EQ(rc, Z_STREAM_END);
-  inflateEnd(&z);
-  return out;
-}
 
 class ReferenceFilesTest : public ::testing::Test {
  protected:

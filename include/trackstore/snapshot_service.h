@@ -125,6 +125,11 @@ struct TRACKSTORE_EXPORT Validity {
   std::string reason;
 };
 
+// The check as the CLI and the Python module name it: "none", "metadata",
+// "format_version", "library", "max_age", "snapshot_missing",
+// "snapshot_content".
+TRACKSTORE_EXPORT std::string_view ValidityCheckName(Validity::Check check);
+
 // The answer to "is a full force scan due?" (doc/behaviour.md section 8).
 struct TRACKSTORE_EXPORT ForceScanDecision {
   bool due = false;

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -99,6 +100,25 @@ template <typename T>
 T Take(Result<T>&& r) {
   if (!r.ok()) Raise(r.status());
   return std::move(r).value();
+}
+
+// fn() with the GIL released, so that other Python threads run meanwhile;
+// fn must touch no Python object.
+template <typename Fn>
+auto WithoutGil(Fn&& fn) {
+  py::gil_scoped_release nogil;
+  return fn();
+}
+
+// WithoutGil(fn), then the value of the Result it returns, or nothing for a
+// Status; an error is raised (with the GIL held again).
+template <typename Fn>
+auto TakeWithoutGil(Fn&& fn) {
+  if constexpr (std::is_same_v<std::invoke_result_t<Fn&>, Status>) {
+    Check(WithoutGil(fn));
+  } else {
+    return Take(WithoutGil(fn));
+  }
 }
 
 PyObject* MakeError(py::module_& m, const char* name, PyObject* bases, const char* doc) {
@@ -531,30 +551,10 @@ class Service {
   CacheManager manager_;
 };
 
-const char* CheckName(Validity::Check c) {
-  switch (c) {
-    case Validity::Check::kNone:
-      return "none";
-    case Validity::Check::kMetadata:
-      return "metadata";
-    case Validity::Check::kFormatVersion:
-      return "format_version";
-    case Validity::Check::kLibrary:
-      return "library";
-    case Validity::Check::kMaxAge:
-      return "max_age";
-    case Validity::Check::kSnapshotMissing:
-      return "snapshot_missing";
-    case Validity::Check::kSnapshotContent:
-      return "snapshot_content";
-  }
-  return "unknown";
-}
-
 py::dict ValidityDict(const Validity& v) {
   py::dict d;
   d["valid"] = v.valid;
-  d["failed"] = CheckName(v.failed);
+  d["failed"] = std::string(ValidityCheckName(v.failed));
   d["reason"] = v.reason;
   return d;
 }
@@ -610,12 +610,7 @@ PYBIND11_MODULE(_core, m) {
           "verify",
           [](py::handle self) {
             Reader& r = ReaderOf(self);
-            Status s;
-            {
-              py::gil_scoped_release nogil;
-              s = r.Verify();
-            }
-            Check(s);
+            TakeWithoutGil([&] { return r.Verify(); });
           },
           "Checks the structure and the content hash of every byte; raises CorruptionError.")
       .def_property_readonly(
@@ -629,12 +624,8 @@ PYBIND11_MODULE(_core, m) {
       "tables (O(1)), for a file verified before. Tracks are zero-copy views that keep the\n"
       "snapshot alive.")
       .def(py::init([](const std::string& path, bool verify) {
-             Result<Snapshot> r = Status::NotFound(path);
-             {
-               py::gil_scoped_release nogil;
-               r = verify ? Snapshot::Open(path) : Snapshot::OpenTrusted(path);
-             }
-             return new SnapshotReader(Take(std::move(r)));
+             return new SnapshotReader(TakeWithoutGil(
+                 [&] { return verify ? Snapshot::Open(path) : Snapshot::OpenTrusted(path); }));
            }),
            py::arg("path"), py::arg("verify") = true)
       .def_property_readonly(
@@ -705,12 +696,7 @@ PYBIND11_MODULE(_core, m) {
         o.duplicates = Duplicates(duplicates);
         o.drop_empty_ids = drop_empty_ids;
         o.sync = sync;
-        Result<WriteResult> r = Status::NotFound(path);
-        {
-          py::gil_scoped_release nogil;
-          r = writer.Write(path, o);
-        }
-        return WriteResultDict(Take(std::move(r)));
+        return WriteResultDict(TakeWithoutGil([&] { return writer.Write(path, o); }));
       },
       py::arg("path"), py::arg("tracks"), py::kw_only(), py::arg("duplicates") = "reject",
       py::arg("drop_empty_ids") = false, py::arg("sync") = true);
@@ -721,17 +707,15 @@ PYBIND11_MODULE(_core, m) {
         WriteOptions o;
         o.sync = sync;
         Merger merger;
-        Result<MergeStats> r = Status::NotFound(path);
-        if (py::isinstance<SnapshotReader>(updates)) {
-          const Snapshot& u = updates.cast<const SnapshotReader&>().snapshot();
-          py::gil_scoped_release nogil;
-          r = merger.Merge(base.snapshot(), u, path, o);
-        } else {
+        auto merge = [&]() -> MergeStats {
+          if (py::isinstance<SnapshotReader>(updates)) {
+            const Snapshot& u = updates.cast<const SnapshotReader&>().snapshot();
+            return TakeWithoutGil([&] { return merger.Merge(base.snapshot(), u, path, o); });
+          }
           std::vector<TrackRecord> records = Records(updates);
-          py::gil_scoped_release nogil;
-          r = merger.Merge(base.snapshot(), records, path, o);
-        }
-        MergeStats s = Take(std::move(r));
+          return TakeWithoutGil([&] { return merger.Merge(base.snapshot(), records, path, o); });
+        };
+        MergeStats s = merge();
         py::dict d = WriteResultDict(s.written);
         d["carried"] = s.carried;
         d["replaced"] = s.replaced;
@@ -763,19 +747,12 @@ PYBIND11_MODULE(_core, m) {
         const Version* vb = version(b);
         if ((sa == nullptr && va == nullptr) || (sb == nullptr && vb == nullptr))
           throw py::type_error("diff takes Snapshots or Versions");
-        SnapshotDiff d;
-        {
-          py::gil_scoped_release nogil;
-          if (sa && sb)
-            d = Diff(*sa, *sb, o);
-          else if (va && vb)
-            d = Diff(*va, *vb, o);
-          else if (sa)
-            d = Diff(*sa, *vb, o);
-          else
-            d = Diff(*va, *sb, o);
-        }
-        return DiffDict(d);
+        return DiffDict(WithoutGil([&] {
+          if (sa && sb) return Diff(*sa, *sb, o);
+          if (va && vb) return Diff(*va, *vb, o);
+          if (sa) return Diff(*sa, *vb, o);
+          return Diff(*va, *sb, o);
+        }));
       },
       py::arg("a"), py::arg("b"), py::kw_only(), py::arg("rule") = "all");
 
@@ -784,12 +761,8 @@ PYBIND11_MODULE(_core, m) {
       [](const std::string& json_path, const std::string& snapshot_path, bool sync) {
         WriteOptions o;
         o.sync = sync;
-        Result<WriteResult> r = Status::NotFound(json_path);
-        {
-          py::gil_scoped_release nogil;
-          r = ImportJsonToSnapshot(json_path, snapshot_path, {}, o);
-        }
-        return WriteResultDict(Take(std::move(r)));
+        return WriteResultDict(
+            TakeWithoutGil([&] { return ImportJsonToSnapshot(json_path, snapshot_path, {}, o); }));
       },
       py::arg("json_path"), py::arg("snapshot_path"), py::kw_only(), py::arg("sync") = true);
 
@@ -799,32 +772,20 @@ PYBIND11_MODULE(_core, m) {
         JsonExportOptions o;
         o.gzip_level = gzip_level;
         o.sync = sync;
-        Status s;
         if (py::isinstance<VersionReader>(reader)) {
           const Version& v = reader.cast<const VersionReader&>().version();
-          py::gil_scoped_release nogil;
-          s = ExportJsonFile(v, path, o);
+          TakeWithoutGil([&] { return ExportJsonFile(v, path, o); });
         } else {
-          const Reader& r = ReaderOf(reader);
-          const Snapshot* snap = r.Single();
-          py::gil_scoped_release nogil;
-          s = ExportJsonFile(*snap, path, o);
+          const Snapshot* snap = ReaderOf(reader).Single();
+          TakeWithoutGil([&] { return ExportJsonFile(*snap, path, o); });
         }
-        Check(s);
       },
       py::arg("reader"), py::arg("path"), py::kw_only(), py::arg("gzip_level") = 6,
       py::arg("sync") = true);
 
   m.def(
       "load_json",
-      [](const std::string& path) {
-        Result<std::vector<TrackRecord>> r = Status::NotFound(path);
-        {
-          py::gil_scoped_release nogil;
-          r = ImportJsonFile(path);
-        }
-        (void)Take(std::move(r));
-      },
+      [](const std::string& path) { (void)TakeWithoutGil([&] { return ImportJsonFile(path); }); },
       py::arg("path"), "Checks that a JSON library imports (raises the import's error otherwise).");
 
   m.def(
@@ -832,12 +793,8 @@ PYBIND11_MODULE(_core, m) {
       [](const std::string& reference_dir, const std::string& store_dir, bool overwrite) {
         AdoptOptions o;
         o.overwrite = overwrite;
-        Result<AdoptReport> r = Status::NotFound(reference_dir);
-        {
-          py::gil_scoped_release nogil;
-          r = AdoptReferenceCache(reference_dir, store_dir, o);
-        }
-        AdoptReport a = Take(std::move(r));
+        AdoptReport a =
+            TakeWithoutGil([&] { return AdoptReferenceCache(reference_dir, store_dir, o); });
         py::dict d;
         d["snapshot_file"] = a.snapshot_file;
         d["records_read"] = a.records_read;
@@ -869,12 +826,8 @@ PYBIND11_MODULE(_core, m) {
         ExportReferenceOptions o;
         o.compress = compress;
         o.version = version;
-        Result<ExportReferenceReport> r = Status::NotFound(store_dir);
-        {
-          py::gil_scoped_release nogil;
-          r = ExportReferenceCache(store_dir, reference_dir, o);
-        }
-        ExportReferenceReport e = Take(std::move(r));
+        ExportReferenceReport e =
+            TakeWithoutGil([&] { return ExportReferenceCache(store_dir, reference_dir, o); });
         py::dict d;
         d["version"] = e.version;
         d["tracks"] = e.tracks;
@@ -940,12 +893,7 @@ PYBIND11_MODULE(_core, m) {
              o.create_if_missing = create;
              o.sync = sync;
              o.clock = PythonClock(std::move(clock));
-             Result<Store> r = Status::NotFound(dir);
-             {
-               py::gil_scoped_release nogil;
-               r = Store::Open(dir, o);
-             }
-             return new Store(Take(std::move(r)));
+             return new Store(TakeWithoutGil([&] { return Store::Open(dir, o); }));
            }),
            py::arg("directory"), py::kw_only(), py::arg("create") = true, py::arg("sync") = true,
            py::arg("clock") = py::none())
@@ -953,11 +901,7 @@ PYBIND11_MODULE(_core, m) {
       .def(
           "current",
           [](const Store& s) -> py::object {
-            Result<Version> r = Status::NotFound("");
-            {
-              py::gil_scoped_release nogil;
-              r = s.Current();
-            }
+            Result<Version> r = WithoutGil([&] { return s.Current(); });
             if (!r.ok() && r.status().IsNotFound()) return py::none();
             return py::cast(new VersionReader(Take(std::move(r))),
                             py::return_value_policy::take_ownership);
@@ -966,12 +910,7 @@ PYBIND11_MODULE(_core, m) {
       .def(
           "at",
           [](const Store& s, uint64_t n) {
-            Result<Version> r = Status::NotFound("");
-            {
-              py::gil_scoped_release nogil;
-              r = s.At(n);
-            }
-            return new VersionReader(Take(std::move(r)));
+            return new VersionReader(TakeWithoutGil([&] { return s.At(n); }));
           },
           py::arg("number"))
       .def(
@@ -988,17 +927,12 @@ PYBIND11_MODULE(_core, m) {
             CommitOptions o;
             o.duplicates = Duplicates(duplicates);
             std::vector<std::string> ids = Strings(removed);
-            Result<CommitStats> r = Status::NotFound("");
             if (py::isinstance<SnapshotReader>(updates)) {
               const Snapshot& u = updates.cast<const SnapshotReader&>().snapshot();
-              py::gil_scoped_release nogil;
-              r = s.Commit(u, ids, o);
-            } else {
-              std::vector<TrackRecord> records = Records(updates);
-              py::gil_scoped_release nogil;
-              r = s.Commit(records, ids, o);
+              return CommitStatsDict(TakeWithoutGil([&] { return s.Commit(u, ids, o); }));
             }
-            return CommitStatsDict(Take(std::move(r)));
+            std::vector<TrackRecord> records = Records(updates);
+            return CommitStatsDict(TakeWithoutGil([&] { return s.Commit(records, ids, o); }));
           },
           py::arg("updates"), py::arg("removed_ids") = py::none(), py::kw_only(),
           py::arg("duplicates") = "keep_last",
@@ -1009,60 +943,33 @@ PYBIND11_MODULE(_core, m) {
           [](Store& s, py::handle tracks, const std::string& duplicates) {
             CommitOptions o;
             o.duplicates = Duplicates(duplicates);
-            Result<CommitStats> r = Status::NotFound("");
             if (py::isinstance<SnapshotReader>(tracks)) {
               const Snapshot& u = tracks.cast<const SnapshotReader&>().snapshot();
-              py::gil_scoped_release nogil;
-              r = s.Replace(u, o);
-            } else {
-              std::vector<TrackRecord> records = Records(tracks);
-              py::gil_scoped_release nogil;
-              r = s.Replace(records, o);
+              return CommitStatsDict(TakeWithoutGil([&] { return s.Replace(u, o); }));
             }
-            return CommitStatsDict(Take(std::move(r)));
+            std::vector<TrackRecord> records = Records(tracks);
+            return CommitStatsDict(TakeWithoutGil([&] { return s.Replace(records, o); }));
           },
           py::arg("tracks"), py::kw_only(), py::arg("duplicates") = "reject",
           "A new version holding exactly `tracks`.")
       .def(
           "import_json",
           [](Store& s, const std::string& path) {
-            Result<CommitStats> r = Status::NotFound(path);
-            {
-              py::gil_scoped_release nogil;
-              r = ImportJsonToStore(s, path);
-            }
-            return CommitStatsDict(Take(std::move(r)));
+            return CommitStatsDict(TakeWithoutGil([&] { return ImportJsonToStore(s, path); }));
           },
           py::arg("json_path"), "A new version holding a JSON library's tracks (streamed).")
       .def(
           "checkout",
           [](Store& s, uint64_t n) {
-            Result<CommitStats> r = Status::NotFound("");
-            {
-              py::gil_scoped_release nogil;
-              r = s.Checkout(n);
-            }
-            return CommitStatsDict(Take(std::move(r)));
+            return CommitStatsDict(TakeWithoutGil([&] { return s.Checkout(n); }));
           },
           py::arg("number"))
       .def("compact",
-           [](Store& s) {
-             Result<CommitStats> r = Status::NotFound("");
-             {
-               py::gil_scoped_release nogil;
-               r = s.Compact();
-             }
-             return CommitStatsDict(Take(std::move(r)));
-           })
+           [](Store& s) { return CommitStatsDict(TakeWithoutGil([&] { return s.Compact(); })); })
       .def(
           "collect_garbage",
           [](Store& s, std::optional<uint32_t> keep) {
-            Result<GcStats> r = Status::NotFound("");
-            {
-              py::gil_scoped_release nogil;
-              r = s.CollectGarbage(keep);
-            }
-            GcStats g = Take(std::move(r));
+            GcStats g = TakeWithoutGil([&] { return s.CollectGarbage(keep); });
             py::dict d;
             d["manifests_removed"] = g.manifests_removed;
             d["fragments_removed"] = g.fragments_removed;
@@ -1100,23 +1007,14 @@ PYBIND11_MODULE(_core, m) {
       .def("now", [](Service& s) { return s.service().Now(); })
       .def("check_validity",
            [](Service& s) {
-             Validity v;
-             {
-               py::gil_scoped_release nogil;
-               v = s.service().CheckValidity();
-             }
-             return ValidityDict(v);
+             return ValidityDict(WithoutGil([&] { return s.service().CheckValidity(); }));
            })
       .def("current",
            [](Service& s) -> py::object {
              // The current version whatever its validity, or None.
              Result<Store*> store = s.service().store();
              if (!store.ok()) return py::none();
-             Result<Version> r = Status::NotFound("");
-             {
-               py::gil_scoped_release nogil;
-               r = (*store)->Current();
-             }
+             Result<Version> r = WithoutGil([&] { return (*store)->Current(); });
              if (!r.ok()) return py::none();
              return py::cast(new VersionReader(std::move(r).value()),
                              py::return_value_policy::take_ownership);
@@ -1124,12 +1022,8 @@ PYBIND11_MODULE(_core, m) {
       .def("load_snapshot",
            [](Service& s) -> py::tuple {
              // (version or None, validity dict): the cache manager's load.
-             std::optional<Version> v;
              Validity why;
-             {
-               py::gil_scoped_release nogil;
-               v = s.manager().LoadSnapshot(&why);
-             }
+             std::optional<Version> v = WithoutGil([&] { return s.manager().LoadSnapshot(&why); });
              py::object version = v ? py::cast(new VersionReader(std::move(*v)),
                                                py::return_value_policy::take_ownership)
                                     : py::object(py::none());
@@ -1138,12 +1032,8 @@ PYBIND11_MODULE(_core, m) {
       .def("save_snapshot",
            [](Service& s, py::handle tracks) {
              std::vector<TrackRecord> records = Records(tracks);
-             Result<CommitStats> r = Status::NotFound("");
-             {
-               py::gil_scoped_release nogil;
-               r = s.service().SaveSnapshot(records);
-             }
-             return CommitStatsDict(Take(std::move(r)));
+             return CommitStatsDict(
+                 TakeWithoutGil([&] { return s.service().SaveSnapshot(records); }));
            })
       .def("read_metadata",
            [](Service& s) -> py::object {
@@ -1154,12 +1044,7 @@ PYBIND11_MODULE(_core, m) {
       .def("write_metadata",
            [](Service& s, const py::dict& d) {
              SnapshotMetadata m = MetadataFromDict(d);
-             Status st;
-             {
-               py::gil_scoped_release nogil;
-               st = s.service().WriteMetadata(m);
-             }
-             Check(st);
+             TakeWithoutGil([&] { return s.service().WriteMetadata(m); });
            })
       .def("library_mtime", [](Service& s) { return Take(s.service().LibraryMtime()); })
       .def("load_delta_state",
@@ -1171,12 +1056,7 @@ PYBIND11_MODULE(_core, m) {
       .def("save_delta_state",
            [](Service& s, const py::dict& d) {
              DeltaState state = DeltaFromDict(d);
-             Status st;
-             {
-               py::gil_scoped_release nogil;
-               st = s.service().SaveDeltaState(std::move(state));
-             }
-             Check(st);
+             TakeWithoutGil([&] { return s.service().SaveDeltaState(std::move(state)); });
            })
       .def(
           "check_force_scan",
@@ -1192,12 +1072,8 @@ PYBIND11_MODULE(_core, m) {
              std::optional<Micros> mtime_override) {
             std::vector<TrackRecord> records = Records(tracks);
             std::vector<std::string> ids = Strings(processed);
-            Status st;
-            {
-              py::gil_scoped_release nogil;
-              st = s.manager().UpdateSnapshot(records, ids, mtime_override);
-            }
-            Check(st);
+            TakeWithoutGil(
+                [&] { return s.manager().UpdateSnapshot(records, ids, mtime_override); });
           },
           py::arg("tracks"), py::arg("processed_ids") = py::none(),
           py::arg("library_mtime_override") = py::none())
@@ -1208,12 +1084,8 @@ PYBIND11_MODULE(_core, m) {
             std::vector<TrackRecord> records = Records(updates);
             std::vector<std::string> removed_ids = Strings(removed);
             std::vector<std::string> ids = Strings(processed);
-            Status st;
-            {
-              py::gil_scoped_release nogil;
-              st = s.manager().CommitDelta(records, removed_ids, ids, mtime_override);
-            }
-            Check(st);
+            TakeWithoutGil(
+                [&] { return s.manager().CommitDelta(records, removed_ids, ids, mtime_override); });
           },
           py::arg("updates"), py::arg("removed_ids") = py::none(),
           py::arg("processed_ids") = py::none(), py::arg("library_mtime_override") = py::none());
@@ -1241,12 +1113,7 @@ PYBIND11_MODULE(_core, m) {
              o.max_entries = max_entries;
              o.default_ttl_seconds = default_ttl_seconds;
              o.clock = PythonClock(std::move(clock));
-             Result<ShmCache> r = Status::NotFound(name);
-             {
-               py::gil_scoped_release nogil;
-               r = ShmCache::Open(o);
-             }
-             return new ShmCache(Take(std::move(r)));
+             return new ShmCache(TakeWithoutGil([&] { return ShmCache::Open(o); }));
            }),
            py::arg("name"), py::kw_only(), py::arg("create") = true,
            py::arg("capacity_bytes") = uint64_t{64} << 20, py::arg("max_entries") = 10000,
@@ -1255,11 +1122,7 @@ PYBIND11_MODULE(_core, m) {
       .def(
           "get",
           [](ShmCache& c, const std::string& key) -> py::object {
-            Result<ShmEntry> r = Status::NotFound(key);
-            {
-              py::gil_scoped_release nogil;
-              r = c.Get(key);
-            }
+            Result<ShmEntry> r = WithoutGil([&] { return c.Get(key); });
             if (!r.ok() && r.status().IsNotFound()) return py::none();
             return py::cast(new ShmEntryReader(Take(std::move(r))),
                             py::return_value_policy::take_ownership);
@@ -1268,18 +1131,14 @@ PYBIND11_MODULE(_core, m) {
       .def(
           "put",
           [](ShmCache& c, const std::string& key, py::handle tracks, std::optional<int64_t> ttl) {
-            Result<uint64_t> r = Status::NotFound(key);
             if (py::isinstance<SnapshotReader>(tracks)) {
               const Snapshot& s = tracks.cast<const SnapshotReader&>().snapshot();
               std::span<const uint8_t> bytes = internal::SnapshotAccess::FileBytes(s);
-              py::gil_scoped_release nogil;
-              r = c.PutImage(key, bytes.data(), bytes.size(), ttl);
-            } else {
-              std::vector<TrackRecord> records = Records(tracks);
-              py::gil_scoped_release nogil;
-              r = c.Put(key, records, ttl);
+              return TakeWithoutGil(
+                  [&] { return c.PutImage(key, bytes.data(), bytes.size(), ttl); });
             }
-            return Take(std::move(r));
+            std::vector<TrackRecord> records = Records(tracks);
+            return TakeWithoutGil([&] { return c.Put(key, records, ttl); });
           },
           py::arg("key"), py::arg("tracks"), py::arg("ttl_seconds") = py::none(),
           "put(key, tracks or Snapshot, ttl_seconds=None) -> the entry's version.")

@@ -30,26 +30,6 @@ using cli::FormatUtc;
 using cli::Json;
 using cli::kExitOk;
 
-const char* CheckName(Validity::Check check) {
-  switch (check) {
-    case Validity::Check::kNone:
-      return "none";
-    case Validity::Check::kMetadata:
-      return "metadata";
-    case Validity::Check::kFormatVersion:
-      return "format_version";
-    case Validity::Check::kLibrary:
-      return "library";
-    case Validity::Check::kMaxAge:
-      return "max_age";
-    case Validity::Check::kSnapshotMissing:
-      return "snapshot_missing";
-    case Validity::Check::kSnapshotContent:
-      return "snapshot_content";
-  }
-  return "?";
-}
-
 // --- status -----------------------------------------------------------------
 
 struct StatusArgs {
@@ -87,7 +67,7 @@ Json TimeJson(std::optional<Micros> t) {
 Json ReportJson(const std::string& dir, const Report& r) {
   Json j = {{"path", dir},
             {"valid", r.validity.valid},
-            {"failed_check", CheckName(r.validity.failed)},
+            {"failed_check", ValidityCheckName(r.validity.failed)},
             {"reason", r.validity.reason}};
   if (r.metadata.ok()) {
     const SnapshotMetadata& m = *r.metadata;

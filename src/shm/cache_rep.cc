@@ -199,29 +199,64 @@ Result<uint64_t> ShmCache::Rep::Put(std::string_view key, uint64_t image_size,
   if (!rs.ok()) return rs.status();
   const SegmentPtr s = *rs;
   SegmentHeader& h = *s->header();
-  const uint64_t max_bytes = options.max_bytes == 0 ? h.heap_size : options.max_bytes;
-  const uint64_t max_entries = std::min(options.max_entries, h.max_entries);
-  if (need > h.max_entry_bytes || need > max_bytes) {
-    return Status::ResourceExhausted(What(),
-                                     "entry " + Quote(key) + " needs " + std::to_string(need) +
-                                         " bytes, more than the whole segment holds (" +
-                                         std::to_string(std::min(h.max_entry_bytes, max_bytes)) +
-                                         "): recreate it with a larger capacity");
-  }
+  if (Status fits = CheckEntryFits(key, need, h); !fits.ok()) return fits;
   const Micros now = options.clock();
   Writer w(s.get());
   w.Begin();
   shm::CrashPoint("after_dirty");
   w.ReclaimRetired();
   const int64_t pos = w.Find(key, hash);
-  if (pos < 0) {
-    while (h.entries.load() + 1 > max_entries || h.entry_bytes.load() + need > max_bytes) {
-      const int64_t victim = w.PickVictim(now);
-      if (victim < 0) break;
-      Evict(w, h, victim);
-    }
-    w.MaybeCompactIndex();
+  if (pos < 0) MakeRoom(w, h, need, now);
+  Result<shm::EntryHeader*> e = AllocateEntry(w, h, key, hash, image_size, pos, now);
+  if (!e.ok()) {
+    w.End();
+    return e.status();
   }
+  shm::CrashPoint("after_alloc");
+  Status filled = fill(const_cast<char*>(s->EntryImage(*e)));
+  if (!filled.ok()) {
+    w.FreeUnlinked(*e);
+    w.End();
+    return filled;
+  }
+  shm::CrashPoint("after_data");
+  const uint64_t version = LinkEntry(w, h, *e, pos, now, ttl);
+  w.End();
+  return version;
+}
+
+// An entry larger than the whole segment (or the cache's byte limit) is
+// rejected before anything changes.
+Status ShmCache::Rep::CheckEntryFits(std::string_view key, uint64_t need,
+                                     const SegmentHeader& h) const {
+  const uint64_t max_bytes = MaxBytes(h);
+  if (need <= h.max_entry_bytes && need <= max_bytes) return Status::OK();
+  return Status::ResourceExhausted(What(),
+                                   "entry " + Quote(key) + " needs " + std::to_string(need) +
+                                       " bytes, more than the whole segment holds (" +
+                                       std::to_string(std::min(h.max_entry_bytes, max_bytes)) +
+                                       "): recreate it with a larger capacity");
+}
+
+// For a new key: evicts until the cache's limits leave room for one more
+// entry of `need` bytes (or nothing is left to evict).
+void ShmCache::Rep::MakeRoom(Writer& w, SegmentHeader& h, uint64_t need, Micros now) {
+  const uint64_t max_bytes = MaxBytes(h);
+  const uint64_t max_entries = MaxEntries(h);
+  while (h.entries.load() + 1 > max_entries || h.entry_bytes.load() + need > max_bytes) {
+    const int64_t victim = w.PickVictim(now);
+    if (victim < 0) break;
+    Evict(w, h, victim);
+  }
+  w.MaybeCompactIndex();
+}
+
+// A block for the entry, evicting (for a new key) and reclaiming until one
+// is free. ResourceExhausted when none can be had.
+Result<shm::EntryHeader*> ShmCache::Rep::AllocateEntry(Writer& w, SegmentHeader& h,
+                                                       std::string_view key, uint64_t hash,
+                                                       uint64_t image_size, int64_t pos,
+                                                       Micros now) {
   shm::EntryHeader* e = w.Allocate(key, hash, image_size);
   while (e == nullptr) {
     // Replacing a key never evicts another (doc/behaviour.md section 9).
@@ -230,23 +265,21 @@ Result<uint64_t> ShmCache::Rep::Put(std::string_view key, uint64_t image_size,
     w.ReclaimRetired();
     e = w.Allocate(key, hash, image_size);
     if (e == nullptr && victim < 0) {
-      const uint64_t free_bytes = w.FreeBytes();
-      w.End();
-      return Status::ResourceExhausted(What(), "full: entry " + Quote(key) + " needs " +
-                                                   std::to_string(need) + " bytes, " +
-                                                   std::to_string(free_bytes) + " are free and " +
-                                                   std::to_string(h.retired_bytes.load()) +
-                                                   " are held by readers of replaced versions");
+      const uint64_t need = shm::EntryBlockBytes(key.size(), image_size);
+      return Status::ResourceExhausted(
+          What(), "full: entry " + Quote(key) + " needs " + std::to_string(need) + " bytes, " +
+                      std::to_string(w.FreeBytes()) + " are free and " +
+                      std::to_string(h.retired_bytes.load()) +
+                      " are held by readers of replaced versions");
     }
   }
-  shm::CrashPoint("after_alloc");
-  Status filled = fill(const_cast<char*>(s->EntryImage(e)));
-  if (!filled.ok()) {
-    w.FreeUnlinked(e);
-    w.End();
-    return filled;
-  }
-  shm::CrashPoint("after_data");
+  return e;
+}
+
+// Publishes the filled entry `e` in place of the one at `pos` (if any),
+// then retires the replaced one; returns the new version.
+uint64_t ShmCache::Rep::LinkEntry(Writer& w, SegmentHeader& h, shm::EntryHeader* e, int64_t pos,
+                                  Micros now, std::optional<int64_t> ttl) {
   e->version = h.generation.load() + 1;
   e->expires_at = ExpiresAt(now, ttl.value_or(options.default_ttl_seconds));
   e->last_used.store(h.lru_clock.fetch_add(1, std::memory_order_relaxed) + 1);
@@ -256,7 +289,6 @@ Result<uint64_t> ShmCache::Rep::Put(std::string_view key, uint64_t image_size,
   w.Retire(replaced, version);
   shm::CrashPoint("before_free");
   w.ReclaimRetired();
-  w.End();
   return version;
 }
 

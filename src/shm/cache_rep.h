@@ -125,6 +125,21 @@ struct TRACKSTORE_HIDDEN ShmCache::Rep {
                                          shm::Pinned pinned);
   void DropIfUnchanged(const SegmentPtr& s, std::string_view key, uint64_t hash, uint64_t word);
   void Evict(Writer& w, SegmentHeader& h, int64_t pos);
+  // The steps of Put. The limits on the cache's entries and bytes, the
+  // options' within the segment's.
+  uint64_t MaxEntries(const SegmentHeader& h) const {
+    return std::min(options.max_entries, h.max_entries);
+  }
+  uint64_t MaxBytes(const SegmentHeader& h) const {
+    return options.max_bytes == 0 ? h.heap_size : options.max_bytes;
+  }
+  Status CheckEntryFits(std::string_view key, uint64_t need, const SegmentHeader& h) const;
+  void MakeRoom(Writer& w, SegmentHeader& h, uint64_t need, Micros now);
+  Result<shm::EntryHeader*> AllocateEntry(Writer& w, SegmentHeader& h, std::string_view key,
+                                          uint64_t hash, uint64_t image_size, int64_t pos,
+                                          Micros now);
+  uint64_t LinkEntry(Writer& w, SegmentHeader& h, shm::EntryHeader* e, int64_t pos, Micros now,
+                     std::optional<int64_t> ttl);
   template <typename Fn>
   Result<uint64_t> Mutate(Fn fn);
 };

@@ -225,12 +225,16 @@ void RemoveStaleTmpFiles(const std::string& dir, const std::string& name) {
   ::closedir(d);
 }
 
-}  // namespace
+// Where the parts of a new segment go.
+struct SegmentPlan {
+  uint64_t index_slots = 0;
+  uint64_t heap_offset = 0;
+  uint64_t index_bytes = 0;
+};
 
-Result<std::shared_ptr<Segment>> Segment::Create(const std::string& dir, const std::string& name,
-                                                 const Geometry& g, bool share_with_group,
-                                                 bool replace, bool* name_taken) {
-  // Bounds first, so that no product below can wrap.
+// Checks the geometry, bounds first so that no product below can wrap, and
+// lays the segment out.
+Result<SegmentPlan> PlanSegment(const std::string& name, const Geometry& g) {
   if (g.capacity >= kMaxSegmentBytes) {
     return Status::InvalidArgument("shm segment " + name,
                                    "capacity " + std::to_string(g.capacity) +
@@ -244,52 +248,61 @@ Result<std::shared_ptr<Segment>> Segment::Create(const std::string& dir, const s
                                    std::to_string(kMaxEntries) + ", readers 1 to " +
                                    std::to_string(kMaxReaders));
   }
-  const uint64_t index_slots = std::bit_ceil(std::max<uint64_t>(16, g.max_entries * 2));
-  const uint64_t heap_offset =
+  SegmentPlan plan;
+  plan.index_slots = std::bit_ceil(std::max<uint64_t>(16, g.max_entries * 2));
+  plan.heap_offset =
       kHeaderBytes + (uint64_t{g.reader_slots} * sizeof(ReaderSlot) + 4095) / 4096 * 4096;
-  const uint64_t index_bytes = IndexBlockBytes(index_slots);
-  if (g.capacity < heap_offset + Heap::get_min_size(0) + 2 * index_bytes + 4096) {
+  plan.index_bytes = IndexBlockBytes(plan.index_slots);
+  if (g.capacity < plan.heap_offset + Heap::get_min_size(0) + 2 * plan.index_bytes + 4096) {
     return Status::InvalidArgument(
-        "shm segment " + name,
-        "capacity " + std::to_string(g.capacity) + " bytes is too small for " +
-            std::to_string(g.max_entries) + " entries and " + std::to_string(g.reader_slots) +
-            " readers: give at least " + std::to_string(heap_offset + 2 * index_bytes + 65536));
+        "shm segment " + name, "capacity " + std::to_string(g.capacity) +
+                                   " bytes is too small for " + std::to_string(g.max_entries) +
+                                   " entries and " + std::to_string(g.reader_slots) +
+                                   " readers: give at least " +
+                                   std::to_string(plan.heap_offset + 2 * plan.index_bytes + 65536));
   }
-  RemoveStaleTmpFiles(dir, name);
-  const std::string path = dir + "/" + name;
-  std::string tmp_path = dir + "/" + TmpName(name);
-  Result<std::shared_ptr<SegmentFile>> file = SegmentFile::Create(tmp_path, name, share_with_group);
+  return plan;
+}
+
+// A new file in `dir` under a temporary name (in *tmp_path), its writer
+// lock held.
+Result<std::shared_ptr<SegmentFile>> CreateTmpFile(const std::string& dir, const std::string& name,
+                                                   bool share_with_group, std::string* tmp_path) {
+  *tmp_path = dir + "/" + TmpName(name);
+  Result<std::shared_ptr<SegmentFile>> file =
+      SegmentFile::Create(*tmp_path, name, share_with_group);
   // Only when the name is taken (a 1-in-2^64 chance): another one.
   struct stat st;
-  for (int attempt = 1; !file.ok() && attempt < 8 && ::lstat(tmp_path.c_str(), &st) == 0;
+  for (int attempt = 1; !file.ok() && attempt < 8 && ::lstat(tmp_path->c_str(), &st) == 0;
        ++attempt) {
-    tmp_path = dir + "/" + TmpName(name);
-    file = SegmentFile::Create(tmp_path, name, share_with_group);
+    *tmp_path = dir + "/" + TmpName(name);
+    file = SegmentFile::Create(*tmp_path, name, share_with_group);
   }
-  if (!file.ok()) return file.status();
-  const int fd = (*file)->fd();
-  Status s = Reserve(fd, tmp_path, name, g.capacity);
+  return file;
+}
+
+// Reserves the file's `capacity` bytes and maps them. On failure the file
+// is removed and its writer lock dropped.
+Result<char*> MapTmpFile(SegmentFile& file, const std::string& tmp_path, const std::string& name,
+                         uint64_t capacity) {
+  Status s = Reserve(file.fd(), tmp_path, name, capacity);
   void* p = MAP_FAILED;
   if (s.ok()) {
-    p = ::mmap(nullptr, g.capacity, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    p = ::mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_SHARED, file.fd(), 0);
     if (p == MAP_FAILED) s = PosixError(tmp_path, errno);
   }
   if (!s.ok()) {
     ::unlink(tmp_path.c_str());
-    (*file)->UnlockWriter();
+    file.UnlockWriter();
     return s;
   }
-  std::shared_ptr<Segment> seg(new Segment(*file, static_cast<char*>(p), g.capacity));
-  // From here on, every return that is not the segment drops the writer lock.
-  auto fail = [&](Status why) {
-    ::unlink(tmp_path.c_str());
-    seg->file()->UnlockWriter();
-    return why;
-  };
+  return static_cast<char*>(p);
+}
 
-  // The file is not yet visible under its name: plain stores suffice until
-  // `ready` and the rename publish it.
-  SegmentHeader* h = new (seg->base()) SegmentHeader();
+// The header (all but the index, the largest entry and `ready`), the reader
+// slots and the empty heap; returns the heap.
+Heap* InitSegment(const Segment& seg, const Geometry& g, const SegmentPlan& plan) {
+  SegmentHeader* h = new (seg.base()) SegmentHeader();
   h->magic = kSegmentMagic;
   h->layout_version = kLayoutVersion;
   h->boost_version = BOOST_VERSION;
@@ -297,35 +310,44 @@ Result<std::shared_ptr<Segment>> Segment::Create(const std::string& dir, const s
   h->reader_slot_count = g.reader_slots;
   h->segment_size = g.capacity;
   h->slots_offset = kHeaderBytes;
-  h->heap_offset = heap_offset;
-  h->heap_size = g.capacity - heap_offset;
-  h->index_slot_count = index_slots;
+  h->heap_offset = plan.heap_offset;
+  h->heap_size = g.capacity - plan.heap_offset;
+  h->index_slot_count = plan.index_slots;
   h->max_entries = g.max_entries;
   h->generation.store(1);
-  new (seg->slots()) ReaderSlot[g.reader_slots]();
-  Heap* heap = new (seg->base() + heap_offset) Heap(h->heap_size, 0);
+  new (seg.slots()) ReaderSlot[g.reader_slots]();
+  return new (seg.base() + plan.heap_offset) Heap(h->heap_size, 0);
+}
 
-  void* index = HeapAllocate(heap, index_bytes);
+// An empty index in the heap, its offset in the header.
+Status CreateIndex(const Segment& seg, Heap* heap, const SegmentPlan& plan) {
+  void* index = HeapAllocate(heap, plan.index_bytes);
   if (index == nullptr) {
-    return fail(Status::InvalidArgument("shm segment " + name, "capacity too small for the index"));
+    return Status::InvalidArgument("shm segment " + seg.name(), "capacity too small for the index");
   }
   IndexBlock* ib = new (index) IndexBlock();
-  ib->block = {kIndexMagic, index_bytes, 0, 0};
-  ib->slot_count = index_slots;
-  new (ib->words()) std::atomic<uint64_t>[ index_slots ]();
-  h->index_offset.store(static_cast<char*>(index) - seg->base());
+  ib->block = {kIndexMagic, plan.index_bytes, 0, 0};
+  ib->slot_count = plan.index_slots;
+  new (ib->words()) std::atomic<uint64_t>[ plan.index_slots ]();
+  seg.header()->index_offset.store(static_cast<char*>(index) - seg.base());
+  return Status::OK();
+}
 
-  // The largest entry block an otherwise empty heap holds (the allocator's
-  // per-block overhead is not exposed, so probe for it). An entry above this
-  // is rejected up front, leaving the cache unchanged.
+// The largest entry block an otherwise empty heap holds (the allocator's
+// per-block overhead is not exposed, so probe for it). An entry above this
+// is rejected up front, leaving the cache unchanged.
+uint64_t LargestEntryBytes(Heap* heap) {
   uint64_t largest = heap->get_free_memory();
   void* probe = nullptr;
   while (largest > 0 && (probe = HeapAllocate(heap, largest)) == nullptr) largest -= 16;
   if (probe != nullptr) HeapFree(heap, probe);
-  h->max_entry_bytes = largest;
-  h->heap_used.store(HeapUsed(heap));
-  h->ready.store(1, std::memory_order_release);
+  return largest;
+}
 
+// Gives the finished file at `tmp_path` the name `path`: over what is there
+// with `replace`, else only if the name is free (*name_taken set when not).
+Status Publish(const std::string& tmp_path, const std::string& path, bool replace,
+               bool* name_taken) {
   int rc = 0;
   if (replace) {
     rc = ::rename(tmp_path.c_str(), path.c_str());
@@ -340,7 +362,42 @@ Result<std::shared_ptr<Segment>> Segment::Create(const std::string& dir, const s
   }
   if (rc != 0) {
     if (errno == EEXIST && name_taken != nullptr) *name_taken = true;
-    return fail(PosixError(path, errno));
+    return PosixError(path, errno);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::shared_ptr<Segment>> Segment::Create(const std::string& dir, const std::string& name,
+                                                 const Geometry& g, bool share_with_group,
+                                                 bool replace, bool* name_taken) {
+  Result<SegmentPlan> plan = PlanSegment(name, g);
+  if (!plan.ok()) return plan.status();
+  RemoveStaleTmpFiles(dir, name);
+  std::string tmp_path;
+  Result<std::shared_ptr<SegmentFile>> file = CreateTmpFile(dir, name, share_with_group, &tmp_path);
+  if (!file.ok()) return file.status();
+  Result<char*> base = MapTmpFile(**file, tmp_path, name, g.capacity);
+  if (!base.ok()) return base.status();
+  std::shared_ptr<Segment> seg(new Segment(*file, *base, g.capacity));
+  // From here on, every return that is not the segment drops the writer lock.
+  auto fail = [&](Status why) {
+    ::unlink(tmp_path.c_str());
+    seg->file()->UnlockWriter();
+    return why;
+  };
+
+  // The file is not yet visible under its name: plain stores suffice until
+  // `ready` and the rename publish it.
+  Heap* heap = InitSegment(*seg, g, *plan);
+  if (Status s = CreateIndex(*seg, heap, *plan); !s.ok()) return fail(s);
+  SegmentHeader* h = seg->header();
+  h->max_entry_bytes = LargestEntryBytes(heap);
+  h->heap_used.store(HeapUsed(heap));
+  h->ready.store(1, std::memory_order_release);
+  if (Status s = Publish(tmp_path, dir + "/" + name, replace, name_taken); !s.ok()) {
+    return fail(s);
   }
   return seg;
 }
