@@ -579,6 +579,7 @@ TEST_F(SnapshotServiceTest, Step6CorruptDeltaFragmentIsInvalid) {
 // write then succeeds.
 TEST_F(SnapshotServiceTest, FailedWriteAtAnyFileOperationKeepsThePreviousVersionValid) {
   FaultEnv env;
+  env.set_partial_writes(true);  // a failed write leaves half of its bytes, as a full disk would
   ServiceOptions o = Options();
   o.env = &env;
   o.store.sync = true;  // directory syncs are operations that can fail too
@@ -613,13 +614,13 @@ TEST_F(SnapshotServiceTest, FailedWriteAtAnyFileOperationKeepsThePreviousVersion
       const std::vector<TrackRecord> before_tracks = CurrentTracks(service);
       const std::optional<DeltaState> before_delta = StoredDelta(service);
       const size_t versions = Manifests().size();
-      env.FailAt(k);
+      env.FailAt(k, FaultEnv::Action::kFail, testing::ChangingOps());
       const Status s = w.run();
-      if (!env.failed) {  // k is past the last operation: the write succeeded
+      if (!env.failed()) {  // k is past the last operation: the write succeeded
         ASSERT_OK(s) << w.what;
         break;
       }
-      const bool published = env.manifest_published;
+      const bool published = env.manifest_published();
       env.FailAt(0);
       // After the commit point only syncing the manifest directory fails the
       // call; a failed compaction or gc after it leaves the write done.
