@@ -394,6 +394,27 @@ TEST_F(SnapshotServiceTest, Step3MissingLibraryFileIsInvalid) {
   EXPECT_THAT(v.reason, HasSubstr(library()));
 }
 
+// The library's mtime is read through the service's Env: a failed stat is
+// an error value, and the validity check says the library is the problem.
+TEST_F(SnapshotServiceTest, Step3FailedLibraryStatIsAnErrorNotACrash) {
+  FaultEnv env;
+  ServiceOptions o = Options();
+  o.env = &env;
+  SnapshotService service(o);
+  WriteValid(service);
+  env.FailEvery(testing::Ops({testing::Op::kGetFileInfo}));
+  Result<Micros> mtime = service.LibraryMtime();
+  ASSERT_FALSE(mtime.ok());
+  EXPECT_TRUE(mtime.status().IsIOError()) << mtime.status().ToString();
+  EXPECT_THAT(mtime.status().message(), HasSubstr(library()));
+  Validity v = service.CheckValidity();
+  EXPECT_EQ(v.failed, Check::kLibrary);
+  EXPECT_THAT(v.reason, HasSubstr("cannot read the library file's modification time"));
+  EXPECT_THAT(v.reason, HasSubstr("injected failure of GetFileInfo"));
+  env.FailEvery({});
+  EXPECT_TRUE(service.CheckValidity().valid);
+}
+
 TEST_F(SnapshotServiceTest, LibraryMtimeIsTheFilesMtimeInUtcMicros) {
   SnapshotService service(Options());
   SetMtime(library(), kStartTime + 123'456);
