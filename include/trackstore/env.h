@@ -6,9 +6,11 @@
 // implementation; tests wrap it to fail the N-th operation and prove that a
 // failure loses nothing. Implementations must be thread-safe.
 //
-// The shared-memory cache (shm_cache.h) is not a file store and does not go
-// through an Env: its segments and lock files in /dev/shm are opened
-// directly.
+// Outside the Env: the shared-memory cache (shm_cache.h), which is not a
+// file store (its segments and lock files in /dev/shm are opened directly);
+// standard input and output ("-"); and AtomicOutputFile's own look at its
+// target (following symbolic links, the mode to keep, stale temporaries),
+// whose writes, renames, syncs and removals do go through the Env.
 #ifndef TRACKSTORE_ENV_H_
 #define TRACKSTORE_ENV_H_
 
