@@ -3,8 +3,6 @@
 // the parser's window into TrackColumns, with no TrackRecord in between;
 // at the end of the input (or of a store fragment) the columns become a
 // payload in one copy.
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <array>
 #include <cstring>
@@ -245,15 +243,17 @@ struct Split {
   uint64_t second_begin = 0;
 };
 
-std::optional<Split> FindSplit(const std::string& path, uint64_t size) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
+std::optional<Split> FindSplit(Env* env, const std::string& path, uint64_t size) {
+  std::unique_ptr<SequentialFile> file;
+  if (!env->NewSequentialFile(path, &file).ok()) return std::nullopt;
   std::string head(2, '\0');
   std::string probe(size_t{1} << 20, '\0');
   const uint64_t at = size / 2;
-  const bool read = ::pread(fd, head.data(), 2, 0) == 2 &&
-                    ::pread(fd, probe.data(), probe.size(), static_cast<off_t>(at)) > 0;
-  ::close(fd);
+  size_t head_got = 0, probe_got = 0;
+  const bool read = file->Read(head.data(), 2, &head_got).ok() && head_got == 2 &&
+                    file->Skip(at - 2).ok() &&
+                    file->Read(probe.data(), probe.size(), &probe_got).ok() && probe_got > 0;
+  file.reset();
   if (!read || (static_cast<uint8_t>(head[0]) == 0x1f && static_cast<uint8_t>(head[1]) == 0x8b)) {
     return std::nullopt;  // gzip: one stream
   }
@@ -278,12 +278,12 @@ std::optional<Split> FindSplit(const std::string& path, uint64_t size) {
 // false: the caller then parses the file in one pass, which gives exactly
 // the result and the error it always gives. So a split that was not a
 // record boundary costs time, never a different outcome.
-bool ParseInHalves(const std::string& path, uint64_t size, const Split& split, bool drop_empty_ids,
-                   const internal::JsonWindows& windows, ColumnSink* sink) {
+bool ParseInHalves(Env* env, const std::string& path, uint64_t size, const Split& split,
+                   bool drop_empty_ids, const internal::JsonWindows& windows, ColumnSink* sink) {
   Result<std::unique_ptr<internal::JsonInput>> first =
-      internal::JsonInput::OpenRange(path, 0, split.first_end, "", "]");
+      internal::JsonInput::OpenRange(env, path, 0, split.first_end, "", "]");
   Result<std::unique_ptr<internal::JsonInput>> second =
-      internal::JsonInput::OpenRange(path, split.second_begin, size, "[", "");
+      internal::JsonInput::OpenRange(env, path, split.second_begin, size, "[", "");
   if (!first.ok() || !second.ok()) return false;
   ColumnSink second_sink(path, kMaxSnapshotPayloadBytes, drop_empty_ids);
   Status second_status;
@@ -308,8 +308,11 @@ Result<WriteResult> ImportJsonToSnapshot(const std::string& json_path,
                                          const std::string& snapshot_path,
                                          const JsonImportOptions& import_options,
                                          const WriteOptions& write_options) try {
+  Env* env = import_options.env != nullptr  ? import_options.env
+             : write_options.env != nullptr ? write_options.env
+                                            : Env::Default();
   Result<std::unique_ptr<internal::JsonInput>> input =
-      internal::JsonInput::Open(json_path, import_options);
+      internal::JsonInput::Open(json_path, import_options, env);
   if (!input.ok()) return input.status();
   auto sink = std::make_unique<ColumnSink>(json_path, kMaxSnapshotPayloadBytes,
                                            write_options.drop_empty_ids);
@@ -321,9 +324,9 @@ Result<WriteResult> ImportJsonToSnapshot(const std::string& json_path,
   bool parsed = false;
   if (size >= kHalvesFromBytes && size <= import_options.max_input_bytes &&
       std::thread::hardware_concurrency() > 1) {
-    if (std::optional<Split> split = FindSplit(json_path, size)) {
-      parsed =
-          ParseInHalves(json_path, size, *split, write_options.drop_empty_ids, windows, sink.get());
+    if (std::optional<Split> split = FindSplit(env, json_path, size)) {
+      parsed = ParseInHalves(env, json_path, size, *split, write_options.drop_empty_ids, windows,
+                             sink.get());
       if (!parsed) {
         sink = std::make_unique<ColumnSink>(json_path, kMaxSnapshotPayloadBytes,
                                             write_options.drop_empty_ids);
@@ -349,8 +352,10 @@ Result<CommitStats> internal::ImportJsonToStore(Store& store, const std::string&
                                                 const JsonImportOptions& import_options,
                                                 const CommitOptions& commit_options,
                                                 const StoreImportHooks& hooks) try {
+  Env* env =
+      import_options.env != nullptr ? import_options.env : internal::StoreAccess::GetEnv(store);
   Result<std::unique_ptr<internal::JsonInput>> input =
-      internal::JsonInput::Open(json_path, import_options);
+      internal::JsonInput::Open(json_path, import_options, env);
   if (!input.ok()) return input.status();
   format::PayloadBuilder builder;
   SnapshotWriter writer;

@@ -71,7 +71,8 @@ Result<std::vector<TrackRecord>> ParseTracksJson(std::string_view json,
 
 Result<std::vector<TrackRecord>> ImportJsonFile(const std::string& path,
                                                 const JsonImportOptions& options) try {
-  Result<std::unique_ptr<internal::JsonInput>> input = internal::JsonInput::Open(path, options);
+  Result<std::unique_ptr<internal::JsonInput>> input =
+      internal::JsonInput::Open(path, options, options.env);
   if (!input.ok()) return input.status();
   return ReadRecords(input->get(), options);
 } catch (const std::bad_alloc&) {

@@ -1,15 +1,10 @@
 #include "json_input.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
-#include <poll.h>
-
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -17,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "file_util.h"
 #include "trackstore/env.h"
 
 namespace trackstore::internal {
@@ -39,9 +35,8 @@ struct JsonInput::Rep {
   uint64_t max_input = 0;
   uint64_t max_decompressed = 0;
 
-  int fd = -1;
-  bool owns_fd = false;
-  std::string_view memory;  // when reading from memory
+  std::unique_ptr<SequentialFile> file;  // null when reading from memory
+  std::string_view memory;               // when reading from memory
   bool from_memory = false;
   uint64_t raw_read = 0;  // bytes taken from the file or memory
   uint64_t size_hint = 0;
@@ -63,15 +58,10 @@ struct JsonInput::Rep {
     }
     if (range_at < range_end) {
       const size_t want = static_cast<size_t>(std::min<uint64_t>(size, range_end - range_at));
-      for (;;) {
-        const ssize_t r = ::pread(fd, out, want, static_cast<off_t>(range_at));
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) return PosixError(name, errno);
-        if (r == 0) return Status::IOError(name, "the file became shorter while it was read");
-        *got = static_cast<size_t>(r);
-        range_at += *got;
-        return Status::OK();
-      }
+      if (Status s = file->Read(out, want, got); !s.ok()) return s;
+      if (*got == 0) return Status::IOError(name, "the file became shorter while it was read");
+      range_at += *got;
+      return Status::OK();
     }
     *got = std::min(size, suffix.size() - suffix_at);
     std::memcpy(out, suffix.data() + suffix_at, *got);
@@ -114,7 +104,6 @@ struct JsonInput::Rep {
       inflater.join();
     }
     if (zs_ready) inflateEnd(&zs);
-    if (owns_fd) ::close(fd);
   }
 
   // The inflating thread: fills spare chunks until the end, an error, or
@@ -161,15 +150,13 @@ struct JsonInput::Rep {
     return Status::OK();
   }
 
-  // Waits until `fd` is readable or `stop` is set (a pipe that never
+  // Waits until the file is readable or `stop` is set (a pipe that never
   // sends must not keep the inflating thread from being joined).
   bool WaitReadable() {
     if (from_memory || !threaded) return true;
     for (;;) {
       if (stop) return false;
-      struct pollfd p = {fd, POLLIN, 0};
-      const int r = ::poll(&p, 1, 100);
-      if (r > 0 || (r < 0 && errno != EINTR)) return true;
+      if (file->WaitReadable(100)) return true;
     }
   }
 
@@ -189,14 +176,8 @@ struct JsonInput::Rep {
       const size_t n = std::min(size, memory.size() - static_cast<size_t>(raw_read));
       std::memcpy(out, memory.data() + raw_read, n);
       *got = n;
-    } else {
-      for (;;) {
-        const ssize_t r = ::read(fd, out, size);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) return PosixError(name, errno);
-        *got = static_cast<size_t>(r);
-        break;
-      }
+    } else if (Status s = file->Read(out, size, got); !s.ok()) {
+      return s;
     }
     raw_read += *got;
     if (raw_read > max_input) return TooLarge();
@@ -297,37 +278,35 @@ JsonInput::JsonInput(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
 JsonInput::~JsonInput() = default;
 
 Result<std::unique_ptr<JsonInput>> JsonInput::Open(const std::string& path,
-                                                   const JsonImportOptions& options) {
+                                                   const JsonImportOptions& options, Env* env) {
   auto rep = std::make_unique<Rep>();
   rep->name = path;
   rep->max_input = options.max_input_bytes;
   rep->max_decompressed = options.max_decompressed_bytes;
   if (path == "-") {
-    rep->fd = STDIN_FILENO;
+    rep->file = SequentialFileOnDescriptor(STDIN_FILENO, path);
   } else {
-    rep->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (rep->fd < 0) return PosixError(path, errno);
-    rep->owns_fd = true;
+    if (env == nullptr) env = Env::Default();
+    if (Status s = env->NewSequentialFile(path, &rep->file); !s.ok()) return s;
   }
-  struct stat st;
-  if (::fstat(rep->fd, &st) != 0) return PosixError(path, errno);
+  FileInfo info;
+  if (Status s = rep->file->GetInfo(&info); !s.ok()) return s;
   // The size of a regular file is only a hint (it is read to its end, in
   // case it grew), but one above the limit needs no reading to refuse.
-  if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > rep->max_input) {
-    return rep->TooLarge();
-  }
-  if (S_ISREG(st.st_mode)) rep->size_hint = static_cast<uint64_t>(st.st_size);
+  const bool regular = info.kind == FileInfo::Kind::kRegular;
+  if (regular && info.size > rep->max_input) return rep->TooLarge();
+  if (regular) rep->size_hint = info.size;
   return std::unique_ptr<JsonInput>(new JsonInput(std::move(rep)));
 }
 
-Result<std::unique_ptr<JsonInput>> JsonInput::OpenRange(const std::string& path, uint64_t begin,
-                                                        uint64_t end, std::string prefix,
-                                                        std::string suffix) {
+Result<std::unique_ptr<JsonInput>> JsonInput::OpenRange(Env* env, const std::string& path,
+                                                        uint64_t begin, uint64_t end,
+                                                        std::string prefix, std::string suffix) {
   auto rep = std::make_unique<Rep>();
   rep->name = path;
-  rep->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (rep->fd < 0) return PosixError(path, errno);
-  rep->owns_fd = true;
+  if (env == nullptr) env = Env::Default();
+  if (Status s = env->NewSequentialFile(path, &rep->file); !s.ok()) return s;
+  if (Status s = rep->file->Skip(begin); !s.ok()) return s;
   rep->ranged = true;
   rep->prefix = std::move(prefix);
   rep->suffix = std::move(suffix);

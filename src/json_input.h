@@ -21,17 +21,20 @@ namespace trackstore::internal {
 
 class JsonInput {
  public:
-  // Errors: NotFound / IOError opening `path`; ResourceExhausted when a
-  // regular file is already larger than options.max_input_bytes.
+  // `path` read through `env` (null: Env::Default()); "-" is standard
+  // input, read directly. Errors: NotFound / IOError opening `path`;
+  // ResourceExhausted when a regular file is already larger than
+  // options.max_input_bytes.
   static Result<std::unique_ptr<JsonInput>> Open(const std::string& path,
-                                                 const JsonImportOptions& options);
-  // Bytes [begin, end) of the plain (not gzip) file `path`, read with
-  // pread(2), after `prefix` and before `suffix`: one part of a file that
-  // two parsers read at once. No limit applies (the caller has checked the
-  // file's size). Errors: NotFound / IOError opening `path`.
-  static Result<std::unique_ptr<JsonInput>> OpenRange(const std::string& path, uint64_t begin,
-                                                      uint64_t end, std::string prefix,
-                                                      std::string suffix);
+                                                 const JsonImportOptions& options,
+                                                 Env* env = nullptr);
+  // Bytes [begin, end) of the plain (not gzip) file `path`, after `prefix`
+  // and before `suffix`: one part of a file that two parsers read at once,
+  // each through a file of its own. No limit applies (the caller has
+  // checked the file's size). Errors: NotFound / IOError opening `path`.
+  static Result<std::unique_ptr<JsonInput>> OpenRange(Env* env, const std::string& path,
+                                                      uint64_t begin, uint64_t end,
+                                                      std::string prefix, std::string suffix);
   // `bytes` must outlive the JsonInput. gzip is recognised here too.
   static std::unique_ptr<JsonInput> FromMemory(std::string_view bytes, std::string_view name);
 

@@ -3,11 +3,7 @@
 // (include/trackstore/reference_files.h, doc/reference_files.md).
 #include "trackstore/reference_files.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <openssl/evp.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <xxhash.h>
 #include <zlib.h>
 
@@ -83,48 +79,52 @@ class Sha256 {
 
 // A regular file's contents, following symbolic links (a cache directory
 // may well be reached through one). NotFound when it does not exist.
-Status ReadWholeFile(const std::string& path, uint64_t max_bytes, std::string* out) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return PosixError(path, errno);
-  struct stat st;
-  Status s;
-  if (::fstat(fd, &st) != 0) {
-    s = PosixError(path, errno);
-  } else if (!S_ISREG(st.st_mode)) {
-    s = Status::InvalidArgument(path, "not a regular file");
-  } else if (static_cast<uint64_t>(st.st_size) > max_bytes) {
-    s = Status::ResourceExhausted(path, std::to_string(st.st_size) + " bytes, more than the " +
-                                            std::to_string(max_bytes) + " allowed");
-  } else {
-    out->resize(static_cast<size_t>(st.st_size));
-    size_t got = 0;
-    while (got < out->size()) {
-      const ssize_t n = ::read(fd, out->data() + got, out->size() - got);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        s = PosixError(path, errno);
-        break;
-      }
-      if (n == 0) break;
-      got += static_cast<size_t>(n);
-    }
-    out->resize(got);
+Status ReadWholeFile(Env* env, const std::string& path, uint64_t max_bytes, std::string* out) {
+  std::unique_ptr<SequentialFile> file;
+  if (Status s = env->NewSequentialFile(path, &file); !s.ok()) return s;
+  FileInfo info;
+  if (Status s = file->GetInfo(&info); !s.ok()) return s;
+  if (info.kind != FileInfo::Kind::kRegular) {
+    return Status::InvalidArgument(path, "not a regular file");
   }
-  ::close(fd);
-  return s;
+  if (info.size > max_bytes) {
+    return Status::ResourceExhausted(path, std::to_string(info.size) + " bytes, more than the " +
+                                               std::to_string(max_bytes) + " allowed");
+  }
+  out->resize(static_cast<size_t>(info.size));
+  size_t got = 0;
+  while (got < out->size()) {
+    size_t n = 0;
+    if (Status s = file->Read(out->data() + got, out->size() - got, &n); !s.ok()) {
+      out->resize(got);
+      return s;
+    }
+    if (n == 0) break;
+    got += n;
+  }
+  out->resize(got);
+  return Status::OK();
 }
 
 // stat(2) of a path that may be missing: nullopt then.
-Result<std::optional<struct stat>> StatIfExists(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) == 0) return std::optional<struct stat>(st);
-  if (errno == ENOENT) return std::optional<struct stat>();
-  return PosixError(path, errno);
+Result<std::optional<FileInfo>> StatIfExists(Env* env, const std::string& path) {
+  FileInfo info;
+  Status s = env->GetFileInfo(path, &info);
+  if (s.ok()) return std::optional<FileInfo>(info);
+  if (s.IsNotFound()) return std::optional<FileInfo>();
+  return s;
 }
 
-bool Newer(const struct stat& a, const struct stat& b) {
-  if (a.st_mtim.tv_sec != b.st_mtim.tv_sec) return a.st_mtim.tv_sec > b.st_mtim.tv_sec;
-  return a.st_mtim.tv_nsec > b.st_mtim.tv_nsec;
+bool Newer(const FileInfo& a, const FileInfo& b) {
+  if (a.mtime_seconds != b.mtime_seconds) return a.mtime_seconds > b.mtime_seconds;
+  return a.mtime_nanos > b.mtime_nanos;
+}
+
+// Whether `a` and `b` both exist and are one directory (or file).
+bool SameFile(Env* env, const std::string& a, const std::string& b) {
+  FileInfo ia, ib;
+  return env->GetFileInfo(a, &ia).ok() && env->GetFileInfo(b, &ib).ok() && ia.device == ib.device &&
+         ia.inode == ib.inode;
 }
 
 bool IsSha256Hex(std::string_view s) {
@@ -253,7 +253,7 @@ class SnapshotOut {
     if (gzip_) deflateEnd(&z_);
   }
 
-  Status Open(const std::string& path, bool gzip, bool sync) {
+  Status Open(Env* env, const std::string& path, bool gzip, bool sync) {
     path_ = path;
     if (gzip) {
       // Level 6, the reference's; 15 + 16: the largest window, gzip framing.
@@ -263,7 +263,7 @@ class SnapshotOut {
       gzip_ = true;
       deflated_.resize(kPieceBytes);
     }
-    return AtomicOutputFile::Open(nullptr, path, sync, &file_);
+    return AtomicOutputFile::Open(env, path, sync, &file_);
   }
 
   Status Write(std::string_view text) { return gzip_ ? Deflate(text, Z_NO_FLUSH) : Emit(text); }
@@ -305,13 +305,12 @@ class SnapshotOut {
 };
 
 // Removes `path` if it exists. Says whether it did.
-Result<bool> RemoveIfExists(const std::string& path) {
-  if (::unlink(path.c_str()) == 0) return true;
-  if (errno == ENOENT) return false;
-  return PosixError(path, errno);
+Result<bool> RemoveIfExists(Env* env, const std::string& path) {
+  Status s = env->RemoveFile(path);
+  if (s.ok()) return true;
+  if (s.IsNotFound()) return false;
+  return s;
 }
-
-Status SyncDirectory(const std::string& dir) { return Env::Default()->SyncDir(dir); }
 
 }  // namespace
 
@@ -333,9 +332,10 @@ Result<AdoptReport> AdoptReferenceCache(const std::string& reference_dir,
                                         const std::string& store_dir,
                                         const AdoptOptions& options) try {
   AdoptReport report;
-  struct stat dir_st;
-  if (::stat(reference_dir.c_str(), &dir_st) != 0) return PosixError(reference_dir, errno);
-  if (!S_ISDIR(dir_st.st_mode)) {
+  Env* env = options.store.env != nullptr ? options.store.env : Env::Default();
+  FileInfo dir_info;
+  if (Status s = env->GetFileInfo(reference_dir, &dir_info); !s.ok()) return s;
+  if (dir_info.kind != FileInfo::Kind::kDirectory) {
     return Status::InvalidArgument(reference_dir,
                                    "not a directory (the reference's cache directory)");
   }
@@ -345,9 +345,9 @@ Result<AdoptReport> AdoptReferenceCache(const std::string& reference_dir,
   // last.
   const std::string gz_path = Join(reference_dir, kReferenceSnapshotGzName);
   const std::string plain_path = Join(reference_dir, kReferenceSnapshotName);
-  Result<std::optional<struct stat>> gz = StatIfExists(gz_path);
+  Result<std::optional<FileInfo>> gz = StatIfExists(env, gz_path);
   if (!gz.ok()) return gz.status();
-  Result<std::optional<struct stat>> plain = StatIfExists(plain_path);
+  Result<std::optional<FileInfo>> plain = StatIfExists(env, plain_path);
   if (!plain.ok()) return plain.status();
   if (!gz->has_value() && !plain->has_value()) {
     return Status::NotFound(reference_dir, "no " + std::string(kReferenceSnapshotGzName) + " or " +
@@ -366,8 +366,9 @@ Result<AdoptReport> AdoptReferenceCache(const std::string& reference_dir,
   }
 
   // Adopting into the reference's own directory would mix the two layouts.
-  if (struct stat store_st; ::stat(store_dir.c_str(), &store_st) == 0 &&
-                            store_st.st_dev == dir_st.st_dev && store_st.st_ino == dir_st.st_ino) {
+  if (FileInfo store_info; env->GetFileInfo(store_dir, &store_info).ok() &&
+                           store_info.device == dir_info.device &&
+                           store_info.inode == dir_info.inode) {
     return Status::InvalidArgument(store_dir,
                                    "is the reference's cache directory itself; "
                                    "adopt into another directory");
@@ -400,7 +401,7 @@ Result<AdoptReport> AdoptReferenceCache(const std::string& reference_dir,
   {
     const std::string path = Join(reference_dir, kReferenceMetadataName);
     std::string text;
-    Status s = ReadWholeFile(path, options.import.max_input_bytes, &text);
+    Status s = ReadWholeFile(env, path, options.import.max_input_bytes, &text);
     if (s.IsNotFound()) {
       report.not_carried.push_back(
           {"metadata", std::string(kReferenceMetadataName) +
@@ -420,7 +421,7 @@ Result<AdoptReport> AdoptReferenceCache(const std::string& reference_dir,
   {
     const std::string path = Join(reference_dir, kReferenceDeltaName);
     std::string text;
-    Status s = ReadWholeFile(path, options.import.max_input_bytes, &text);
+    Status s = ReadWholeFile(env, path, options.import.max_input_bytes, &text);
     if (s.IsNotFound()) {
       report.not_carried.push_back(
           {"delta state", std::string(kReferenceDeltaName) + " does not exist"});
@@ -438,7 +439,8 @@ Result<AdoptReport> AdoptReferenceCache(const std::string& reference_dir,
   SnapshotScan scan(report.snapshot_file);
   {
     Result<std::unique_ptr<internal::JsonInput>> input =
-        internal::JsonInput::Open(report.snapshot_file, options.import);
+        internal::JsonInput::Open(report.snapshot_file, options.import,
+                                  options.import.env != nullptr ? options.import.env : env);
     if (!input.ok()) return input.status();
     if (Status s = internal::ReadJsonRecords(input->get(), &scan); !s.ok()) return s;
   }
@@ -509,6 +511,7 @@ Result<AdoptReport> AdoptReferenceCache(const std::string& reference_dir,
 Result<ExportReferenceReport> ExportReferenceCache(const std::string& store_dir,
                                                    const std::string& reference_dir,
                                                    const ExportReferenceOptions& options) try {
+  Env* env = options.store.env != nullptr ? options.store.env : Env::Default();
   StoreOptions store_options = options.store;
   store_options.create_if_missing = false;
   Result<Store> store = Store::Open(store_dir, store_options);
@@ -545,16 +548,12 @@ Result<ExportReferenceReport> ExportReferenceCache(const std::string& store_dir,
     if (!probe.ok()) return probe.status();
   }
 
-  if (Status s = Env::Default()->CreateDir(reference_dir); !s.ok()) return s;
+  if (Status s = env->CreateDir(reference_dir); !s.ok()) return s;
   // The reference's files inside the store directory would mix the layouts.
-  {
-    struct stat a, b;
-    if (::stat(store_dir.c_str(), &a) == 0 && ::stat(reference_dir.c_str(), &b) == 0 &&
-        a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
-      return Status::InvalidArgument(reference_dir,
-                                     "is the store directory itself; export into "
-                                     "another directory");
-    }
+  if (SameFile(env, store_dir, reference_dir)) {
+    return Status::InvalidArgument(reference_dir,
+                                   "is the store directory itself; export into "
+                                   "another directory");
   }
   const std::string meta_path = Join(reference_dir, kReferenceMetadataName);
   const std::string delta_path = Join(reference_dir, kReferenceDeltaName);
@@ -563,17 +562,17 @@ Result<ExportReferenceReport> ExportReferenceCache(const std::string& store_dir,
 
   // The metadata goes first: until it is written again, the reference sees
   // no metadata and scans in full, never new tracks with old metadata.
-  Result<bool> removed = RemoveIfExists(meta_path);
+  Result<bool> removed = RemoveIfExists(env, meta_path);
   if (!removed.ok()) return removed.status();
   if (*removed && options.sync) {
-    if (Status s = SyncDirectory(reference_dir); !s.ok()) return s;
+    if (Status s = env->SyncDir(reference_dir); !s.ok()) return s;
   }
 
   // The tracks, streamed: the file's text and the hash's are made per track
   // and handed on about every MiB.
   {
     SnapshotOut out;
-    if (Status s = out.Open(report.snapshot_file, options.compress, options.sync); !s.ok()) {
+    if (Status s = out.Open(env, report.snapshot_file, options.compress, options.sync); !s.ok()) {
       return s;
     }
     Sha256 sha;
@@ -629,7 +628,7 @@ Result<ExportReferenceReport> ExportReferenceCache(const std::string& store_dir,
         internal::FormatReferenceMetadata(*service, report.tracks, report.snapshot_hash);
     if (!text.ok()) return text.status();
     const ConstBytes piece{text->data(), text->size()};
-    if (Status s = WriteFileAtomically(nullptr, meta_path, {&piece, 1}, options.sync); !s.ok()) {
+    if (Status s = WriteFileAtomically(env, meta_path, {&piece, 1}, options.sync); !s.ok()) {
       return s;
     }
     report.metadata_file = meta_path;
@@ -642,15 +641,15 @@ Result<ExportReferenceReport> ExportReferenceCache(const std::string& store_dir,
 
   if (delta) {
     const ConstBytes piece{delta_text.data(), delta_text.size()};
-    if (Status s = WriteFileAtomically(nullptr, delta_path, {&piece, 1}, options.sync); !s.ok()) {
+    if (Status s = WriteFileAtomically(env, delta_path, {&piece, 1}, options.sync); !s.ok()) {
       return s;
     }
     report.delta_file = delta_path;
   } else {
-    Result<bool> gone = RemoveIfExists(delta_path);
+    Result<bool> gone = RemoveIfExists(env, delta_path);
     if (!gone.ok()) return gone.status();
     if (*gone && options.sync) {
-      if (Status s = SyncDirectory(reference_dir); !s.ok()) return s;
+      if (Status s = env->SyncDir(reference_dir); !s.ok()) return s;
     }
     report.notes.push_back(std::string(kReferenceDeltaName) +
                            " not written: the version has no delta state" +
@@ -659,7 +658,7 @@ Result<ExportReferenceReport> ExportReferenceCache(const std::string& store_dir,
 
   const std::string other =
       Join(reference_dir, options.compress ? kReferenceSnapshotName : kReferenceSnapshotGzName);
-  if (Result<std::optional<struct stat>> st = StatIfExists(other); st.ok() && st->has_value()) {
+  if (Result<std::optional<FileInfo>> st = StatIfExists(env, other); st.ok() && st->has_value()) {
     report.notes.push_back(other +
                            " exists and was left as it is; the reference reads the file "
                            "its compress setting names");

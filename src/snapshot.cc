@@ -1,11 +1,5 @@
 #include "trackstore/snapshot.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cstring>
 
 #include "flatbuffers/flatbuffers.h"
@@ -67,18 +61,14 @@ struct TRACKSTORE_HIDDEN Snapshot::Rep {
   std::string path;
   const uint8_t* data = nullptr;
   size_t size = 0;
-  bool mapped = false;  // unmap on destruction
+  std::unique_ptr<ReadOnlyMapping> mapping;  // of a file; null over a buffer
   format::Header header;
   std::string hash_hex;
   std::span<const uint8_t> payload;
   internal::Columns columns;
 
-  ~Rep() {
-    if (mapped) ::munmap(const_cast<uint8_t*>(data), size);
-  }
-
   Status Corrupt(const std::string& detail) const { return Status::StructureInvalid(path, detail); }
-  Status Map();  // maps `path` into data/size
+  Status Map(Env* env);  // maps `path` into data/size
   // O(1) in the track count. `trusted`: place the columns from the column
   // directory when there is one (PlaceFromDirectory) instead of verifying
   // every vector's header.
@@ -358,35 +348,16 @@ Snapshot::Snapshot(Snapshot&&) noexcept = default;
 Snapshot& Snapshot::operator=(Snapshot&&) noexcept = default;
 Snapshot::~Snapshot() = default;
 
-// Maps the whole file read-only. A FIFO or device must not block or be
-// mapped, so it is opened non-blocking and rejected after fstat.
-Status Snapshot::Rep::Map() {
-  Rep* rep = this;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return PosixError(path, errno);
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return PosixError(path, err);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Status::NotASnapshot(path,
-                                S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
-  }
-  rep->size = static_cast<size_t>(st.st_size);
-  if (rep->size > 0) {
-    void* p = ::mmap(nullptr, rep->size, PROT_READ, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) {
-      const int err = errno;
-      ::close(fd);
-      return PosixError(path, err);
-    }
-    rep->data = static_cast<const uint8_t*>(p);
-    rep->mapped = true;
-  }
-  ::close(fd);  // the mapping keeps the file alive
+// Maps the whole file read-only. The Env opens it non-blocking and maps
+// nothing but a regular file, so a FIFO or device neither blocks nor maps.
+Status Snapshot::Rep::Map(Env* env) {
+  Status s = env->MapReadOnlyFile(path, &mapping);
+  // Not a regular file (a directory, FIFO or device): the message already
+  // names the path and says what it is.
+  if (s.IsInvalidArgument()) return Status::NotASnapshot(s.message());
+  if (!s.ok()) return s;
+  data = mapping->data();
+  size = mapping->size();
   return Status::OK();
 }
 
@@ -397,16 +368,24 @@ Result<Snapshot> Snapshot::Make(std::unique_ptr<Rep> rep, bool verify) {
   return Snapshot(std::move(rep));
 }
 
-Result<Snapshot> Snapshot::OpenFile(const std::string& path, bool verify) {
+Result<Snapshot> Snapshot::OpenFile(const std::string& path, bool verify, Env* env) {
   auto rep = std::make_unique<Rep>();
   rep->path = path;
-  Status s = rep->Map();
+  Status s = rep->Map(env != nullptr ? env : Env::Default());
   if (!s.ok()) return s;
   return Make(std::move(rep), verify);
 }
 
-Result<Snapshot> Snapshot::Open(const std::string& path) { return OpenFile(path, true); }
-Result<Snapshot> Snapshot::OpenTrusted(const std::string& path) { return OpenFile(path, false); }
+Result<Snapshot> Snapshot::Open(const std::string& path) { return OpenFile(path, true, nullptr); }
+Result<Snapshot> Snapshot::Open(const std::string& path, Env* env) {
+  return OpenFile(path, true, env);
+}
+Result<Snapshot> Snapshot::OpenTrusted(const std::string& path) {
+  return OpenFile(path, false, nullptr);
+}
+Result<Snapshot> Snapshot::OpenTrusted(const std::string& path, Env* env) {
+  return OpenFile(path, false, env);
+}
 
 Result<Snapshot> Snapshot::FromBuffer(const void* data, size_t size, std::string_view name,
                                       bool verify) {

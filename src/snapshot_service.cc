@@ -7,11 +7,6 @@
 //    "track_count": <n>, "snapshot_hash": "<32 hex>", "last_force_scan": <micros>}
 #include "trackstore/snapshot_service.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <limits>
@@ -78,11 +73,11 @@ ServiceMetadata ServiceOf(const SnapshotMetadata& m) {
 
 // The first fragment file of `info` that is not in the store `dir`, or ""
 // (step 5's reason names it).
-std::string MissingFragment(const std::string& dir, const VersionInfo& info) {
+std::string MissingFragment(Env* env, const std::string& dir, const VersionInfo& info) {
   for (const FragmentInfo& f : info.fragments) {
     std::string path = dir + "/fragments/" + f.name + ".snap";  // returned by move
-    struct stat st;
-    if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) return path;
+    FileInfo file;
+    if (env->GetFileInfo(path, &file).IsNotFound()) return path;
   }
   return {};
 }
@@ -196,9 +191,10 @@ Status SnapshotService::WriteMetadata(const SnapshotMetadata& metadata) {
 Result<Micros> SnapshotService::LibraryMtime() const {
   const std::string& path = options_.library_path;
   if (path.empty()) return Status::InvalidArgument("library file", "not configured");
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return PosixError(path, errno);
-  return static_cast<Micros>(st.st_mtim.tv_sec) * kMicrosPerSecond + st.st_mtim.tv_nsec / 1000;
+  Env* env = options_.env != nullptr ? options_.env : Env::Default();
+  FileInfo info;
+  if (Status s = env->GetFileInfo(path, &info); !s.ok()) return s;
+  return info.mtime_seconds * kMicrosPerSecond + info.mtime_nanos / 1000;
 }
 
 // --- validity ---------------------------------------------------------------
@@ -250,7 +246,8 @@ Validity SnapshotService::CheckValidity(std::optional<Version>* opened) const {
       Result<VersionInfo> now = st.CurrentInfo();
       if (attempt < 3 && now.ok() && now->number != info->number) continue;
       // Still current: a file was lost, not garbage-collected.
-      const std::string missing = MissingFragment(st.directory(), *info);
+      const std::string missing = MissingFragment(
+          options_.env != nullptr ? options_.env : Env::Default(), st.directory(), *info);
       return Invalid(Check::kSnapshotMissing,
                      "version " + std::to_string(info->number) + " has a missing file: " +
                          (missing.empty() ? version.status().message() : missing));

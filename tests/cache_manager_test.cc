@@ -457,6 +457,7 @@ TEST_F(CacheManagerTest, InvalidInputWritesNothing) {
 // three together, and no temporary file behind; the update then succeeds.
 TEST_F(CacheManagerTest, UpdateFailingAtAnyFileOperationKeepsThePreviousVersion) {
   FaultEnv env;
+  env.set_partial_writes(true);  // a failed write leaves half of its bytes, as a full disk would
   ServiceOptions o = Options();
   o.env = &env;
   o.store.sync = true;  // directory syncs are operations that can fail too
@@ -491,14 +492,14 @@ TEST_F(CacheManagerTest, UpdateFailingAtAnyFileOperationKeepsThePreviousVersion)
       std::optional<std::vector<TrackRecord>> tracks_before = m.LoadSnapshotRecords();
       ASSERT_TRUE(tracks_before.has_value());
       const size_t versions = Manifests().size();
-      env.FailAt(k);
+      env.FailAt(k, FaultEnv::Action::kFail, testing::ChangingOps());
       const Status s = u.run(k);
-      if (!env.failed) {  // k is past the last operation: the update succeeded
+      if (!env.failed()) {  // k is past the last operation: the update succeeded
         ASSERT_OK(s) << u.what;
         EXPECT_EQ(service.ReadMetadata()->last_full_scan, now_) << u.what;
         break;
       }
-      const bool published = env.manifest_published;
+      const bool published = env.manifest_published();
       env.FailAt(0);
       // After the commit point only syncing the manifest directory fails the
       // call; a failed compaction or gc after it leaves the commit done.

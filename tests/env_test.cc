@@ -20,12 +20,15 @@
 #include <string>
 #include <vector>
 
+#include "fault_env.h"
 #include "test_util.h"
 
 namespace trackstore {
 namespace {
 
+using testing::FaultEnv;
 using ::testing::HasSubstr;
+using testing::Op;
 using testing::ReadFileBytes;
 using testing::TempDir;
 using testing::WriteFileBytes;
@@ -296,13 +299,10 @@ TEST(WriteFileAtomicallyTest, FailedWriteLeavesTheOldFileAndNoTemporary) {
   const std::string path = dir.file("lib.snap");
   WriteFileBytes(path, "old");
   ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
-  class FailingWrite final : public EnvWrapper {
-   public:
-    Status WriteNewFile(const std::string& p, std::span<const ConstBytes>, bool) override {
-      WriteFileBytes(p, "part");
-      return Status::ResourceExhausted(p, "injected ENOSPC");
-    }
-  } env;
+  FaultEnv env;  // the write fails after writing half of its bytes
+  env.set_partial_writes(true);
+  env.set_injected_errno(ENOSPC);
+  env.FailEvery(testing::Ops({Op::kWriteNewFile}));
   Status s = Write(path, "new", &env);
   EXPECT_TRUE(s.IsResourceExhausted()) << s.ToString();
   EXPECT_EQ(ReadFileBytes(path), "old");
@@ -310,62 +310,6 @@ TEST(WriteFileAtomicallyTest, FailedWriteLeavesTheOldFileAndNoTemporary) {
 }
 
 // --- AtomicOutputFile: the same publication, written piece by piece --------
-
-// Fails the `fail_append`-th Append (1-based, counted over all files) with
-// ENOSPC after writing half of it, or Close when `fail_close`; records the
-// temporary names.
-class FaultyFileEnv final : public EnvWrapper {
- public:
-  int fail_append = 0;
-  bool fail_close = false;
-  bool fail_sync_dir = false;
-  int appends = 0;
-  std::vector<std::string> created, removed;
-
-  Status NewWritableFile(const std::string& path, std::unique_ptr<WritableFile>* file) override {
-    created.push_back(path);
-    std::unique_ptr<WritableFile> real;
-    Status s = EnvWrapper::NewWritableFile(path, &real);
-    if (s.ok()) *file = std::make_unique<File>(this, path, std::move(real));
-    return s;
-  }
-  Status SyncDir(const std::string& dir) override {
-    if (fail_sync_dir) return Status::IOError(dir, "injected EIO");
-    return EnvWrapper::SyncDir(dir);
-  }
-  Status RemoveFile(const std::string& path) override {
-    removed.push_back(path);
-    return EnvWrapper::RemoveFile(path);
-  }
-
- private:
-  class File final : public WritableFile {
-   public:
-    File(FaultyFileEnv* env, std::string path, std::unique_ptr<WritableFile> real)
-        : env_(env), path_(std::move(path)), real_(std::move(real)) {}
-    Status Append(std::span<const ConstBytes> pieces) override {
-      if (++env_->appends == env_->fail_append) {
-        if (!pieces.empty()) {
-          const ConstBytes half{pieces[0].data, pieces[0].size / 2};
-          (void)real_->Append(std::span<const ConstBytes>(&half, 1));
-        }
-        return PosixError(path_, ENOSPC);
-      }
-      return real_->Append(pieces);
-    }
-    Status Sync() override { return real_->Sync(); }
-    Status Close() override {
-      Status s = real_->Close();
-      if (env_->fail_close) return Status::IOError(path_, "injected EIO on close");
-      return s;
-    }
-
-   private:
-    FaultyFileEnv* env_;
-    std::string path_;
-    std::unique_ptr<WritableFile> real_;
-  };
-};
 
 Status Open(Env* env, const std::string& path, std::unique_ptr<AtomicOutputFile>* out) {
   return AtomicOutputFile::Open(env, path, /*sync=*/true, out);
@@ -379,11 +323,11 @@ TEST(AtomicOutputFileTest, PiecesArePublishedOnlyOnCommit) {
   TempDir dir;
   const std::string path = dir.file("out.json");
   WriteFileBytes(path, "old");
-  FaultyFileEnv env;
+  FaultEnv env;
   std::unique_ptr<AtomicOutputFile> out;
   ASSERT_OK(Open(&env, path, &out));
-  ASSERT_EQ(env.created.size(), 1u);
-  EXPECT_EQ(out->temp_path(), env.created[0]);
+  ASSERT_EQ(env.paths(Op::kNewWritableFile).size(), 1u);
+  EXPECT_EQ(out->temp_path(), env.paths(Op::kNewWritableFile)[0]);
   EXPECT_TRUE(out->temp_path().starts_with(path + ".tmp-")) << out->temp_path();
   EXPECT_EQ(ModeOf(out->temp_path()) & 0777, 0600u);
   for (const char* piece : {"a", "bc", "", "def"}) ASSERT_OK(Append(out.get(), piece));
@@ -391,7 +335,7 @@ TEST(AtomicOutputFileTest, PiecesArePublishedOnlyOnCommit) {
   ASSERT_OK(out->Commit());
   EXPECT_EQ(ReadFileBytes(path), "abcdef");
   EXPECT_EQ(FilesIn(dir.path()), 1u);
-  EXPECT_TRUE(env.removed.empty());
+  EXPECT_TRUE(env.paths(Op::kRemoveFile).empty());
   EXPECT_FALSE(out->Commit().ok());  // once only
   EXPECT_FALSE(Append(out.get(), "more").ok());
   EXPECT_EQ(ReadFileBytes(path), "abcdef");
@@ -415,8 +359,10 @@ TEST(AtomicOutputFileTest, FailedAppendAbandonsTheFile) {
   TempDir dir;
   const std::string path = dir.file("out.json");
   WriteFileBytes(path, "old");
-  FaultyFileEnv env;
-  env.fail_append = 3;
+  FaultEnv env;  // the third Append fails with ENOSPC after writing half of it
+  env.set_partial_writes(true);
+  env.set_injected_errno(ENOSPC);
+  env.FailAt(3, FaultEnv::Action::kFail, testing::Ops({Op::kAppend}));
   std::unique_ptr<AtomicOutputFile> out;
   ASSERT_OK(Open(&env, path, &out));
   ASSERT_OK(Append(out.get(), "one"));
@@ -429,15 +375,15 @@ TEST(AtomicOutputFileTest, FailedAppendAbandonsTheFile) {
   out.reset();
   EXPECT_EQ(ReadFileBytes(path), "old");
   EXPECT_EQ(FilesIn(dir.path()), 1u);
-  EXPECT_EQ(env.removed, env.created);
+  EXPECT_EQ(env.paths(Op::kRemoveFile), env.paths(Op::kNewWritableFile));
 }
 
 TEST(AtomicOutputFileTest, FailedCloseAtCommitPublishesNothing) {
   TempDir dir;
   const std::string path = dir.file("out.json");
   WriteFileBytes(path, "old");
-  FaultyFileEnv env;
-  env.fail_close = true;
+  FaultEnv env;
+  env.FailEvery(testing::Ops({Op::kClose}));
   std::unique_ptr<AtomicOutputFile> out;
   ASSERT_OK(Open(&env, path, &out));
   ASSERT_OK(Append(out.get(), "new"));
@@ -450,8 +396,8 @@ TEST(AtomicOutputFileTest, FailedCloseAtCommitPublishesNothing) {
 TEST(AtomicOutputFileTest, FailedDirectorySyncSaysTheNewContentIsInPlace) {
   TempDir dir;
   const std::string path = dir.file("out.json");
-  FaultyFileEnv env;
-  env.fail_sync_dir = true;
+  FaultEnv env;
+  env.FailEvery(testing::Ops({Op::kSyncDir}));
   std::unique_ptr<AtomicOutputFile> out;
   ASSERT_OK(Open(&env, path, &out));
   ASSERT_OK(Append(out.get(), "new"));
@@ -513,6 +459,124 @@ TEST(AtomicOutputFileTest, TakenTemporaryNameIsRetriedAndNeverRemoved) {
   EXPECT_EQ(env.tried.size(), 3u);
   EXPECT_EQ(std::set<std::string>(env.tried.begin(), env.tried.end()).size(), 3u);
   EXPECT_EQ(ReadFileBytes(dir.file("lib.json")), "x");
+}
+
+// --- reads -----------------------------------------------------------------
+
+TEST(EnvReadTest, SequentialFileReadsSkipsAndTellsItsInfo) {
+  TempDir dir;
+  const std::string path = dir.file("t.json");
+  WriteFileBytes(path, "0123456789");
+  std::unique_ptr<SequentialFile> file;
+  ASSERT_OK(Env::Default()->NewSequentialFile(path, &file));
+  FileInfo info;
+  ASSERT_OK(file->GetInfo(&info));
+  EXPECT_EQ(info.kind, FileInfo::Kind::kRegular);
+  EXPECT_EQ(info.size, 10u);
+  EXPECT_TRUE(file->WaitReadable(0));
+  char buf[4];
+  size_t got = 0;
+  ASSERT_OK(file->Read(buf, 3, &got));
+  EXPECT_EQ(std::string(buf, got), "012");
+  ASSERT_OK(file->Skip(4));
+  ASSERT_OK(file->Read(buf, sizeof(buf), &got));
+  EXPECT_EQ(std::string(buf, got), "789");
+  ASSERT_OK(file->Read(buf, sizeof(buf), &got));
+  EXPECT_EQ(got, 0u);  // the end
+
+  Status s = Env::Default()->NewSequentialFile(dir.file("nope"), &file);
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  EXPECT_THAT(s.ToString(), HasSubstr(dir.file("nope")));
+}
+
+// A pipe with nothing in it is not readable: a reader can wait for it in
+// steps and stop.
+TEST(EnvReadTest, SequentialFileWaitsForAPipe) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  std::unique_ptr<SequentialFile> file;
+  ASSERT_OK(Env::Default()->NewSequentialFile("/dev/fd/" + std::to_string(fds[0]), &file));
+  EXPECT_FALSE(file->WaitReadable(10));
+  ASSERT_EQ(::write(fds[1], "x", 1), 1);
+  EXPECT_TRUE(file->WaitReadable(1000));
+  FileInfo info;
+  ASSERT_OK(file->GetInfo(&info));
+  EXPECT_EQ(info.kind, FileInfo::Kind::kOther);
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+TEST(EnvReadTest, MapReadOnlyFileMapsOnlyRegularFiles) {
+  TempDir dir;
+  const std::string path = dir.file("lib.snap");
+  WriteFileBytes(path, "mapped bytes");
+  std::unique_ptr<ReadOnlyMapping> mapping;
+  ASSERT_OK(Env::Default()->MapReadOnlyFile(path, &mapping));
+  ASSERT_EQ(mapping->size(), 12u);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(mapping->data()), mapping->size()),
+            "mapped bytes");
+  // Replacing the file leaves the mapping as it was.
+  std::filesystem::remove(path);
+  WriteFileBytes(path, "other");
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(mapping->data()), 6), "mapped");
+
+  WriteFileBytes(dir.file("empty"), "");
+  ASSERT_OK(Env::Default()->MapReadOnlyFile(dir.file("empty"), &mapping));
+  EXPECT_EQ(mapping->size(), 0u);
+  EXPECT_EQ(mapping->data(), nullptr);
+
+  Status s = Env::Default()->MapReadOnlyFile(dir.path(), &mapping);
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_THAT(s.ToString(), HasSubstr("is a directory"));
+  const std::string fifo = dir.file("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  s = Env::Default()->MapReadOnlyFile(fifo, &mapping);  // must not wait for a writer
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_THAT(s.ToString(), HasSubstr("not a regular file"));
+  EXPECT_TRUE(Env::Default()->MapReadOnlyFile(dir.file("nope"), &mapping).IsNotFound());
+}
+
+TEST(EnvReadTest, GetFileInfoFollowsSymlinksAndKeepsNanoseconds) {
+  TempDir dir;
+  const std::string path = dir.file("lib.xml");
+  WriteFileBytes(path, "12345");
+  const struct timespec times[2] = {{1700000000, 123456789}, {1700000000, 987654321}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+  ASSERT_EQ(::symlink(path.c_str(), dir.file("link").c_str()), 0);
+  FileInfo info;
+  ASSERT_OK(Env::Default()->GetFileInfo(dir.file("link"), &info));
+  EXPECT_EQ(info.kind, FileInfo::Kind::kRegular);
+  EXPECT_EQ(info.size, 5u);
+  EXPECT_EQ(info.mtime_seconds, 1700000000);
+  EXPECT_EQ(info.mtime_nanos, 987654321);
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(info.device, static_cast<uint64_t>(st.st_dev));
+  EXPECT_EQ(info.inode, static_cast<uint64_t>(st.st_ino));
+
+  ASSERT_OK(Env::Default()->GetFileInfo(dir.path(), &info));
+  EXPECT_EQ(info.kind, FileInfo::Kind::kDirectory);
+  Status s = Env::Default()->GetFileInfo(dir.file("nope"), &info);
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+}
+
+// EnvWrapper forwards the reads too.
+TEST(EnvReadTest, WrapperForwardsReads) {
+  TempDir dir;
+  WriteFileBytes(dir.file("f"), "abc");
+  EnvWrapper env;
+  FileInfo info;
+  ASSERT_OK(env.GetFileInfo(dir.file("f"), &info));
+  EXPECT_EQ(info.size, 3u);
+  std::unique_ptr<ReadOnlyMapping> mapping;
+  ASSERT_OK(env.MapReadOnlyFile(dir.file("f"), &mapping));
+  EXPECT_EQ(mapping->size(), 3u);
+  std::unique_ptr<SequentialFile> file;
+  ASSERT_OK(env.NewSequentialFile(dir.file("f"), &file));
+  char buf[8];
+  size_t got = 0;
+  ASSERT_OK(file->Read(buf, sizeof(buf), &got));
+  EXPECT_EQ(std::string(buf, got), "abc");
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "fault_env.h"
 #include "test_util.h"
 #include "trackstore/env.h"
 #include "trackstore/json.h"
@@ -28,9 +29,11 @@
 namespace trackstore {
 namespace {
 
+using testing::FaultEnv;
 using ::testing::HasSubstr;
 using testing::MakeTrack;
 using testing::MakeTracks;
+using testing::Op;
 using testing::ReadFileBytes;
 using testing::TempDir;
 using testing::WriteFileBytes;
@@ -263,62 +266,6 @@ TEST(JsonExportStreamTest, GzipLevelIsChecked) {
 
 // --- failures publish nothing ---------------------------------------------------
 
-// Fails the `fail_append`-th Append with ENOSPC after writing half of it, or
-// every Append once `capacity` bytes are written (a full filesystem), or the
-// rename; records the files it created and removed.
-class FaultEnv final : public EnvWrapper {
- public:
-  int fail_append = 0;
-  uint64_t capacity = UINT64_MAX;
-  bool fail_rename = false;
-  int appends = 0;
-  uint64_t written = 0;
-  std::vector<std::string> created, removed;
-
-  Status NewWritableFile(const std::string& path, std::unique_ptr<WritableFile>* file) override {
-    created.push_back(path);
-    std::unique_ptr<WritableFile> real;
-    Status s = EnvWrapper::NewWritableFile(path, &real);
-    if (s.ok()) *file = std::make_unique<File>(this, path, std::move(real));
-    return s;
-  }
-  Status Rename(const std::string& from, const std::string& to) override {
-    if (fail_rename) return Status::IOError(to, "injected EIO");
-    return EnvWrapper::Rename(from, to);
-  }
-  Status RemoveFile(const std::string& path) override {
-    removed.push_back(path);
-    return EnvWrapper::RemoveFile(path);
-  }
-
- private:
-  class File final : public WritableFile {
-   public:
-    File(FaultEnv* env, std::string path, std::unique_ptr<WritableFile> real)
-        : env_(env), path_(std::move(path)), real_(std::move(real)) {}
-    Status Append(std::span<const ConstBytes> pieces) override {
-      uint64_t size = 0;
-      for (const ConstBytes& p : pieces) size += p.size;
-      if (++env_->appends == env_->fail_append || env_->written + size > env_->capacity) {
-        if (!pieces.empty()) {
-          const ConstBytes half{pieces[0].data, pieces[0].size / 2};
-          (void)real_->Append(std::span<const ConstBytes>(&half, 1));
-        }
-        return PosixError(path_, ENOSPC);
-      }
-      env_->written += size;
-      return real_->Append(pieces);
-    }
-    Status Sync() override { return real_->Sync(); }
-    Status Close() override { return real_->Close(); }
-
-   private:
-    FaultEnv* env_;
-    std::string path_;
-    std::unique_ptr<WritableFile> real_;
-  };
-};
-
 class JsonExportFailureTest : public ::testing::TestWithParam<JsonCompression> {
  protected:
   // Exports tracks_ to out_ (which holds "old") through `env` in pieces of
@@ -330,7 +277,7 @@ class JsonExportFailureTest : public ::testing::TestWithParam<JsonCompression> {
     EXPECT_FALSE(s.ok());
     EXPECT_EQ(ReadFileBytes(out_), "old");
     EXPECT_EQ(FilesIn(dir_.path()), 1u);
-    EXPECT_EQ(env->removed, env->created);
+    EXPECT_EQ(env->paths(Op::kRemoveFile), env->paths(Op::kNewWritableFile));
     return s;
   }
 
@@ -347,30 +294,32 @@ TEST_P(JsonExportFailureTest, WriteErrorInTheMiddle) {
   JsonExportOptions options = Options(GetParam(), 4096);
   options.env = &counting;
   ASSERT_OK(WriteJsonFile(tracks_, dir_.file("count.json"), options));
-  const int appends = counting.appends;
+  const int appends = static_cast<int>(counting.count(Op::kAppend));
   ASSERT_GT(appends, 5);
   std::filesystem::remove(dir_.file("count.json"));
 
   for (int n : {1, 2, appends / 2, appends - 1, appends}) {
     FaultEnv env;
-    env.fail_append = n;
+    env.set_partial_writes(true);
+    env.set_injected_errno(ENOSPC);
+    env.FailAt(n, FaultEnv::Action::kFail, testing::Ops({Op::kAppend}));
     Status s = ExportExpectingFailure(&env);
     EXPECT_TRUE(s.IsResourceExhausted()) << n << ": " << s.ToString();
     EXPECT_THAT(s.message(), HasSubstr(out_ + ".tmp-")) << n;
-    EXPECT_EQ(env.appends, n);  // the first error stops the export
+    EXPECT_EQ(env.count(Op::kAppend), static_cast<uint64_t>(n));  // the first error stops it
   }
 }
 
 TEST_P(JsonExportFailureTest, FilesystemFillsUp) {
   FaultEnv env;
-  env.capacity = 50000;
+  env.set_capacity(50000);
   Status s = ExportExpectingFailure(&env);
   EXPECT_TRUE(s.IsResourceExhausted()) << s.ToString();
 }
 
 TEST_P(JsonExportFailureTest, FailedRename) {
   FaultEnv env;
-  env.fail_rename = true;
+  env.FailEvery(testing::Ops({Op::kRename}));
   Status s = ExportExpectingFailure(&env);
   EXPECT_TRUE(s.IsIOError()) << s.ToString();
 }
@@ -386,10 +335,10 @@ TEST_P(JsonExportFailureTest, InvalidUtf8InTheMiddle) {
   Status s = WriteJsonFile(tracks, out_, options);
   EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
   EXPECT_THAT(s.message(), HasSubstr("record 4000: field 'album': invalid UTF-8"));
-  EXPECT_GT(env.appends, 1);  // it did stream before the bad record
+  EXPECT_GT(env.count(Op::kAppend), 1u);  // it did stream before the bad record
   EXPECT_EQ(ReadFileBytes(out_), "old");
   EXPECT_EQ(FilesIn(dir_.path()), 1u);
-  EXPECT_EQ(env.removed, env.created);
+  EXPECT_EQ(env.paths(Op::kRemoveFile), env.paths(Op::kNewWritableFile));
 
   // Without an old file, no file at all.
   std::filesystem::remove(out_);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <filesystem>
+#include "fault_env.h"
 #include "gzip_test_util.h"
 #include "test_util.h"
 
@@ -371,6 +372,73 @@ TEST(JsonColumnsTest, StoreImportFailureKeepsThePreviousVersion) {
   s = ImportJsonToStore(*store, dir.file("dup.json")).status();
   EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
   EXPECT_EQ(store->Current()->number(), 1u);
+}
+
+// The input is read through the Env: a read that fails part way through
+// the file (plain, or gzip inflated on its own thread) fails the import,
+// and the old snapshot file stays as it was, with no file left beside it.
+TEST(JsonColumnsTest, ReadFailureMidStreamLeavesTheOldFile) {
+  TempDir dir;
+  const std::string out = dir.file("out.snap");
+  ASSERT_OK(WriteSnapshot(out, TrickyTracks(5)).status());
+  const std::string before = testing::ReadFileBytes(out);
+  const std::string text = ExportText(TrickyTracks(100000));  // about 7 MiB
+  testing::WriteFileBytes(dir.file("t.json"), text);
+  testing::WriteFileBytes(dir.file("t.json.gz"), Gzip(text));
+  for (const std::string name : {"t.json", "t.json.gz"}) {
+    SCOPED_TRACE(name);
+    const std::string in = dir.file(name);
+    testing::FaultEnv env;
+    WriteOptions write_options;
+    write_options.env = &env;  // the input is read through it too
+    ASSERT_OK(ImportJsonToSnapshot(in, dir.file("count.snap"), {}, write_options).status());
+    // The failing read comes after bytes were read (gzip: the raw bytes,
+    // which compress to less than one read, then the end).
+    ASSERT_GE(env.count(testing::Op::kRead), name == "t.json" ? 4u : 2u);
+    std::filesystem::remove(dir.file("count.snap"));
+
+    env.FailAt(2, testing::FaultEnv::Action::kFail, testing::Ops({testing::Op::kRead}));
+    Status s = ImportJsonToSnapshot(in, out, {}, write_options).status();
+    EXPECT_TRUE(s.IsIOError()) << s.ToString();
+    EXPECT_THAT(s.message(), HasSubstr(in));
+    EXPECT_EQ(testing::ReadFileBytes(out), before);
+    const auto entries = std::distance(std::filesystem::directory_iterator(dir.path()), {});
+    EXPECT_EQ(entries, 3);  // the two inputs and out.snap
+
+    // JsonImportOptions::env reads the input; the output's Env is left alone.
+    testing::FaultEnv reads;
+    reads.FailEvery(testing::Ops({testing::Op::kRead}));
+    JsonImportOptions import_options;
+    import_options.env = &reads;
+    s = ImportJsonToSnapshot(in, out, import_options).status();
+    EXPECT_TRUE(s.IsIOError()) << s.ToString();
+    EXPECT_EQ(testing::ReadFileBytes(out), before);
+    EXPECT_TRUE(ImportJsonFile(in, import_options).status().IsIOError());
+  }
+}
+
+// A store import reads through the store's Env: a read failure after
+// fragments were written keeps the previous version current.
+TEST(JsonColumnsTest, StoreImportReadFailureKeepsThePreviousVersion) {
+  TempDir dir;
+  testing::FaultEnv env;
+  StoreOptions options;
+  options.max_fragment_bytes = 1 << 20;
+  options.env = &env;
+  Result<Store> store = Store::Open(dir.file("store"), options);
+  ASSERT_OK(store.status());
+  ASSERT_OK(store->Replace(TrickyTracks(10)).status());
+  testing::WriteFileBytes(dir.file("t.json"), ExportText(TrickyTracks(20000)));
+  env.FailAt(3, testing::FaultEnv::Action::kFail, testing::Ops({testing::Op::kRead}));
+  Status s = ImportJsonToStore(*store, dir.file("t.json")).status();
+  EXPECT_TRUE(s.IsIOError()) << s.ToString();
+  EXPECT_EQ(env.failed_op(), "Read");
+  EXPECT_GT(env.count(testing::Op::kWriteNewFile), 0u);  // a fragment was written before
+  Result<Version> v = store->Current();
+  ASSERT_OK(v.status());
+  EXPECT_EQ(v->number(), 1u);
+  EXPECT_EQ(v->size(), 10u);
+  ASSERT_OK(v->Verify());
 }
 
 }  // namespace

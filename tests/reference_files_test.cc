@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_test_util.h"
+#include "fault_env.h"
 #include "gzip_test_util.h"
 #include "reference_format.h"
 #include "test_util.h"
@@ -401,6 +402,43 @@ TEST_F(ReferenceFilesTest, ABadSnapshotLeavesAnExistingStoreAsItWas) {
 }
 
 // Fails the rename that would publish a manifest: the commit point.
+// The reference's files are read through options.store.env: a read that
+// fails is an error (or, for the optional metadata and delta files, a note),
+// and no store is created, not even half of one.
+TEST_F(ReferenceFilesTest, AdoptReadFailureCreatesNoStore) {
+  WriteReference(kSnapshotText, kMetaText, kDeltaText);
+  testing::FaultEnv env;
+  AdoptOptions o;
+  o.store.env = &env;
+  ASSERT_OK(AdoptReferenceCache(ref_, dir_.file("counted"), o).status());
+  EXPECT_GT(env.count(testing::Op::kRead), 0u);
+  EXPECT_GT(env.count(testing::Op::kGetFileInfo), 0u);
+
+  struct Case {
+    testing::Op op;
+    std::string error;  // in the message
+  };
+  for (const Case& c : {Case{testing::Op::kGetFileInfo, ref_},
+                        Case{testing::Op::kNewSequentialFile, "library_snapshot.json.gz"},
+                        Case{testing::Op::kRead, "library_snapshot.json.gz"}}) {
+    SCOPED_TRACE(testing::OpName(c.op));
+    env.FailAt(0);
+    env.FailEvery(testing::Ops({c.op}));
+    Result<AdoptReport> r = AdoptReferenceCache(ref_, store_, o);
+    ASSERT_FALSE(r.ok());
+    EXPECT_TRUE(r.status().IsIOError()) << r.status().ToString();
+    EXPECT_THAT(r.status().message(), HasSubstr(c.error));
+    EXPECT_FALSE(StoreExists());
+  }
+  // The metadata file unreadable: adopted, with a note saying so.
+  env.FailEvery({});
+  env.FailAt(1, testing::FaultEnv::Action::kFail, testing::Ops({testing::Op::kNewSequentialFile}));
+  Result<AdoptReport> r = AdoptReferenceCache(ref_, store_, o);
+  ASSERT_OK(r.status());
+  EXPECT_THAT(Note(*r, "metadata"), HasSubstr("unreadable"));
+  EXPECT_EQ(StoredTracks().size(), 3u);
+}
+
 class NoManifestEnv : public EnvWrapper {
  public:
   Status Rename(const std::string& from, const std::string& to) override {

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fault_env.h"
 #include "test_util.h"
 #include "trackstore/clock.h"
 #include "trackstore/env.h"
@@ -68,70 +69,6 @@ inline void ReplaceFileBytes(const std::string& path, const std::string& bytes) 
   WriteFileBytes(tmp, bytes);
   std::filesystem::rename(tmp, path);
 }
-
-// An Env that counts the file operations that change the file system
-// (create and write, rename, remove, mkdir, directory sync, lock) and fails
-// the `fail_at`-th of them (1-based; 0 fails none) with an injected
-// IOError. A failed write leaves half of its bytes behind, as a full disk
-// would.
-class FaultEnv final : public EnvWrapper {
- public:
-  int fail_at = 0;
-  int ops = 0;                      // operations seen so far
-  bool failed = false;              // the injected failure happened
-  bool manifest_published = false;  // a manifest was renamed into manifests/
-
-  // Starts counting again, to fail the `n`-th operation from now.
-  void FailAt(int n) {
-    fail_at = n;
-    ops = 0;
-    failed = false;
-    manifest_published = false;
-  }
-
-  Status WriteNewFile(const std::string& path, std::span<const ConstBytes> pieces,
-                      bool sync) override {
-    if (Fails()) {
-      size_t total = 0;
-      for (const ConstBytes& p : pieces) total += p.size;
-      std::string half;
-      for (const ConstBytes& p : pieces) half.append(static_cast<const char*>(p.data), p.size);
-      half.resize(total / 2);
-      const ConstBytes piece{half.data(), half.size()};
-      (void)EnvWrapper::WriteNewFile(path, {&piece, 1}, false);
-      return Injected(path);
-    }
-    return EnvWrapper::WriteNewFile(path, pieces, sync);
-  }
-  Status Rename(const std::string& from, const std::string& to) override {
-    if (Fails()) return Injected(to);
-    Status s = EnvWrapper::Rename(from, to);
-    if (s.ok() && to.find("/manifests/") != std::string::npos) manifest_published = true;
-    return s;
-  }
-  Status SyncDir(const std::string& dir) override {
-    return Fails() ? Injected(dir) : EnvWrapper::SyncDir(dir);
-  }
-  Status RemoveFile(const std::string& path) override {
-    return Fails() ? Injected(path) : EnvWrapper::RemoveFile(path);
-  }
-  Status CreateDir(const std::string& path) override {
-    return Fails() ? Injected(path) : EnvWrapper::CreateDir(path);
-  }
-  Status TryLockFile(const std::string& path, std::unique_ptr<FileLock>* lock) override {
-    return Fails() ? Injected(path) : EnvWrapper::TryLockFile(path, lock);
-  }
-
- private:
-  bool Fails() {
-    if (++ops != fail_at) return false;
-    failed = true;
-    return true;
-  }
-  static Status Injected(const std::string& path) {
-    return Status::IOError(path, "injected failure");
-  }
-};
 
 class ServiceTest : public ::testing::Test {
  protected:

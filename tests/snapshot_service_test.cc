@@ -394,6 +394,27 @@ TEST_F(SnapshotServiceTest, Step3MissingLibraryFileIsInvalid) {
   EXPECT_THAT(v.reason, HasSubstr(library()));
 }
 
+// The library's mtime is read through the service's Env: a failed stat is
+// an error value, and the validity check says the library is the problem.
+TEST_F(SnapshotServiceTest, Step3FailedLibraryStatIsAnErrorNotACrash) {
+  FaultEnv env;
+  ServiceOptions o = Options();
+  o.env = &env;
+  SnapshotService service(o);
+  WriteValid(service);
+  env.FailEvery(testing::Ops({testing::Op::kGetFileInfo}));
+  Result<Micros> mtime = service.LibraryMtime();
+  ASSERT_FALSE(mtime.ok());
+  EXPECT_TRUE(mtime.status().IsIOError()) << mtime.status().ToString();
+  EXPECT_THAT(mtime.status().message(), HasSubstr(library()));
+  Validity v = service.CheckValidity();
+  EXPECT_EQ(v.failed, Check::kLibrary);
+  EXPECT_THAT(v.reason, HasSubstr("cannot read the library file's modification time"));
+  EXPECT_THAT(v.reason, HasSubstr("injected failure of GetFileInfo"));
+  env.FailEvery({});
+  EXPECT_TRUE(service.CheckValidity().valid);
+}
+
 TEST_F(SnapshotServiceTest, LibraryMtimeIsTheFilesMtimeInUtcMicros) {
   SnapshotService service(Options());
   SetMtime(library(), kStartTime + 123'456);
@@ -579,6 +600,7 @@ TEST_F(SnapshotServiceTest, Step6CorruptDeltaFragmentIsInvalid) {
 // write then succeeds.
 TEST_F(SnapshotServiceTest, FailedWriteAtAnyFileOperationKeepsThePreviousVersionValid) {
   FaultEnv env;
+  env.set_partial_writes(true);  // a failed write leaves half of its bytes, as a full disk would
   ServiceOptions o = Options();
   o.env = &env;
   o.store.sync = true;  // directory syncs are operations that can fail too
@@ -613,13 +635,13 @@ TEST_F(SnapshotServiceTest, FailedWriteAtAnyFileOperationKeepsThePreviousVersion
       const std::vector<TrackRecord> before_tracks = CurrentTracks(service);
       const std::optional<DeltaState> before_delta = StoredDelta(service);
       const size_t versions = Manifests().size();
-      env.FailAt(k);
+      env.FailAt(k, FaultEnv::Action::kFail, testing::ChangingOps());
       const Status s = w.run();
-      if (!env.failed) {  // k is past the last operation: the write succeeded
+      if (!env.failed()) {  // k is past the last operation: the write succeeded
         ASSERT_OK(s) << w.what;
         break;
       }
-      const bool published = env.manifest_published;
+      const bool published = env.manifest_published();
       env.FailAt(0);
       // After the commit point only syncing the manifest directory fails the
       // call; a failed compaction or gc after it leaves the write done.

@@ -9,15 +9,18 @@
 #include <iterator>
 #include <ranges>
 
+#include "fault_env.h"
 #include "test_util.h"
 #include "trackstore/snapshot_writer.h"
 
 namespace trackstore {
 namespace {
 
+using testing::FaultEnv;
 using ::testing::HasSubstr;
 using testing::MakeTrack;
 using testing::MakeTracks;
+using testing::Op;
 using testing::ReadFileBytes;
 using testing::TempDir;
 using testing::WriteFileBytes;
@@ -191,6 +194,41 @@ TEST_F(SnapshotTest, DirectoryAndFifoAreNotSnapshots) {
   const std::string fifo = dir_.file("fifo");
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   s = Snapshot::Open(fifo).status();  // must not block waiting for a writer
+  EXPECT_TRUE(s.IsNotASnapshot()) << s.ToString();
+}
+
+// The file is mapped through the Env given: one MapReadOnlyFile, and a
+// failed mapping is an error naming the file, with nothing left mapped.
+TEST_F(SnapshotTest, OpensThroughTheEnvGivenAndReportsAFailedMapping) {
+  FaultEnv env;
+  Result<Snapshot> snap = Snapshot::Open(path_, &env);
+  ASSERT_OK(snap.status());
+  EXPECT_EQ(snap->size(), tracks_.size());
+  EXPECT_EQ(env.log(), std::vector<std::string>{"MapReadOnlyFile " + path_});
+
+  env.FailEvery(testing::Ops({Op::kMapReadOnlyFile}));
+  for (bool verify : {true, false}) {
+    Status s =
+        verify ? Snapshot::Open(path_, &env).status() : Snapshot::OpenTrusted(path_, &env).status();
+    EXPECT_TRUE(s.IsIOError()) << s.ToString();
+    EXPECT_THAT(s.message(), HasSubstr(path_));
+    EXPECT_THAT(s.message(), HasSubstr("injected failure of MapReadOnlyFile"));
+  }
+  // The Snapshot opened before stays readable; null is Env::Default().
+  EXPECT_EQ(snap->Find(tracks_[7].id)->name(), tracks_[7].name);
+  ASSERT_OK(Snapshot::OpenTrusted(path_, nullptr).status());
+}
+
+// An empty file maps to no bytes, which are not a snapshot (not a crash).
+TEST_F(SnapshotTest, EmptyFileThroughTheEnvIsNotASnapshot) {
+  const std::string path = dir_.file("empty.snap");
+  WriteFileBytes(path, "");
+  std::unique_ptr<ReadOnlyMapping> mapping;
+  ASSERT_OK(Env::Default()->MapReadOnlyFile(path, &mapping));
+  EXPECT_EQ(mapping->size(), 0u);
+  EXPECT_EQ(mapping->data(), nullptr);
+  FaultEnv env;
+  Status s = Snapshot::Open(path, &env).status();
   EXPECT_TRUE(s.IsNotASnapshot()) << s.ToString();
 }
 

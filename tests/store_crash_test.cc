@@ -29,6 +29,7 @@ namespace {
 
 using testing::CopyStore;
 using testing::ExitedZero;
+using testing::FaultEnv;
 using testing::ForkChild;
 using ::testing::HasSubstr;
 using testing::KilledBySigkill;
@@ -39,7 +40,6 @@ using testing::Model;
 using testing::Pipe;
 using testing::ReadValue;
 using testing::Records;
-using testing::StepEnv;
 using testing::TempDir;
 using testing::Unreferenced;
 using testing::WaitFor;
@@ -169,10 +169,11 @@ int KillAtEachStep(const Scenario& sc, int* after_count) {
     if (!v.ok()) return 0;
     after = StateOf(*v);
   }
-  auto one = [&](StepEnv::Mode mode, uint64_t n) -> int {
+  auto one = [&](FaultEnv::Action action, uint64_t n) -> int {
     CopyStore(tmpl, trial);
     const pid_t pid = ForkChild([&] {
-      StepEnv env(mode, n);
+      FaultEnv env;
+      env.FailAt(n, action);
       StoreOptions o = sc.options;
       o.env = &env;
       Result<Store> store = Store::Open(trial, o);
@@ -184,7 +185,7 @@ int KillAtEachStep(const Scenario& sc, int* after_count) {
   int kills = 0;
   uint64_t n = 1;
   for (;; ++n) {
-    const int status = one(StepEnv::Mode::kKill, n);
+    const int status = one(FaultEnv::Action::kKill, n);
     if (ExitedZero(status)) break;  // operation n does not exist: the write completed
     EXPECT_TRUE(KilledBySigkill(status)) << "operation " << n << ": wait status " << status;
     if (!KilledBySigkill(status)) return kills;
@@ -197,7 +198,7 @@ int KillAtEachStep(const Scenario& sc, int* after_count) {
   }
   EXPECT_GT(n, 3u) << "the write did fewer operations than a commit needs";
   // Dead right after its last operation: the write is complete.
-  const int status = one(StepEnv::Mode::kKillAfter, n - 1);
+  const int status = one(FaultEnv::Action::kKillAfter, n - 1);
   EXPECT_TRUE(KilledBySigkill(status)) << status;
   ++kills;
   if (CheckRecovered(trial, before, after, before_number, true, 1000,

@@ -1,6 +1,6 @@
 // tests/store_test_util.h: helpers for the store's crash, fault and
-// multi-process tests: an Env that dies or fails at its N-th operation, the
-// library model, and small process utilities.
+// multi-process tests: the fault-injecting Env (fault_env.h), the library
+// model, and small process utilities.
 #ifndef TRACKSTORE_TESTS_STORE_TEST_UTIL_H_
 #define TRACKSTORE_TESTS_STORE_TEST_UTIL_H_
 
@@ -17,97 +17,12 @@
 #include <string>
 #include <vector>
 
+#include "fault_env.h"
 #include "test_util.h"
 #include "trackstore/env.h"
 #include "trackstore/store.h"
 
 namespace trackstore::testing {
-
-// Counts every file operation of a store. At operation `trigger` (1-based)
-// it kills its own process with SIGKILL (kKill), or returns an injected
-// IOError naming the operation's path (kFail); kKillAfter lets operation
-// `trigger` complete and dies before the store sees its result.
-class StepEnv : public EnvWrapper {
- public:
-  enum class Mode { kCount, kKill, kKillAfter, kFail };
-
-  StepEnv(Mode mode, uint64_t trigger) : mode_(mode), trigger_(trigger) {}
-
-  uint64_t count() const { return count_.load(); }
-  // Counts from zero again with a new trigger (to leave out the
-  // operations of Store::Open).
-  void Arm(Mode mode, uint64_t trigger) {
-    mode_ = mode;
-    trigger_ = trigger;
-    count_ = 0;
-  }
-  // The injected failure's operation and path (kFail, once triggered).
-  std::string failed_op() const {
-    std::lock_guard<std::mutex> l(mu_);
-    return failed_op_;
-  }
-  std::string failed_path() const {
-    std::lock_guard<std::mutex> l(mu_);
-    return failed_path_;
-  }
-
-  Status WriteNewFile(const std::string& path, std::span<const ConstBytes> pieces,
-                      bool sync) override {
-    return Step("WriteNewFile", path, [&] { return target()->WriteNewFile(path, pieces, sync); });
-  }
-  Status Rename(const std::string& from, const std::string& to) override {
-    return Step("Rename", from, [&] { return target()->Rename(from, to); });
-  }
-  Status SyncDir(const std::string& dir) override {
-    return Step("SyncDir", dir, [&] { return target()->SyncDir(dir); });
-  }
-  Status RemoveFile(const std::string& path) override {
-    return Step("RemoveFile", path, [&] { return target()->RemoveFile(path); });
-  }
-  Status CreateDir(const std::string& path) override {
-    return Step("CreateDir", path, [&] { return target()->CreateDir(path); });
-  }
-  Status ListDir(const std::string& dir, std::vector<std::string>* names) override {
-    return Step("ListDir", dir, [&] { return target()->ListDir(dir, names); });
-  }
-  Status ReadFile(const std::string& path, uint64_t max_bytes, std::string* out) override {
-    return Step("ReadFile", path, [&] { return target()->ReadFile(path, max_bytes, out); });
-  }
-  Status TryLockFile(const std::string& path, std::unique_ptr<FileLock>* lock) override {
-    return Step("TryLockFile", path, [&] { return target()->TryLockFile(path, lock); });
-  }
-
- private:
-  Status Step(const char* op, const std::string& path, const std::function<Status()>& run) {
-    const uint64_t n = ++count_;
-    if (n == trigger_) {
-      switch (mode_) {
-        case Mode::kKill:
-          ::raise(SIGKILL);
-          break;
-        case Mode::kKillAfter:
-          (void)run();
-          ::raise(SIGKILL);
-          break;
-        case Mode::kFail: {
-          std::lock_guard<std::mutex> l(mu_);
-          failed_op_ = op;
-          failed_path_ = path;
-          return Status::IOError(path, std::string("injected failure of ") + op);
-        }
-        case Mode::kCount:
-          break;
-      }
-    }
-    return run();
-  }
-
-  Mode mode_;
-  uint64_t trigger_;
-  std::atomic<uint64_t> count_{0};
-  mutable std::mutex mu_;
-  std::string failed_op_, failed_path_;
-};
 
 // The library as a list, changed the way a commit is defined to change it.
 struct Model {

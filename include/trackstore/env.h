@@ -1,10 +1,16 @@
 // include/trackstore/env.h
 //
-// Env is the seam through which trackstore writes files and through which a
-// store (store.h) does every file operation: create, write, sync, rename,
-// remove, list, read small files, lock. Env::Default() is the POSIX
+// Env is the seam through which trackstore does its file operations: create,
+// write, sync, rename, remove, list, lock, and the reads (whole small files,
+// streamed files, read-only mappings, stat). Env::Default() is the POSIX
 // implementation; tests wrap it to fail the N-th operation and prove that a
 // failure loses nothing. Implementations must be thread-safe.
+//
+// Outside the Env: the shared-memory cache (shm_cache.h), which is not a
+// file store (its segments and lock files in /dev/shm are opened directly);
+// standard input and output ("-"); and AtomicOutputFile's own look at its
+// target (following symbolic links, the mode to keep, stale temporaries),
+// whose writes, renames, syncs and removals do go through the Env.
 #ifndef TRACKSTORE_ENV_H_
 #define TRACKSTORE_ENV_H_
 
@@ -41,6 +47,52 @@ class TRACKSTORE_EXPORT WritableFile {
   virtual Status Sync() = 0;
   // close(2), which may report a deferred write error (NFS, quotas).
   virtual Status Close() = 0;
+};
+
+// What stat(2) tells of a file (Env::GetFileInfo, SequentialFile::GetInfo).
+struct TRACKSTORE_EXPORT FileInfo {
+  enum class Kind { kRegular, kDirectory, kOther };
+  Kind kind = Kind::kOther;
+  uint64_t size = 0;
+  // Modification time since the Unix epoch, as stat(2) gives it: whole
+  // seconds, and nanoseconds (0 to 999999999) after them.
+  int64_t mtime_seconds = 0;
+  int64_t mtime_nanos = 0;
+  // Together they name the file: two paths to one directory have equal ones.
+  uint64_t device = 0;
+  uint64_t inode = 0;
+};
+
+// A file being read from start to end (Env::NewSequentialFile), such as a
+// JSON import streamed in pieces. Not thread-safe.
+class TRACKSTORE_EXPORT SequentialFile {
+ public:
+  virtual ~SequentialFile() = default;  // closes the file
+  // read(2): up to `size` bytes into `out`; *got is 0 only at the end.
+  virtual Status Read(char* out, size_t size, size_t* got) = 0;
+  // Moves `n` bytes ahead without reading them (lseek(2)), to read one part
+  // of a regular file.
+  virtual Status Skip(uint64_t n) = 0;
+  // fstat(2) of the open file: what was opened, not what the path names now.
+  virtual Status GetInfo(FileInfo* info) = 0;
+  // Waits at most `timeout_ms` for the file to have bytes to read (poll(2)):
+  // true when a Read would not block. A thread reading a pipe that never
+  // sends uses it to notice that it should stop. Always true for a regular
+  // file.
+  virtual bool WaitReadable(int timeout_ms) = 0;
+};
+
+// A whole file mapped read-only (Env::MapReadOnlyFile). The bytes are those
+// of the file as the kernel pages them in: a file changed in place while
+// mapped changes them too (files that trackstore maps are never changed,
+// only replaced). Unmapped when destroyed; it does not need the Env that
+// made it to live on.
+class TRACKSTORE_EXPORT ReadOnlyMapping {
+ public:
+  virtual ~ReadOnlyMapping() = default;
+  // Page-aligned; null when size() is 0 (an empty file is not mapped).
+  virtual const uint8_t* data() const = 0;
+  virtual size_t size() const = 0;
 };
 
 // A lock taken with Env::TryLockFile; released when destroyed (and by the
@@ -84,6 +136,23 @@ class TRACKSTORE_EXPORT Env {
   // exclude each other too.
   virtual Status TryLockFile(const std::string& path, std::unique_ptr<FileLock>* lock) = 0;
 
+  // Opens `path` for reading in pieces (a symbolic link is followed): for
+  // files too large to read whole, such as a JSON import. Opening a FIFO
+  // waits for a writer, as open(2) does.
+  virtual Status NewSequentialFile(const std::string& path,
+                                   std::unique_ptr<SequentialFile>* file) = 0;
+  // Maps the whole of `path` read-only (MAP_SHARED; a symbolic link is
+  // followed), the way a snapshot is read without copying it. Only a
+  // regular file is mapped: anything else is InvalidArgument(path, "is a
+  // directory" or "not a regular file"), found without blocking on a FIFO
+  // or device (it is opened non-blocking). An empty file gives a mapping of
+  // size 0.
+  virtual Status MapReadOnlyFile(const std::string& path,
+                                 std::unique_ptr<ReadOnlyMapping>* mapping) = 0;
+  // stat(2) of `path`, following symbolic links. NotFound when it does not
+  // exist.
+  virtual Status GetFileInfo(const std::string& path, FileInfo* info) = 0;
+
   // The process-wide POSIX Env. Never deleted.
   static Env* Default();
 };
@@ -116,6 +185,17 @@ class TRACKSTORE_EXPORT EnvWrapper : public Env {
   }
   Status TryLockFile(const std::string& path, std::unique_ptr<FileLock>* lock) override {
     return target_->TryLockFile(path, lock);
+  }
+  Status NewSequentialFile(const std::string& path,
+                           std::unique_ptr<SequentialFile>* file) override {
+    return target_->NewSequentialFile(path, file);
+  }
+  Status MapReadOnlyFile(const std::string& path,
+                         std::unique_ptr<ReadOnlyMapping>* mapping) override {
+    return target_->MapReadOnlyFile(path, mapping);
+  }
+  Status GetFileInfo(const std::string& path, FileInfo* info) override {
+    return target_->GetFileInfo(path, info);
   }
 
  private:

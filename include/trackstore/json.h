@@ -75,6 +75,10 @@ struct TRACKSTORE_EXPORT JsonImportOptions {
   // progress display. It must not throw. Unset (the default), it costs
   // nothing.
   std::function<void(uint64_t records, uint64_t bytes)> progress = nullptr;
+  // The Env the input file is read through (standard input is read
+  // directly). Null (the default): the Env the output goes to
+  // (WriteOptions::env, the store's StoreOptions::env), else Env::Default().
+  Env* env = nullptr;
 };
 
 // Parses a JSON array of track objects. `source` names the input in errors.

@@ -33,6 +33,8 @@
 
 namespace trackstore {
 
+class Env;  // env.h
+
 // One string field of every track, for scans that read a single field.
 // REQUIRES for operator[] and is_null: i < size() (an assertion without
 // NDEBUG).
@@ -67,6 +69,8 @@ class TRACKSTORE_EXPORT Snapshot {
   // Errors: NotFound, NotASnapshot, VersionUnsupported, Truncated,
   // HashMismatch, StructureInvalid, IOError; each names the file.
   static Result<Snapshot> Open(const std::string& path);
+  // The same, mapping the file through `env` (null: Env::Default()).
+  static Result<Snapshot> Open(const std::string& path, Env* env);
 
   // Opens `path` checking only what costs O(1) whatever the size: the fixed
   // header and its checksum, the FlatBuffers Verifier over the fixed set of
@@ -75,6 +79,7 @@ class TRACKSTORE_EXPORT Snapshot {
   // Reads stay inside the mapping even if the file is damaged (a damaged
   // value reads as ""), but content is not checked: call Verify() to know.
   static Result<Snapshot> OpenTrusted(const std::string& path);
+  static Result<Snapshot> OpenTrusted(const std::string& path, Env* env);
 
   // A Snapshot over `size` bytes at `data`: a complete snapshot file image
   // held elsewhere, such as in shared memory. Nothing is copied; `data` must
@@ -185,7 +190,7 @@ class TRACKSTORE_EXPORT Snapshot {
   friend struct internal::SnapshotAccess;
   struct Rep;
   explicit Snapshot(std::unique_ptr<Rep> rep);
-  static Result<Snapshot> OpenFile(const std::string& path, bool verify);
+  static Result<Snapshot> OpenFile(const std::string& path, bool verify, Env* env);
   static Result<Snapshot> Make(std::unique_ptr<Rep> rep, bool verify);
   const internal::Columns* columns() const;
 

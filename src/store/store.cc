@@ -257,7 +257,7 @@ Result<Version> Store::Rep::OpenVersion(VersionInfo info, const Version::Rep* re
       }
     }
     if (open == nullptr) {
-      Result<Snapshot> snap = Snapshot::OpenTrusted(FragmentPath(f.name));
+      Result<Snapshot> snap = Snapshot::OpenTrusted(FragmentPath(f.name), env);
       if (!snap.ok()) return snap.status();
       // The name is the payload hash: the file is the one the manifest
       // means (the hash itself is checked by Verify).
@@ -459,7 +459,7 @@ Status Store::Rep::WriteFragment(const EncodedView& image, const std::string& na
                                {image.payload.data(), image.payload.size()}};
   if (Status s = WriteInto(path, pieces); !s.ok()) return s.Annotate("writing a fragment");
   // Mapped back from the page cache: O(1), and later versions share it.
-  Result<Snapshot> snap = Snapshot::OpenTrusted(path);
+  Result<Snapshot> snap = Snapshot::OpenTrusted(path, env);
   if (!snap.ok()) return snap.status().Annotate("reopening a written fragment");
   fragments->push_back(std::make_shared<const Snapshot>(std::move(snap).value()));
   infos->push_back({name, delta, rows, image.size()});
@@ -1025,6 +1025,8 @@ Result<CommitStats> internal::StoreAccess::ReplaceStreaming(
 uint64_t internal::StoreAccess::MaxFragmentBytes(const Store& store) {
   return store.rep_->options.max_fragment_bytes;
 }
+
+Env* internal::StoreAccess::GetEnv(const Store& store) { return store.rep_->env; }
 
 Result<CommitStats> Store::SetState(const CommitOptions& options) {
   internal::CheckNotMovedFrom(rep_, "Store::SetState");

@@ -57,6 +57,8 @@ struct StoreAccess {
       const CommitOptions& options, bool inherit_state = true);
   // StoreOptions::max_fragment_bytes after clamping.
   static uint64_t MaxFragmentBytes(const Store& store);
+  // The Env the store does its file operations through.
+  static Env* GetEnv(const Store& store);
 };
 
 }  // namespace trackstore::internal
