@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -18,6 +17,7 @@
 #include <vector>
 
 #include "fault_env.h"
+#include "gzip_test_util.h"
 #include "test_util.h"
 #include "trackstore/env.h"
 #include "trackstore/json.h"
@@ -30,6 +30,7 @@ namespace trackstore {
 namespace {
 
 using testing::FaultEnv;
+using testing::Gunzip;
 using ::testing::HasSubstr;
 using testing::MakeTrack;
 using testing::MakeTracks;
@@ -47,27 +48,6 @@ size_t FilesIn(const std::string& dir) {
 bool IsGzip(const std::string& bytes) {
   return bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x1f &&
          static_cast<unsigned char>(bytes[1]) == 0x8b;
-}
-
-// The content of a gzip file (all of its members), or "<bad gzip>".
-std::string Gunzip(const std::string& gz) {
-  z_stream z = {};
-  if (inflateInit2(&z, 15 + 32) != Z_OK) return "<bad gzip>";
-  std::string out;
-  char buf[1 << 16];
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
-  z.avail_in = static_cast<uInt>(gz.size());
-  int rc = Z_OK;
-  while (rc != Z_STREAM_END) {
-    z.next_out = reinterpret_cast<Bytef*>(buf);
-    z.avail_out = sizeof(buf);
-    rc = inflate(&z, Z_NO_FLUSH);
-    if (rc != Z_OK && rc != Z_STREAM_END) break;
-    out.append(buf, sizeof(buf) - z.avail_out);
-  }
-  const bool complete = rc == Z_STREAM_END && z.avail_in == 0;
-  inflateEnd(&z);
-  return complete ? out : "<bad gzip>";
 }
 
 std::vector<TrackRecord> MustImport(const std::string& path) {
