@@ -14,6 +14,7 @@ namespace trackstore::internal {
 namespace {
 
 constexpr size_t kMinMapping = size_t{64} << 10;
+constexpr size_t kHugePage = size_t{2} << 20;
 
 size_t RoundUpToPage(size_t n) {
   static const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
@@ -70,6 +71,7 @@ void GrowBuffer::Grow(size_t need) {
                 : ::mremap(data_, cap_, cap, MREMAP_MAYMOVE);
   if (p == MAP_FAILED) throw std::bad_alloc();
 #endif
+  if (huge_pages_ && cap >= kHugePage) (void)::madvise(p, cap, MADV_HUGEPAGE);  // advice only
   data_ = static_cast<char*>(p);
   cap_ = cap;
 }
@@ -211,6 +213,15 @@ void TrackColumns::Absorb(TrackColumns* other) {
   count_ += m;
   payload_bytes_ += other->payload_bytes_;
   other->Clear();
+}
+
+void TrackColumns::UseHugePages() {
+  for (int c = 0; c < kColumns; ++c) {
+    bytes_[c].UseHugePages();
+    ends_[c].UseHugePages();
+    present_[c].UseHugePages();
+  }
+  for (GrowBuffer* b : {&pos_values_, &pos_present_, &hashes_, &id_hashes_}) b->UseHugePages();
 }
 
 void TrackColumns::Clear() {

@@ -48,12 +48,18 @@ class GrowBuffer {
   // Gives the memory back; the buffer is then empty.
   void Release();
 
+  // Asks for transparent huge pages once the buffer is at least 2 MiB
+  // (madvise(MADV_HUGEPAGE)): one page fault per 2 MiB instead of 512. The
+  // cost is up to 2 MiB resident beyond the bytes written.
+  void UseHugePages() { huge_pages_ = true; }
+
  private:
   void Grow(size_t need);
 
   char* data_ = nullptr;
   size_t size_ = 0;
   size_t cap_ = 0;
+  bool huge_pages_ = false;
 };
 
 class TrackColumns {
@@ -99,6 +105,11 @@ class TrackColumns {
                      std::vector<ConstBytes>* pieces) const;
   // Empties the columns, giving their memory back.
   void Clear();
+
+  // Every column in huge pages (GrowBuffer::UseHugePages): faster to fill,
+  // for a writer whose memory is not bounded tightly (the streaming JSON
+  // import keeps 4 KiB pages, whose peak memory is a documented bound).
+  void UseHugePages();
 
   // Appends every track of `other` after these (as if appended here one by
   // one) and empties `other`, a column at a time.
