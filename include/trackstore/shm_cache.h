@@ -168,9 +168,9 @@ class TRACKSTORE_EXPORT ShmEntry {
 
  private:
   friend class ShmCache;
-  struct Rep;
-  explicit ShmEntry(std::unique_ptr<Rep> rep);
-  std::unique_ptr<Rep> rep_;
+  struct Pin;  // the segment pinned and the entry's place in it
+  explicit ShmEntry(std::unique_ptr<Pin> pin);
+  std::unique_ptr<Pin> rep_;
 };
 
 class TRACKSTORE_EXPORT ShmCache {

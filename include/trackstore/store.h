@@ -134,7 +134,7 @@ struct TRACKSTORE_EXPORT VersionInfo {
 // message naming it (AbortOnMisuse).
 class TRACKSTORE_EXPORT Version {
  public:
-  struct Rep;  // internal (src/store/version_rep.h)
+  struct Fragments;  // its open fragments; internal (src/store/version_rep.h)
 
   Version(const Version&) = default;
   Version& operator=(const Version&) = default;
@@ -192,9 +192,9 @@ class TRACKSTORE_EXPORT Version {
 
    private:
     friend class Version;
-    Iterator(const Version::Rep* version, uint64_t slot);
+    Iterator(const Version::Fragments* version, uint64_t slot);
     void Settle();  // moves to the first live slot at or after slot_
-    const Version::Rep* version_ = nullptr;
+    const Version::Fragments* version_ = nullptr;
     uint64_t slot_ = 0;
     const internal::Columns* columns_ = nullptr;
     uint64_t row_ = 0;
@@ -204,8 +204,8 @@ class TRACKSTORE_EXPORT Version {
 
  private:
   friend class Store;
-  explicit Version(std::shared_ptr<const Rep> rep);
-  std::shared_ptr<const Rep> rep_;
+  explicit Version(std::shared_ptr<const Fragments> fragments);
+  std::shared_ptr<const Fragments> rep_;
 };
 
 // The logical content hash of a single snapshot's tracks (Version's).

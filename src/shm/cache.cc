@@ -41,7 +41,7 @@ bool ValidName(const std::string& name) {
 
 // --- ShmEntry ---------------------------------------------------------------
 
-ShmEntry::ShmEntry(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+ShmEntry::ShmEntry(std::unique_ptr<Pin> pin) : rep_(std::move(pin)) {}
 ShmEntry::ShmEntry(ShmEntry&&) noexcept = default;
 ShmEntry& ShmEntry::operator=(ShmEntry&&) noexcept = default;
 ShmEntry::~ShmEntry() = default;

@@ -379,7 +379,7 @@ std::optional<Result<ShmEntry>> ShmCache::Rep::TryGet(const SegmentPtr& s, std::
     e->last_used.store(h.lru_clock.fetch_add(1, std::memory_order_relaxed) + 1,
                        std::memory_order_relaxed);
     h.hits.fetch_add(1, std::memory_order_relaxed);
-    return ShmEntry(std::unique_ptr<ShmEntry::Rep>(new ShmEntry::Rep{
+    return ShmEntry(std::unique_ptr<ShmEntry::Pin>(new ShmEntry::Pin{
         s, pinned, std::move(snap).value(), s->EntryKey(e), e->version, e->expires_at}));
   }
   return miss(Status::NotFound(What(), "no entry " + Quote(key)), 0);

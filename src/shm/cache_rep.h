@@ -38,14 +38,14 @@ inline std::string Quote(std::string_view key) {
   return q;
 }
 
-struct TRACKSTORE_HIDDEN ShmEntry::Rep {
+struct TRACKSTORE_HIDDEN ShmEntry::Pin {
   SegmentPtr seg;
   shm::Pinned pinned;
   Snapshot snapshot;
   std::string_view key;  // in the segment
   uint64_t version;
   Micros expires_at;
-  ~Rep() { seg->Unpin(pinned); }
+  ~Pin() { seg->Unpin(pinned); }
 };
 
 // Writer locks held for one change: the segment's, and that of any segment

@@ -97,7 +97,8 @@ Status Assemble(std::span<const Run> runs, format::PayloadBuilder* builder,
 
 }  // namespace
 
-Status Compact(const Version::Rep& v, uint64_t max_payload_bytes, const FragmentSink& sink) try {
+Status Compact(const Version::Fragments& v, uint64_t max_payload_bytes,
+               const FragmentSink& sink) try {
   std::vector<Run> runs;
   const bool layered = v.start.back() > v.base_rows;
   const uint64_t slots = v.SlotCount();

@@ -21,7 +21,8 @@ using FragmentSink = std::function<Status(const EncodedView& image, const WriteR
 
 // Encodes the tracks of `version` as base fragments of at most about
 // `max_payload_bytes` each and hands each to `sink`, in order.
-Status Compact(const Version::Rep& version, uint64_t max_payload_bytes, const FragmentSink& sink);
+Status Compact(const Version::Fragments& version, uint64_t max_payload_bytes,
+               const FragmentSink& sink);
 
 }  // namespace trackstore::store
 

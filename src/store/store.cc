@@ -81,8 +81,8 @@ struct TRACKSTORE_HIDDEN Store::Rep {
   // first touch of a page costs 10-20 us on the development VM, and a
   // commit's lookups touch thousands).
   mutable std::mutex cache_mu;
-  mutable std::shared_ptr<const Version::Rep> cached;
-  std::shared_ptr<const Version::Rep> Cached() const {
+  mutable std::shared_ptr<const Version::Fragments> cached;
+  std::shared_ptr<const Version::Fragments> Cached() const {
     std::lock_guard<std::mutex> lock(cache_mu);
     return cached;
   }
@@ -108,7 +108,7 @@ struct TRACKSTORE_HIDDEN Store::Rep {
   Status ListManifests(std::vector<uint64_t>* numbers, uint64_t* highest) const;
   Status ReadManifest(uint64_t n, VersionInfo* info) const;
   // Opens the fragments of `info`, reusing mappings of `reuse` when given.
-  Result<Version> OpenVersion(VersionInfo info, const Version::Rep* reuse) const;
+  Result<Version> OpenVersion(VersionInfo info, const Version::Fragments* reuse) const;
   // The newest version. With `allow_empty`, a store without versions gives
   // an empty version 0 instead of NotFound.
   Result<Version> Newest(bool allow_empty, uint64_t* highest) const;
@@ -237,7 +237,7 @@ Status Store::Rep::ReadManifest(uint64_t n, VersionInfo* info) const {
 }
 
 Version Store::Rep::Empty() const {
-  auto rep = std::make_shared<Version::Rep>();
+  auto rep = std::make_shared<Version::Fragments>();
   rep->directory = dir;
   rep->env = env;
   rep->Index();
@@ -245,8 +245,8 @@ Version Store::Rep::Empty() const {
   return Version(std::move(rep));
 }
 
-Result<Version> Store::Rep::OpenVersion(VersionInfo info, const Version::Rep* reuse) const {
-  auto rep = std::make_shared<Version::Rep>();
+Result<Version> Store::Rep::OpenVersion(VersionInfo info, const Version::Fragments* reuse) const {
+  auto rep = std::make_shared<Version::Fragments>();
   rep->directory = dir;
   rep->env = env;
   for (const FragmentInfo& f : info.fragments) {
@@ -299,7 +299,7 @@ Result<Version> Store::Rep::Newest(bool allow_empty, uint64_t* highest) const {
         last = s;
         continue;
       }
-      const std::shared_ptr<const Version::Rep> reuse = Cached();
+      const std::shared_ptr<const Version::Fragments> reuse = Cached();
       Result<Version> v = OpenVersion(std::move(info), reuse.get());
       if (v.ok()) Remember(*v);
       if (v.ok() || !v.status().IsNotFound()) return v;
@@ -497,7 +497,7 @@ Status Store::Rep::CarryState(const VersionInfo& parent, const CommitOptions& op
 Result<Version> Store::Rep::Publish(VersionInfo info,
                                     std::vector<std::shared_ptr<const Snapshot>> fragments,
                                     uint64_t highest, uint64_t* bytes_written) {
-  auto rep = std::make_shared<Version::Rep>();
+  auto rep = std::make_shared<Version::Fragments>();
   rep->directory = dir;
   rep->env = env;
   rep->fragments = std::move(fragments);
@@ -556,7 +556,7 @@ Result<Version> Store::Rep::CompactLocked(const Version& v, uint64_t highest,
 
 Result<Version> Store::Rep::FoldLocked(const Version& version, uint64_t highest,
                                        uint64_t* bytes_written) {
-  const Version::Rep& v = *version.rep_;
+  const Version::Fragments& v = *version.rep_;
   const store::SlotMap& m = v.Slots();
   if (!m.status.ok()) return m.status;
   std::vector<TrackRecord> records;
@@ -636,7 +636,7 @@ Result<Version> Store::Rep::FoldLocked(const Version& version, uint64_t highest,
 // compact_delta_share of the base.
 Status Store::Rep::AfterCommit(Version* current, uint64_t highest, const CommitOptions& commit,
                                CommitStats* stats) {
-  const Version::Rep& v = *current->rep_;
+  const Version::Fragments& v = *current->rep_;
   const uint64_t delta_fragments = v.fragments.size() - v.base_fragments;
   const uint64_t delta_rows = v.start.back() - v.base_rows;
   const bool compact_due =
@@ -679,7 +679,7 @@ Result<CommitStats> Store::Commit(std::span<const TrackRecord> updates,
   uint64_t highest = 0;
   Result<Version> parent = r.Newest(true, &highest);
   if (!parent.ok()) return parent.status();
-  const Version::Rep& pv = *parent->rep_;
+  const Version::Fragments& pv = *parent->rep_;
   CommitStats stats;
 
   // Repeated ids: the first position, the last content. Each id is hashed

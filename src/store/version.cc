@@ -43,7 +43,7 @@ uint64_t SlotTable::Get(uint64_t slot) const {
 
 using store::SlotMap;
 
-void Version::Rep::Index() {
+void Version::Fragments::Index() {
   columns.clear();
   start.assign(1, 0);
   base_fragments = 0;
@@ -55,26 +55,26 @@ void Version::Rep::Index() {
   base_rows = start[base_fragments];
 }
 
-size_t Version::Rep::FragmentOf(uint64_t row) const {
+size_t Version::Fragments::FragmentOf(uint64_t row) const {
   return static_cast<size_t>(std::upper_bound(start.begin(), start.end(), row) - start.begin()) - 1;
 }
 
-bool Version::Rep::IsRemoved(size_t k, uint64_t r) const {
+bool Version::Fragments::IsRemoved(size_t k, uint64_t r) const {
   const uint8_t* removed = columns[k]->delta_removed;
   return removed != nullptr && internal::BitSet(removed, r);
 }
 
-uint64_t Version::Rep::SlotOf(size_t k, uint64_t r) const {
+uint64_t Version::Fragments::SlotOf(size_t k, uint64_t r) const {
   const uint64_t* targets = columns[k]->delta_targets;
   if (targets != nullptr && targets[r] != format::kAppendTarget) return targets[r];
   return start[k] + r;
 }
 
-void Version::Rep::Prefetch(uint64_t h) const {
+void Version::Fragments::Prefetch(uint64_t h) const {
   for (const internal::Columns* c : columns) __builtin_prefetch(internal::HomeSlot(*c, h));
 }
 
-void Version::Rep::PrefetchRow(uint64_t h) const {
+void Version::Fragments::PrefetchRow(uint64_t h) const {
   for (const internal::Columns* c : columns) {
     const uint64_t slot = *internal::HomeSlot(*c, h);
     if (slot == 0 || (slot >> 32) != (h >> 32)) continue;
@@ -85,7 +85,7 @@ void Version::Rep::PrefetchRow(uint64_t h) const {
   }
 }
 
-std::pair<size_t, uint64_t> Version::Rep::Locate(std::string_view id) const {
+std::pair<size_t, uint64_t> Version::Fragments::Locate(std::string_view id) const {
   const uint64_t h = format::HashId(id);
   // One cache miss per fragment, overlapped: with several fragments a lookup
   // costs about one miss, not one per fragment.
@@ -93,7 +93,7 @@ std::pair<size_t, uint64_t> Version::Rep::Locate(std::string_view id) const {
   return Locate(id, h);
 }
 
-std::pair<size_t, uint64_t> Version::Rep::Locate(std::string_view id, uint64_t h) const {
+std::pair<size_t, uint64_t> Version::Fragments::Locate(std::string_view id, uint64_t h) const {
   for (size_t k = columns.size(); k-- > 0;) {
     const uint64_t r = internal::FindRow(*columns[k], id, h);
     if (r != internal::kNoRow) return {k, r};
@@ -101,7 +101,7 @@ std::pair<size_t, uint64_t> Version::Rep::Locate(std::string_view id, uint64_t h
   return {SIZE_MAX, 0};
 }
 
-const SlotMap& Version::Rep::Slots() const {
+const SlotMap& Version::Fragments::Slots() const {
   std::call_once(slots_once_, [this] {
     SlotMap& m = slots_;
     const uint64_t total = start.back();
@@ -149,13 +149,13 @@ const SlotMap& Version::Rep::Slots() const {
   return slots_;
 }
 
-uint64_t Version::Rep::SlotCount() const { return base_rows + Slots().appended.size(); }
+uint64_t Version::Fragments::SlotCount() const { return base_rows + Slots().appended.size(); }
 
-uint64_t Version::Rep::SlotAt(uint64_t p) const {
+uint64_t Version::Fragments::SlotAt(uint64_t p) const {
   return p < base_rows ? p : Slots().appended[p - base_rows];
 }
 
-void Version::Rep::Compute(uint64_t* count, std::string* hash) const {
+void Version::Fragments::Compute(uint64_t* count, std::string* hash) const {
   const SlotMap& m = Slots();
   XXH3_state_t* state = XXH3_createState();
   XXH3_128bits_reset(state);
@@ -220,7 +220,7 @@ void Version::Rep::Compute(uint64_t* count, std::string* hash) const {
 
 // --- Version ---------------------------------------------------------------
 
-Version::Version(std::shared_ptr<const Rep> rep) : rep_(std::move(rep)) {}
+Version::Version(std::shared_ptr<const Fragments> fragments) : rep_(std::move(fragments)) {}
 Version::~Version() = default;
 
 // Every method checks that the Version was not moved from (one compare): a
@@ -246,7 +246,7 @@ const Snapshot* Version::single_snapshot() const {
 
 Status Version::Verify() const {
   internal::CheckNotMovedFrom(rep_, "Version::Verify");
-  const Rep& r = *rep_;
+  const Fragments& r = *rep_;
   for (size_t k = 0; k < r.fragments.size(); ++k) {
     if (Status s = r.fragments[k]->Verify(); !s.ok()) return s;
   }
@@ -290,13 +290,13 @@ Result<DeltaState> Version::ReadDeltaState() const {
 
 // --- iteration -------------------------------------------------------------
 
-Version::Iterator::Iterator(const Version::Rep* version, uint64_t slot)
+Version::Iterator::Iterator(const Version::Fragments* version, uint64_t slot)
     : version_(version), slot_(slot) {
   Settle();
 }
 
 void Version::Iterator::Settle() {
-  const Rep& v = *version_;
+  const Fragments& v = *version_;
   const uint64_t end = v.base_rows + (v.start.back() > v.base_rows ? v.Slots().appended.size() : 0);
   for (; slot_ < end; ++slot_) {
     const uint64_t slot = slot_ < v.base_rows ? slot_ : v.Slots().appended[slot_ - v.base_rows];
@@ -325,7 +325,7 @@ Version::Iterator Version::begin() const {
 
 Version::Iterator Version::end() const {
   internal::CheckNotMovedFrom(rep_, "Version::end");
-  const Rep& v = *rep_;
+  const Fragments& v = *rep_;
   return Iterator(&v, v.base_rows + (v.start.back() > v.base_rows ? v.Slots().appended.size() : 0));
 }
 

@@ -57,7 +57,7 @@ struct SlotMap {
 
 }  // namespace store
 
-struct TRACKSTORE_HIDDEN Version::Rep {
+struct TRACKSTORE_HIDDEN Version::Fragments {
   VersionInfo info;
   std::vector<std::shared_ptr<const Snapshot>> fragments;  // manifest order
   std::vector<const internal::Columns*> columns;           // of each fragment
