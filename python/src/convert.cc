@@ -37,12 +37,15 @@ bool Utf8Of(PyObject* value, std::string_view* out) {
   return true;
 }
 
-bool SetField(Field field, PyObject* value, uint64_t index, internal::JsonRecord* out) {
+bool SetField(Field field, PyObject* value, uint64_t index, RecordView* view) {
+  internal::JsonRecord* out = &view->record;
   const int i = static_cast<int>(field);
   if (i < kStringFieldCount && PyUnicode_Check(value)) {  // the common case first
     std::string_view s;
     if (Utf8Of(value, &s)) {
       out->strings[i] = s;
+      Py_INCREF(value);
+      view->held[view->held_count++] = value;
       return true;
     }
     // A lone surrogate cannot be UTF-8.
@@ -138,11 +141,17 @@ bool FromDict(PyObject* dict, uint64_t index, KeyCache* keys, RecordView* out) {
   Py_ssize_t pos = 0;
   Py_ssize_t nth = 0;  // the key's position: PyDict_Next's `pos` may skip deleted slots
   bool ok = true;
+  // FieldOf and SetField run no Python code; PyDict_SetItem may (a str
+  // subclass's __hash__), so the key and value are held across it.
   while (ok && PyDict_Next(dict, &pos, &key, &value)) {
     const int field = keys->FieldOf(key, nth++);
     if (field >= 0) {
+      if (seen[field]) {  // str subclasses equal to one name, with their own hashes
+        ok = Fail(PyExc_ValueError, index, FieldName(static_cast<Field>(field)), "given twice");
+        break;
+      }
       seen[field] = true;
-      ok = SetField(static_cast<Field>(field), value, index, &r);
+      ok = SetField(static_cast<Field>(field), value, index, out);
       continue;
     }
     if (field == KeyCache::kNotAString) {
@@ -157,7 +166,11 @@ bool FromDict(PyObject* dict, uint64_t index, KeyCache* keys, RecordView* out) {
       ok = false;
       break;
     }
+    Py_INCREF(key);
+    Py_INCREF(value);
     ok = PyDict_SetItem(extras, key, value) == 0;
+    Py_DECREF(value);
+    Py_DECREF(key);
   }
   for (int i = 0; ok && i < kRequiredStringFieldCount; ++i) {
     if (!seen[i]) ok = Fail(PyExc_ValueError, index, FieldName(static_cast<Field>(i)), "missing");
@@ -177,16 +190,27 @@ KeyCache::~KeyCache() {
 }
 
 int KeyCache::Learn(PyObject* key, Py_ssize_t pos) {
-  // The field's number through a dict lookup: the key's hash is cached,
-  // and a key that is the interned name matches by identity.
-  PyObject* number = PyDict_GetItemWithError(g_field_numbers, key);
+  if (!PyUnicode_Check(key)) return kNotAString;
   int field = kExtra;
-  if (number != nullptr) {
-    field = static_cast<int>(PyLong_AsLong(number));
-  } else if (PyErr_Occurred()) {
-    return kError;
-  } else if (!PyUnicode_Check(key)) {
-    return kNotAString;
+  if (PyUnicode_CheckExact(key)) {
+    // A dict lookup: the key's hash is cached, and a key that is the
+    // interned name matches by identity. No Python code runs for a str.
+    PyObject* number = PyDict_GetItemWithError(g_field_numbers, key);
+    if (number != nullptr) {
+      field = static_cast<int>(PyLong_AsLong(number));
+    } else if (PyErr_Occurred()) {
+      return kError;
+    }
+  } else {
+    // A str subclass: compared by its characters, never through its own
+    // __hash__ or __eq__ (Python code that could change the dict).
+    for (int i = 0; i < static_cast<int>(Field::kExtras); ++i) {
+      if (PyUnicode_Compare(key, FieldKey(static_cast<Field>(i))) == 0) {
+        field = i;
+        break;
+      }
+    }
+    if (PyErr_Occurred()) return kError;
   }
   if (pos < kSlots) {
     Py_INCREF(key);
@@ -223,7 +247,7 @@ bool ToRecordView(PyObject* item, uint64_t index, KeyCache* keys, RecordView* ou
   out->record = internal::JsonRecord();
   out->record.index = index;
   out->extras.clear();
-  Py_CLEAR(out->keepalive);
+  out->Release();
   if (const TrackView* view = TrackViewOf(item)) {
     for (int i = 0; i < kStringFieldCount; ++i) out->record.strings[i] = view->string_field(i);
     out->record.original_pos = view->original_pos();

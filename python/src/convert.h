@@ -54,16 +54,25 @@ class KeyCache {
   int fields_[kSlots] = {};
 };
 
-// One track's values as views, valid while `keepalive` (when set) and the
-// item live: the record and the Python objects it reads from. Reusable.
+// One track's values as views into str objects it holds references to, so
+// that they stay valid whatever happens to the item meanwhile (a generator
+// that reuses one dict, another thread assigning to it). Reusable.
 struct RecordView {
   internal::JsonRecord record;
-  std::string extras;             // the canonical extras text record.extras_json points to
+  std::string extras;                // the canonical extras text record.extras_json points to
+  PyObject* held[kFieldCount] = {};  // the str objects the views point into
+  int held_count = 0;
   PyObject* keepalive = nullptr;  // a dict made for the item (model_dump(), a mapping)
   RecordView() = default;
   RecordView(const RecordView&) = delete;
   RecordView& operator=(const RecordView&) = delete;
-  ~RecordView() { Py_XDECREF(keepalive); }
+  ~RecordView() { Release(); }
+  // Drops the references (with the GIL held).
+  void Release() {
+    for (int i = 0; i < held_count; ++i) Py_DECREF(held[i]);
+    held_count = 0;
+    Py_CLEAR(keepalive);
+  }
 };
 
 // Reads `item`, record `index`, into *out without copying its strings.

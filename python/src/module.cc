@@ -273,8 +273,10 @@ Clock PythonClock(py::object fn) {
 // Two threads share the work: this one reads the items (Python objects, so
 // with the GIL) into batches of field views, while a second copies the
 // previous batch into the columns (no Python object is touched there). The
-// views point into str objects that the batch keeps referenced, and the GIL
-// is held until the last batch is copied, so nothing can change them.
+// views point into str objects that the batch holds references to, and a
+// str never changes: a generator that reuses one dict, or another thread
+// assigning to an item while this one runs Python code, cannot pull a
+// string from under the copier.
 class BatchedRecords {
  public:
   explicit BatchedRecords(internal::ColumnSnapshotWriter* writer)
@@ -293,6 +295,7 @@ class BatchedRecords {
   bool Run(PyObject* tracks) {
     PyObject* it = PyObject_GetIter(tracks);
     if (it == nullptr) return false;
+    const py::object iterator = py::reinterpret_steal<py::object>(it);  // also when a raise throws
     KeyCache keys;
     uint64_t index = 0;
     bool ok = true;
@@ -303,7 +306,6 @@ class BatchedRecords {
       ok = ToRecordView(item, index++, &keys, &b.views[b.size++]);
       if (ok && b.size == kBatch) ok = HandOver();
     }
-    Py_DECREF(it);
     if (ok && PyErr_Occurred()) ok = false;
     if (ok) ok = HandOver();
     if (ok) ok = WaitIdle();  // the last batch copied
@@ -324,7 +326,7 @@ class BatchedRecords {
     void Release() {
       for (size_t i = 0; i < size; ++i) {
         Py_DECREF(items[i]);
-        Py_CLEAR(views[i].keepalive);
+        views[i].Release();
       }
       size = 0;
     }

@@ -189,3 +189,45 @@ def test_keys_in_any_order_and_of_any_origin(tmp_path):
         trackstore.save_snapshot(path, bad)
     assert "record 1: a key is not a str but int" in str(e.value)
     assert trackstore.Snapshot(path).to_dicts() == got  # the last good file survives
+
+
+def test_a_generator_reusing_one_dict_and_hostile_keys(tmp_path):
+    # The views of a batch outlive the items' current values: a generator
+    # that reassigns one dict's values for every record must not leave the
+    # copier reading freed strings.
+    def reuse(n):
+        d = full()
+        for i in range(n):
+            d["id"] = f"id-{i}"
+            d["name"] = f"name {i} " + "x" * (i % 50)
+            yield d
+    n = 5000
+    path = str(tmp_path / "reuse.snap")
+    trackstore.save_snapshot(path, reuse(n))
+    snap = trackstore.Snapshot(path)
+    assert len(snap) == n
+    assert [t.id for t in snap] == [f"id-{i}" for i in range(n)]
+    assert snap[4999].name == "name 4999 " + "x" * (4999 % 50)
+
+    class Key(str):  # a str subclass whose hash and equality run Python code
+        def __hash__(self):
+            if armed:
+                record.clear()  # the dict being read
+            return str.__hash__(self)
+
+        def __eq__(self, other):
+            if armed:
+                record.clear()
+            return str.__eq__(self, other)
+
+    armed = False
+    record = full(id="v", name="victim")
+    del record["genre"]
+    record[Key("genre")] = "from a subclass key"  # a field, compared by characters
+    record[Key("extra_key")] = "value"            # an extra: its hash runs, clearing record
+    armed = True
+    trackstore.save_snapshot(path, [record])
+    armed = False
+    t = trackstore.Snapshot(path)[0]
+    assert (t.id, t.name, t.genre) == ("v", "victim", "from a subclass key")
+    assert t.get("extra_key") == "value"
