@@ -4,15 +4,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -151,16 +154,27 @@ class PosixWritableFile final : public WritableFile {
     return internal::WriteAll(fd_, path_, pieces);
   }
   // Allocates the file's first `bytes` bytes on disk before they are
-  // written. A full disk is then an error before anything is copied, and
-  // ext4 has no delayed allocation to do: writes are cheaper, and renaming
-  // the file over another no longer starts its writeback in the caller
-  // (ext4's auto_da_alloc). A file system without fallocate(2) is fine.
+  // written, for a file that is synced before it is published: a full disk
+  // is then an error before anything is copied, and ext4 has no delayed
+  // allocation to do. Only then: an unsynced file allocated ahead could come
+  // back from a crash at full size with zeroed ranges instead of short. Not
+  // on btrfs, which does not compress data written into allocated extents.
+  // Anything but a full disk means "not supported" and is ignored.
   Status Reserve(uint64_t bytes) {
     if (bytes == 0 || bytes > static_cast<uint64_t>(INT64_MAX)) return Status::OK();
-    if (::fallocate(fd_, 0, 0, static_cast<off_t>(bytes)) == 0) return Status::OK();
+    struct statfs fs;
+    constexpr int64_t kBtrfsMagic = 0x9123683E;
+    if (::fstatfs(fd_, &fs) == 0 && static_cast<int64_t>(fs.f_type) == kBtrfsMagic) {
+      return Status::OK();
+    }
+    int rc;
+    do {
+      rc = ::fallocate(fd_, 0, 0, static_cast<off_t>(bytes));
+    } while (rc != 0 && errno == EINTR);
+    if (rc == 0) return Status::OK();
     const int err = errno;
-    if (err == EOPNOTSUPP || err == ENOSYS || err == EINVAL) return Status::OK();
-    return PosixError(path_, err);
+    if (err == ENOSPC || err == EDQUOT || err == EFBIG) return PosixError(path_, err);
+    return Status::OK();
   }
   Status Sync() override {
     if (fd_ < 0) return Status::IOError(path_, "sync after close");
@@ -181,70 +195,113 @@ class PosixWritableFile final : public WritableFile {
 
 // Closes file descriptors on a thread of its own. Dropping the last
 // reference to a large file that a rename replaced frees its page cache and
-// its blocks, which takes about as long as writing it did (about 100 ms for
-// 256 MiB); the caller of the rename need not wait for that.
+// its blocks, which takes about as long as writing it did (about 50-100 ms
+// for 256 MiB); the caller of the rename need not wait for that.
+//
+// The thread starts on demand and ends after a second with nothing to do,
+// so an idle process has no extra thread (Python warns when a process with
+// threads forks). A fork is safe at any time: the child starts with an
+// empty queue and the inherited descriptors closed.
 class BackgroundCloser {
  public:
-  // Files smaller than this are closed by the caller: their release is cheap.
-  static constexpr off_t kMinBytes = off_t{64} << 20;
+  // Smaller files are closed by the caller: their release is cheap.
+  static constexpr uint64_t kMinBytes = uint64_t{64} << 20;
   // More waiting than this and the caller closes it (back-pressure).
   static constexpr size_t kMaxWaiting = 8;
 
   static BackgroundCloser& Instance() {
-    static BackgroundCloser* closer = new BackgroundCloser;  // never deleted: its thread may run
-    return *closer;                                          // during exit
+    // Never deleted: its thread may still run while the process exits.
+    static BackgroundCloser* closer = [] {
+      auto* c = new BackgroundCloser;
+      ::pthread_atfork([] { Instance().mu_.lock(); }, [] { Instance().mu_.unlock(); },
+                       [] { Instance().AfterForkInChild(); });
+      return c;
+    }();
+    return *closer;
   }
 
+  // Closes `fd` now or soon, on the closer's thread.
   void Close(int fd) {
-    // A forked child has no closer thread, and its copy of mu_ may be held
-    // by the parent's thread forever: it closes its files itself.
-    const pid_t owner = owner_pid_.load(std::memory_order_acquire);
-    if (owner == 0 || owner == ::getpid()) {
+    {
       std::lock_guard<std::mutex> l(mu_);
-      if (owner_pid_.load(std::memory_order_relaxed) == 0) Start();
-      if (owner_pid_.load(std::memory_order_relaxed) == ::getpid() &&
-          waiting_.size() < kMaxWaiting) {
-        waiting_.push_back(fd);
-        cv_.notify_one();
-        return;
+      if (waiting_.size() < kMaxWaiting && (running_ || Start())) {
+        try {
+          waiting_.push_back(fd);
+          cv_.notify_all();
+          return;
+        } catch (const std::bad_alloc&) {
+        }
       }
     }
     ::close(fd);
   }
 
+  // Returns once every descriptor given to Close is closed.
+  void WaitIdle() {
+    std::unique_lock<std::mutex> l(mu_);
+    idle_.wait(l, [&] { return waiting_.empty() && closing_ < 0; });
+  }
+
  private:
-  // Requires mu_. Leaves owner_pid_ 0 when no thread can be started.
-  void Start() {
+  // Requires mu_.
+  bool Start() {
+    // The thread takes no signals: they stay with the application's threads.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    bool started = true;
     try {
       std::thread([this] { Loop(); }).detach();
     } catch (const std::system_error&) {
-      return;
+      started = false;
     }
-    owner_pid_.store(::getpid(), std::memory_order_release);
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    running_ = started;
+    return started;
   }
 
   void Loop() {
     std::unique_lock<std::mutex> l(mu_);
     for (;;) {
-      cv_.wait(l, [&] { return !waiting_.empty(); });
+      if (!cv_.wait_for(l, std::chrono::seconds(1), [&] { return !waiting_.empty(); })) {
+        running_ = false;  // a second idle: the next Close starts a new thread
+        return;
+      }
       const int fd = waiting_.front();
       waiting_.pop_front();
+      closing_ = fd;
       l.unlock();
       ::close(fd);
       l.lock();
+      closing_ = -1;
+      if (waiting_.empty()) idle_.notify_all();
     }
   }
 
+  // In a forked child (mu_ held by the forking thread since the prepare
+  // handler): no closer thread runs here, and the queued descriptors are
+  // the child's copies, which nothing else would close.
+  void AfterForkInChild() {
+    for (const int fd : waiting_) ::close(fd);
+    if (closing_ >= 0) ::close(closing_);
+    waiting_.clear();
+    running_ = false;
+    closing_ = -1;
+    mu_.unlock();
+  }
+
   std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<int> waiting_;          // guarded by mu_
-  std::atomic<pid_t> owner_pid_{0};  // the process the thread runs in; set once
+  std::condition_variable cv_;    // work waiting
+  std::condition_variable idle_;  // the queue drained
+  std::deque<int> waiting_;       // guarded by mu_
+  bool running_ = false;          // a thread runs Loop; guarded by mu_
+  int closing_ = -1;              // the one it is closing; guarded by mu_
 };
 
 class PosixEnv final : public Env {
  public:
-  // Files written whole of at least this size are allocated before they
-  // are written (PosixWritableFile::Reserve).
+  // Files written whole and synced of at least this size are allocated
+  // before they are written (PosixWritableFile::Reserve).
   static constexpr uint64_t kReserveFromBytes = uint64_t{1} << 20;
 
   Status NewWritableFile(const std::string& path, std::unique_ptr<WritableFile>* file) override {
@@ -264,7 +321,12 @@ class PosixEnv final : public Env {
     if (!s.ok()) return s;
     uint64_t total = 0;
     for (const ConstBytes& p : pieces) total += p.size;
-    if (total >= kReserveFromBytes) s = static_cast<PosixWritableFile*>(file.get())->Reserve(total);
+    // A large file waits for the release of files replaced before: their
+    // blocks count against a nearly full disk until they are closed.
+    if (total >= BackgroundCloser::kMinBytes) BackgroundCloser::Instance().WaitIdle();
+    if (sync && total >= kReserveFromBytes) {
+      s = static_cast<PosixWritableFile*>(file.get())->Reserve(total);
+    }
     if (s.ok()) s = file->Append(pieces);
     if (s.ok() && sync) s = file->Sync();
     if (Status c = file->Close(); s.ok()) s = c;
@@ -272,14 +334,15 @@ class PosixEnv final : public Env {
   }
 
   Status Rename(const std::string& from, const std::string& to) override {
-    // A large file about to be replaced is held open across the rename, so
-    // that the background closer, not this thread, frees it.
-    int replaced = ::open(to.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    // A large file about to be replaced is held across the rename, so that
+    // the background closer, not this thread, frees it. An O_PATH
+    // descriptor pins the file without opening it: no read permission
+    // needed, no device or FIFO opened, no lock of the caller's dropped.
+    int replaced = -1;
     struct stat st;
-    if (replaced >= 0 && (::fstat(replaced, &st) != 0 || !S_ISREG(st.st_mode) ||
-                          st.st_size < BackgroundCloser::kMinBytes)) {
-      ::close(replaced);
-      replaced = -1;
+    if (::fstatat(AT_FDCWD, to.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+        static_cast<uint64_t>(st.st_blocks) * 512 >= BackgroundCloser::kMinBytes) {
+      replaced = ::open(to.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
     }
     if (::rename(from.c_str(), to.c_str()) != 0) {
       const int err = errno;

@@ -336,28 +336,29 @@ TEST(WriteFileAtomicallyTest, LargeReplacedFileIsReleasedInTheBackground) {
     bytes[0] = c;
     ASSERT_OK(Write(path, bytes));
     EXPECT_TRUE(ReadFileBytes(path) == bytes);  // allocated ahead, written exactly
-    // Waiting for the closer thread: at most 8 descriptors; its thread adds
-    // no descriptor.
-    EXPECT_LE(OpenFds(), baseline + 8);
+    // Waiting for the closer thread: at most 8 queued and 1 being closed;
+    // its thread adds no descriptor.
+    EXPECT_LE(OpenFds(), baseline + 9);
   }
   EXPECT_EQ(FilesIn(dir.path()), 1u);
 }
 
-// A forked child has no closer thread: it closes the replaced file itself,
-// so its descriptors are back to where they were as soon as the write
-// returns.
-TEST(WriteFileAtomicallyTest, ForkedChildReleasesReplacedFilesItself) {
+// A fork right after a large replace, while the closer may hold its lock
+// or have descriptors queued: the child replaces files too, never hangs,
+// and holds at most the one descriptor its last replace queued (a large
+// write first waits for the earlier ones to be closed).
+TEST(WriteFileAtomicallyTest, ForkedChildReplacesLargeFilesToo) {
   TempDir dir;
   const std::string path = dir.file("big");
   std::string bytes(size_t{64} << 20, 'a');
   ASSERT_OK(Write(path, bytes));
-  ASSERT_OK(Write(path, bytes));  // starts the parent's closer thread
+  ASSERT_OK(Write(path, bytes));  // the parent's closer has work now
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     const size_t before = OpenFds();
     bool ok = true;
-    for (int i = 0; i < 3 && ok; ++i) ok = Write(path, bytes).ok() && OpenFds() == before;
+    for (int i = 0; i < 3 && ok; ++i) ok = Write(path, bytes).ok() && OpenFds() <= before + 1;
     _exit(ok ? 0 : 1);
   }
   int status = 0;

@@ -110,9 +110,10 @@ class TRACKSTORE_EXPORT Env {
   // symbolic link) with mode 0600, writes the pieces in order and, when
   // `sync`, fdatasyncs it. On error the partial file may remain; the caller
   // removes it. A `path` that exists fails with PosixError(path, EEXIST).
-  // The POSIX Env allocates a file of 1 MiB or more with fallocate(2)
-  // before writing it: a full disk fails before the copy, and ext4 then has
-  // no delayed allocation to do.
+  // The POSIX Env allocates a synced file of 1 MiB or more with
+  // fallocate(2) before writing it (not on btrfs, whose compression skips
+  // allocated extents): a full disk fails before the copy, and ext4 then
+  // has no delayed allocation to do.
   virtual Status WriteNewFile(const std::string& path, std::span<const ConstBytes> pieces,
                               bool sync) = 0;
   // Creates `path` as WriteNewFile does (never an existing file, never
@@ -120,10 +121,11 @@ class TRACKSTORE_EXPORT Env {
   // a file too large to hold in memory is written in pieces. On error the
   // partial file may remain; the caller removes it.
   virtual Status NewWritableFile(const std::string& path, std::unique_ptr<WritableFile>* file) = 0;
-  // rename(2): atomically replaces `to`. The POSIX Env drops its last
-  // reference to a replaced file of 64 MiB or more on a background thread,
-  // which frees the file's page cache and blocks (about as long as writing
-  // it took) without the caller waiting.
+  // rename(2): atomically replaces `to`. The POSIX Env pins a replaced
+  // regular file of 64 MiB or more (an O_PATH descriptor, which opens
+  // nothing) and drops it on a background thread, which frees the file's
+  // page cache and blocks without the caller waiting; the thread ends after
+  // a second idle, and the next large write waits for it to finish.
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
   // fsync of a directory, making a rename in it durable.
   virtual Status SyncDir(const std::string& dir) = 0;
