@@ -44,8 +44,7 @@ bool SetField(Field field, PyObject* value, uint64_t index, RecordView* view) {
     std::string_view s;
     if (Utf8Of(value, &s)) {
       out->strings[i] = s;
-      Py_INCREF(value);
-      view->held[view->held_count++] = value;
+      view->strs[view->str_count++] = value;
       return true;
     }
     // A lone surrogate cannot be UTF-8.
@@ -132,7 +131,7 @@ bool ExtrasText(PyObject* extras, uint64_t index, std::string* text) {
   return ok;
 }
 
-bool FromDict(PyObject* dict, uint64_t index, KeyCache* keys, RecordView* out) {
+bool FromDict(PyObject* dict, uint64_t index, KeyCache* keys, ViewOwner* owner, RecordView* out) {
   internal::JsonRecord& r = out->record;
   bool seen[kFieldCount] = {};
   PyObject* extras = nullptr;  // dict of the unknown keys, made on the first one
@@ -142,7 +141,7 @@ bool FromDict(PyObject* dict, uint64_t index, KeyCache* keys, RecordView* out) {
   Py_ssize_t nth = 0;  // the key's position: PyDict_Next's `pos` may skip deleted slots
   bool ok = true;
   // FieldOf and SetField run no Python code; PyDict_SetItem may (a str
-  // subclass's __hash__), so the key and value are held across it.
+  // subclass's __hash__), and so may serializing the extras.
   while (ok && PyDict_Next(dict, &pos, &key, &value)) {
     const int field = keys->FieldOf(key, nth++);
     if (field >= 0) {
@@ -162,6 +161,7 @@ bool FromDict(PyObject* dict, uint64_t index, KeyCache* keys, RecordView* out) {
       ok = false;
       break;
     }
+    owner->OwnViews();
     if (extras == nullptr && (extras = PyDict_New()) == nullptr) {
       ok = false;
       break;
@@ -212,7 +212,9 @@ int KeyCache::Learn(PyObject* key, Py_ssize_t pos) {
     }
     if (PyErr_Occurred()) return kError;
   }
-  if (pos < kSlots) {
+  // Only an exact str is remembered: dropping one later runs no Python code
+  // (a str subclass could have a finalizer).
+  if (pos < kSlots && PyUnicode_CheckExact(key)) {
     Py_INCREF(key);
     Py_XSETREF(keys_[pos], key);
     fields_[pos] = field;
@@ -243,7 +245,8 @@ bool InitConvert() {
   return g_dumps_kwargs != nullptr && g_model_dump != nullptr && g_keys != nullptr;
 }
 
-bool ToRecordView(PyObject* item, uint64_t index, KeyCache* keys, RecordView* out) {
+bool ToRecordView(PyObject* item, uint64_t index, KeyCache* keys, ViewOwner* owner,
+                  RecordView* out) {
   out->record = internal::JsonRecord();
   out->record.index = index;
   out->extras.clear();
@@ -254,9 +257,12 @@ bool ToRecordView(PyObject* item, uint64_t index, KeyCache* keys, RecordView* ou
     out->record.extras_json = view->extras_json();
     return true;
   }
-  if (PyDict_Check(item)) return FromDict(item, index, keys, out);
+  if (PyDict_CheckExact(item)) return FromDict(item, index, keys, owner, out);
+  owner->OwnViews();  // model_dump(), keys(), a dict subclass's methods: Python code
   PyObject* dict = nullptr;
-  if (PyObject_HasAttr(item, g_model_dump)) {
+  if (PyDict_Check(item)) {
+    dict = PyDict_Copy(item);  // a dict subclass: its entries, as they are now
+  } else if (PyObject_HasAttr(item, g_model_dump)) {
     dict = PyObject_CallMethodNoArgs(item, g_model_dump);
     if (dict != nullptr && !PyDict_Check(dict)) {
       Py_DECREF(dict);
@@ -272,7 +278,7 @@ bool ToRecordView(PyObject* item, uint64_t index, KeyCache* keys, RecordView* ou
   }
   if (dict == nullptr) return false;
   out->keepalive = dict;  // the views point into its values
-  return FromDict(dict, index, keys, out);
+  return FromDict(dict, index, keys, owner, out);
 }
 
 bool ToRecord(PyObject* item, uint64_t index, KeyCache* keys, TrackRecord* out) {
@@ -280,8 +286,16 @@ bool ToRecord(PyObject* item, uint64_t index, KeyCache* keys, TrackRecord* out) 
     *out = view->ToRecord();
     return true;
   }
+  // The strings are copied before the next item, but Python code may run
+  // within this one (serializing its extras), so its views are owned.
+  struct OwnOne final : ViewOwner {
+    RecordView* view;
+    void OwnViews() override { view->Own(); }
+  };
   RecordView v;
-  if (!ToRecordView(item, index, keys, &v)) return false;
+  OwnOne owner;
+  owner.view = &v;
+  if (!ToRecordView(item, index, keys, &owner, &v)) return false;
   *out = TrackRecord();
   for (int i = 0; i < kStringFieldCount; ++i) {
     if (v.record.strings[i]) out->SetStringField(i, std::string(*v.record.strings[i]));

@@ -54,31 +54,51 @@ class KeyCache {
   int fields_[kSlots] = {};
 };
 
-// One track's values as views into str objects it holds references to, so
-// that they stay valid whatever happens to the item meanwhile (a generator
-// that reuses one dict, another thread assigning to it). Reusable.
+// One track's values as views into the str objects that hold them. A view
+// stays valid while its str lives: while no Python code runs, nothing can
+// free one, so the strs are only noted; before Python code runs (a
+// generator, model_dump(), serializing extras), ViewOwner::OwnViews takes
+// references to them, so that nothing the code does (reusing one dict,
+// assigning to an item) frees a string a view points into. Reusable.
 struct RecordView {
   internal::JsonRecord record;
   std::string extras;                // the canonical extras text record.extras_json points to
-  PyObject* held[kFieldCount] = {};  // the str objects the views point into
-  int held_count = 0;
+  PyObject* strs[kFieldCount] = {};  // the strs the views point into
+  int str_count = 0;
+  int owned_count = 0;            // strs[0, owned_count) are referenced
   PyObject* keepalive = nullptr;  // a dict made for the item (model_dump(), a mapping)
   RecordView() = default;
   RecordView(const RecordView&) = delete;
   RecordView& operator=(const RecordView&) = delete;
   ~RecordView() { Release(); }
+  // References the strs not referenced yet.
+  void Own() {
+    for (; owned_count < str_count; ++owned_count) Py_INCREF(strs[owned_count]);
+  }
   // Drops the references (with the GIL held).
   void Release() {
-    for (int i = 0; i < held_count; ++i) Py_DECREF(held[i]);
-    held_count = 0;
+    for (int i = 0; i < owned_count; ++i) Py_DECREF(strs[i]);
+    str_count = owned_count = 0;
     Py_CLEAR(keepalive);
   }
 };
 
+// Called before Python code may run: references the strs of every view
+// not yet copied (RecordView).
+class ViewOwner {
+ public:
+  virtual void OwnViews() = 0;
+
+ protected:
+  ~ViewOwner() = default;
+};
+
 // Reads `item`, record `index`, into *out without copying its strings.
 // False with a Python error set on failure. Resets *out first. `keys` is
-// the cache of the items read before this one.
-bool ToRecordView(PyObject* item, uint64_t index, KeyCache* keys, RecordView* out);
+// the cache of the items read before this one; `owner` is told before any
+// Python code runs.
+bool ToRecordView(PyObject* item, uint64_t index, KeyCache* keys, ViewOwner* owner,
+                  RecordView* out);
 
 // Converts `item`, record `index` of the input (named in errors). False
 // with a Python error set (TypeError or ValueError naming the record and

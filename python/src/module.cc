@@ -273,11 +273,14 @@ Clock PythonClock(py::object fn) {
 // Two threads share the work: this one reads the items (Python objects, so
 // with the GIL) into batches of field views, while a second copies the
 // previous batch into the columns (no Python object is touched there). The
-// views point into str objects that the batch holds references to, and a
-// str never changes: a generator that reuses one dict, or another thread
-// assigning to an item while this one runs Python code, cannot pull a
-// string from under the copier.
-class BatchedRecords {
+// views point into str objects, which never change. While no Python code
+// runs, nothing can free one (no other thread runs either: this one holds
+// the GIL); before any runs (a generator's, model_dump(), an object's
+// finalizer once one could be the last reference's), OwnViews references
+// the strs of every view not yet copied, so that a generator reusing one
+// dict, or another thread assigning to an item, cannot pull a string from
+// under the copier. A list of plain dicts takes no reference at all.
+class BatchedRecords final : public ViewOwner {
  public:
   explicit BatchedRecords(internal::ColumnSnapshotWriter* writer)
       : writer_(writer), copier_([this] { CopyLoop(); }) {}
@@ -296,20 +299,34 @@ class BatchedRecords {
     PyObject* it = PyObject_GetIter(tracks);
     if (it == nullptr) return false;
     const py::object iterator = py::reinterpret_steal<py::object>(it);  // also when a raise throws
+    // A list or tuple's iterator runs no Python code; another iterable's may.
+    const bool sequence = PyList_CheckExact(tracks) || PyTuple_CheckExact(tracks);
     KeyCache keys;
     uint64_t index = 0;
     bool ok = true;
-    PyObject* item = nullptr;
-    while (ok && (item = PyIter_Next(it)) != nullptr) {
+    for (;;) {
+      if (!sequence) OwnViews();
+      PyObject* item = PyIter_Next(it);
+      if (item == nullptr) break;
       Batch& b = batches_[filling_];
       b.items[b.size] = item;  // the batch's reference
-      ok = ToRecordView(item, index++, &keys, &b.views[b.size++]);
-      if (ok && b.size == kBatch) ok = HandOver();
+      ok = ToRecordView(item, index++, &keys, this, &b.views[b.size++]);
+      if (!ok) break;
+      if (b.size == kBatch && !(ok = HandOver())) break;
     }
     if (ok && PyErr_Occurred()) ok = false;
     if (ok) ok = HandOver();
     if (ok) ok = WaitIdle();  // the last batch copied
     return ok;
+  }
+
+  void OwnViews() override {
+    python_ran_ = true;
+    for (Batch& b : batches_) {
+      for (size_t i = b.owned_upto; i < b.size; ++i) b.views[i].Own();
+      // The last view may still be being read: it is looked at again.
+      b.owned_upto = b.size > 0 ? b.size - 1 : 0;
+    }
   }
 
  private:
@@ -322,13 +339,15 @@ class BatchedRecords {
     std::unique_ptr<RecordView[]> views = std::make_unique<RecordView[]>(kBatch);
     std::unique_ptr<PyObject*[]> items = std::make_unique<PyObject*[]>(kBatch);
     size_t size = 0;
-    // Drops the items and the dicts made for them (with the GIL held).
+    size_t owned_upto = 0;  // views before it own their strs (RecordView::Own)
+    // Drops the items, the dicts made for them and the strs owned (with the
+    // GIL held).
     void Release() {
       for (size_t i = 0; i < size; ++i) {
-        Py_DECREF(items[i]);
         views[i].Release();
+        Py_DECREF(items[i]);
       }
-      size = 0;
+      size = owned_upto = 0;
     }
   };
 
@@ -341,6 +360,9 @@ class BatchedRecords {
       cv_.wait(l, [&] { return !busy_; });
       error = error_;
     }
+    // Dropping the last reference to an object can run its finalizer: once
+    // Python code has run here, an item may hold the last one.
+    if (python_ran_) OwnViews();
     batches_[1 - filling_].Release();
     if (!error.ok()) Raise(error);
     return true;
@@ -387,10 +409,11 @@ class BatchedRecords {
   int copying_ = 1;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool busy_ = false;   // guarded by mu_
-  bool quit_ = false;   // guarded by mu_
-  Status error_;        // guarded by mu_; read by the copier only between batches
-  std::thread copier_;  // last: starts once the rest is set
+  bool busy_ = false;        // guarded by mu_
+  bool quit_ = false;        // guarded by mu_
+  Status error_;             // guarded by mu_; read by the copier only between batches
+  bool python_ran_ = false;  // Python code may have run since the start
+  std::thread copier_;       // last: starts once the rest is set
 };
 
 bool AddRecords(py::handle tracks, internal::ColumnSnapshotWriter* writer) {
