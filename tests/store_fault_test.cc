@@ -113,7 +113,9 @@ void FailAtEachStep(const Scenario& sc) {
       // The store says what it was doing before the Env's own message;
       // mapping a fragment of the version a write starts from fails as
       // Snapshot::Open does, naming the fragment.
-      if (op != "MapReadOnlyFile") EXPECT_THAT(s.message(), Not(StartsWith(path)));
+      if (op != "MapReadOnlyFile") {
+        EXPECT_THAT(s.message(), Not(StartsWith(path)));
+      }
       if (past_commit_point) {
         EXPECT_TRUE(got == after || got == before);
       } else {
