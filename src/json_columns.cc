@@ -110,9 +110,6 @@ class ColumnSink : public internal::JsonRecordSink {
   std::vector<uint64_t> dropped_;    // records without a track, in order
 };
 
-// Below this many tracks a second thread costs more than it saves.
-constexpr uint64_t kMinTracksForTwoThreads = uint64_t{1} << 15;
-
 // Encodes the sink's columns as a payload in `builder`, which *out
 // describes. With `pieces`, only the ids are copied into the payload and
 // *pieces lists it with the other columns read where they are (see
@@ -141,7 +138,7 @@ Status EncodeColumns(ColumnSink* sink, DuplicatePolicy duplicates, const std::st
     columns.PayloadPieces(out, out.payload, pieces);
     format::PiecesHasher hasher;
     internal::RunPair(
-        n >= kMinTracksForTwoThreads && std::thread::hardware_concurrency() >= 2,
+        n >= internal::kMinTracksForTwoThreads && std::thread::hardware_concurrency() >= 2,
         [&] { payload = builder->Finish(&dups, {}, columns.id_hashes()); },
         [&] { hasher.UpdateBefore(*pieces, out.index); });
     if (dups.empty()) {

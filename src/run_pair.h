@@ -6,10 +6,14 @@
 #ifndef TRACKSTORE_SRC_RUN_PAIR_H_
 #define TRACKSTORE_SRC_RUN_PAIR_H_
 
+#include <cstdint>
 #include <system_error>
 #include <thread>
 
 namespace trackstore::internal {
+
+// Below this many tracks a second thread costs more than it saves.
+inline constexpr uint64_t kMinTracksForTwoThreads = uint64_t{1} << 15;
 
 // Runs a() here and b() on a second thread (both here, in order, when
 // `two` is false or no thread can be started). b() must not throw.

@@ -22,6 +22,7 @@ namespace {
 
 using format::PayloadOut;
 using format::PayloadShape;
+using internal::kMinTracksForTwoThreads;
 using internal::kOptionalMembers;
 using internal::kRequiredMembers;
 using internal::RunPair;
@@ -58,9 +59,6 @@ struct Part {
   uint64_t empty_ids = 0;
   bool invalid_strings = false;  // some value failed the UTF-8/NUL check
 };
-
-// Below this many tracks a second thread costs more than it saves.
-constexpr uint64_t kMinTracksForTwoThreads = uint64_t{1} << 15;
 
 // Splits the input in one or two parts. The split falls on a multiple of
 // 512 tracks, so the parts share no bitmap byte and no cache line of one.

@@ -130,7 +130,7 @@ format::PayloadShape TrackColumns::Shape() const {
 
 void TrackColumns::FillPayload(const format::PayloadOut& out) {
   const uint64_t n = count_;
-  for (int c = 0; c < kColumns; ++c) {
+  for (int c = 1; c < kColumns; ++c) {  // the ids are there already (CopyIds)
     const format::StringColumnOut& col = out.strings[c];
     if (n > 0) std::memcpy(col.offsets + 1, ends_[c].data(), n * sizeof(uint32_t));
     if (bytes_[c].size() > 0) std::memcpy(col.bytes, bytes_[c].data(), bytes_[c].size());

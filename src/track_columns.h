@@ -88,9 +88,9 @@ class TrackColumns {
 
   // What PayloadBuilder::Start needs.
   format::PayloadShape Shape() const;
-  // Copies every column into `out` (from PayloadBuilder::Start(Shape())),
-  // releasing each as it goes; the columns are then empty, ready for more
-  // tracks.
+  // Copies every column but the ids, which CopyIds (below) put there first,
+  // into `out` (from PayloadBuilder::Start(Shape())), releasing each as it
+  // goes; the columns are then empty, ready for more tracks.
   void FillPayload(const format::PayloadOut& out);
 
   // The other way to a payload, with no copy of most columns: CopyIds puts
