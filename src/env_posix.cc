@@ -200,8 +200,8 @@ class PosixWritableFile final : public WritableFile {
 //
 // The thread starts on demand and ends after a second with nothing to do,
 // so an idle process has no extra thread (Python warns when a process with
-// threads forks). A fork is safe at any time: the child starts with an
-// empty queue and the inherited descriptors closed.
+// threads forks). A fork is safe at any time: the child closes the
+// inherited queued descriptors and then closes every descriptor itself.
 class BackgroundCloser {
  public:
   // Smaller files are closed by the caller: their release is cheap.
@@ -224,7 +224,7 @@ class BackgroundCloser {
   void Close(int fd) {
     {
       std::lock_guard<std::mutex> l(mu_);
-      if (waiting_.size() < kMaxWaiting && (running_ || Start())) {
+      if (!forked_child_ && waiting_.size() < kMaxWaiting && (running_ || Start())) {
         try {
           waiting_.push_back(fd);
           cv_.notify_all();
@@ -279,14 +279,18 @@ class BackgroundCloser {
   }
 
   // In a forked child (mu_ held by the forking thread since the prepare
-  // handler): no closer thread runs here, and the queued descriptors are
-  // the child's copies, which nothing else would close.
+  // handler): no closer thread runs here, the queued descriptors are the
+  // child's copies, which nothing else would close, and from now on the
+  // child closes every descriptor itself.
   void AfterForkInChild() {
     for (const int fd : waiting_) ::close(fd);
     if (closing_ >= 0) ::close(closing_);
     waiting_.clear();
     running_ = false;
     closing_ = -1;
+    // The condition variables may still count the parent thread's waits, so
+    // waking them here could block forever: this process closes inline.
+    forked_child_ = true;
     mu_.unlock();
   }
 
@@ -296,6 +300,7 @@ class BackgroundCloser {
   std::deque<int> waiting_;       // guarded by mu_
   bool running_ = false;          // a thread runs Loop; guarded by mu_
   int closing_ = -1;              // the one it is closing; guarded by mu_
+  bool forked_child_ = false;     // closes inline (AfterForkInChild); guarded by mu_
 };
 
 class PosixEnv final : public Env {
